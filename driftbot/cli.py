@@ -1,0 +1,126 @@
+"""The `driftbot` command: flags → Settings → run → render → exit code (DESIGN.md)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+from driftbot import __version__
+from driftbot.engine import run_check
+from driftbot.errors import EXIT_INFRA, EXIT_USAGE, DriftbotError, Terminated
+from driftbot.postgres.base import display_url
+from driftbot.render import FORMATS, Format, render
+from driftbot.settings import POSTGRES_KINDS, Secret, Settings
+
+log = logging.getLogger("driftbot")
+
+ISSUES_URL = "https://github.com/driftbot/driftbot/issues"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse's own exit code is 2 as well
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"driftbot: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="driftbot", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"driftbot {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    check = sub.add_parser("check", help="compare what the migrations build with what the models declare")
+    check.add_argument("path", nargs="?", default=".", type=Path,
+                       help="project directory holding alembic.ini (default: .)")
+    check.add_argument("-c", "--config", type=Path, help="the alembic.ini to use")
+    check.add_argument("--metadata", help="module:attr of the MetaData to compare (default: env.py's "
+                                          "target_metadata)")
+    check.add_argument("--url-env", action="append", metavar="VAR",
+                       help="environment variable(s) through which env.py reads the database URL "
+                            "(repeatable; default DATABASE_URL)")
+    check.add_argument("--postgres", choices=POSTGRES_KINDS, default="auto",
+                       help="where the scratch PostgreSQL comes from (default: auto)")
+    check.add_argument("--database-url", default=os.environ.get("DRIFTBOT_DATABASE_URL"),
+                       help="server for --postgres url (or DRIFTBOT_DATABASE_URL); driftbot only "
+                            "creates and drops its own scratch databases there")
+    check.add_argument("--baseline", help="FILE.sql or module:callable that prepares the empty "
+                                          "database before `upgrade heads`")
+    check.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
+    check.add_argument("-o", "--output", type=Path, help="write the report here (in --format)")
+    check.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings(
+        project_dir=args.path,
+        config_file=args.config,
+        metadata=args.metadata,
+        url_env_vars=tuple(args.url_env) if args.url_env else ("DATABASE_URL",),
+        postgres=args.postgres,
+        database_url=Secret(args.database_url) if args.database_url else None,
+        baseline=args.baseline,
+        debug=args.debug,
+    )
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signal.Signals(signum).name)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Whole file or no file: a crash never leaves a half-written report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="driftbot: %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        settings = settings_from_args(args)
+        report = run_check(settings)
+        fmt: Format = args.fmt
+        if args.output is not None:
+            write_atomically(args.output, render(report, fmt))
+            sys.stdout.write(render(report, "text"))
+        else:
+            sys.stdout.write(render(report, fmt))
+        return report.exit_code
+    except DriftbotError as exc:
+        print(f"driftbot: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("driftbot: interrupted; scratch databases and servers were removed", file=sys.stderr)
+        return 130
+    except Terminated as exc:
+        print(f"driftbot: stopped by {exc}; scratch databases and servers were removed", file=sys.stderr)
+        return 143
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 4
+        if args.debug:
+            traceback.print_exc()
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if args.database_url:
+            message = message.replace(args.database_url, display_url(args.database_url))
+        print(f"driftbot: internal error: {type(exc).__name__}: {message}\n"
+              f"run again with --debug and report it at {ISSUES_URL}", file=sys.stderr)
+        return EXIT_INFRA
+
+
+def entry() -> NoReturn:
+    sys.exit(main())

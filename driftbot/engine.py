@@ -1,0 +1,192 @@
+"""`driftbot check`, the story of a run: project → PostgreSQL → migrate → build models → compare.
+
+Each stage hands a plain value to the next. A failing stage ends the run with an error in
+the Report, which still carries everything the stages before it produced.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Connection, MetaData, create_engine, text
+from sqlalchemy.pool import NullPool
+
+from driftbot.catalog import Catalog, read_catalog
+from driftbot.diff import diff_catalogs
+from driftbot.errors import ConfigError, DriftbotError, ProjectError
+from driftbot.filters import apply_project_hooks
+from driftbot.findings import Finding
+from driftbot.migrate import EnvOptions, MigrationRun, _metadata_tuple, raise_for_failure, upgrade
+from driftbot.models_db import create_models, prepare_models_database
+from driftbot.postgres import Server, scratch_database, start_server
+from driftbot.project import Project, describe_exception, load_project
+from driftbot.report import ErrorInfo, PostgresInfo, ProjectInfo, Report, outcome
+from driftbot.settings import Settings
+from driftbot.sources import locate_sources, with_source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Run:
+    """What the stages produced so far: enough to report even when a later stage fails."""
+
+    project: Project | None = None
+    server: Server | None = None
+    migrations: MigrationRun | None = None
+    findings: list[Finding] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0) + time.perf_counter() - started, 4)
+
+    def report(self, error: DriftbotError | None = None) -> Report:
+        info = ErrorInfo(error.stage, error.message, error.hint) if error else None
+        findings = tuple(self.findings)
+        status, exit_code = outcome(findings, info, error.exit_code if error else 0)
+        project = None
+        if self.project is not None:
+            p = self.project
+            project = ProjectInfo(str(p.root), str(p.config_file), str(p.script_location), p.heads,
+                                  tuple(p.file_of(h) for h in p.heads))
+        postgres = PostgresInfo(self.server.provider, self.server.version) if self.server else None
+        return Report(status, exit_code, project, postgres, self.migrations, findings,
+                      dict(self.timings), info)
+
+
+def run_check(settings: Settings) -> Report:
+    run = _Run()
+    started = time.perf_counter()
+    try:
+        _check(settings, run)
+        error = None
+    except DriftbotError as exc:
+        log.debug("run failed", exc_info=exc)
+        error = exc
+    run.timings["total"] = round(time.perf_counter() - started, 4)
+    return run.report(error)
+
+
+@contextmanager
+def project_import_scope() -> Iterator[None]:
+    """Modules the project imports are forgotten afterwards, so runs don't leak into each other."""
+    modules, path = set(sys.modules), list(sys.path)
+    try:
+        yield
+    finally:
+        for name in set(sys.modules) - modules:
+            del sys.modules[name]
+        sys.path[:] = path
+
+
+def _check(settings: Settings, run: _Run) -> None:
+    with project_import_scope(), ExitStack() as stack:
+        with run.stage("project"):
+            project, cfg, script = load_project(settings.alembic_ini)
+        run.project = project
+        if len(project.heads) > 1:
+            run.findings.append(_multiple_heads(project))
+        with run.stage("postgres"):
+            server = stack.enter_context(start_server(settings))
+            run.server = server
+            m_url = stack.enter_context(scratch_database(server, "m"))
+            o_url = stack.enter_context(scratch_database(server, "o"))
+        m_engine = create_engine(m_url, poolclass=NullPool)
+        o_engine = create_engine(o_url, poolclass=NullPool)
+        stack.callback(m_engine.dispose)
+        stack.callback(o_engine.dispose)
+        if settings.baseline:
+            with run.stage("baseline"), m_engine.begin() as conn:
+                apply_baseline(conn, settings.baseline, project)
+        with run.stage("migrate"):
+            run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars)
+        raise_for_failure(run.migrations, project)
+        metadatas = load_metadata(settings.metadata) if settings.metadata else options.target_metadata
+        if not metadatas:
+            raise ConfigError(f"{project.script_location / 'env.py'} sets no target_metadata",
+                              hint="set target_metadata in env.py, or pass --metadata module:attr")
+        with run.stage("catalog"), m_engine.connect() as conn:
+            default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+            m_catalog = read_catalog(conn, exclude=_version_table(options, default_schema))
+        with run.stage("models"), o_engine.begin() as conn:
+            rejected = build_models_database(conn, metadatas, m_catalog, default_schema, project)
+        with run.stage("catalog"), o_engine.connect() as conn:
+            o_catalog = read_catalog(conn)
+        with run.stage("diff"):
+            findings = apply_project_hooks(diff_catalogs(m_catalog, o_catalog) + rejected, options,
+                                           metadatas, default_schema)
+            sources = locate_sources(metadatas, default_schema)
+            run.findings += [with_source(f, sources) for f in findings]
+
+
+def _version_table(options: EnvOptions, default_schema: str) -> frozenset[tuple[str, str]]:
+    return frozenset({(options.version_table_schema or default_schema, options.version_table)})
+
+
+def build_models_database(conn: Connection, metadatas: tuple[MetaData, ...], m_catalog: Catalog,
+                          default_schema: str, project: Project) -> list[Finding]:
+    try:
+        prepare_models_database(conn, metadatas, m_catalog, default_schema)
+        return create_models(conn, metadatas, default_schema)
+    except DriftbotError:
+        raise
+    except Exception as exc:
+        raise ProjectError(f"building the models' schema failed: "
+                           f"{describe_exception(exc, (project.root,))}") from exc
+
+
+def load_metadata(spec: str) -> tuple[MetaData, ...]:
+    """`module:attr` → the MetaData (or list of MetaData, or declarative Base) it names."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"--metadata {spec!r}: expected module:attribute, e.g. myapp.models:Base")
+    try:
+        value: object = importlib.import_module(module_name)
+        for part in attr.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        raise ProjectError(f"--metadata {spec}: {describe_exception(exc)}") from exc
+    return _metadata_tuple(value)
+
+
+def apply_baseline(conn: Connection, baseline: str, project: Project) -> None:
+    """Prepare the empty migrations database: a SQL file, or a `module:callable(connection)`."""
+    for candidate in (Path(baseline), project.root / baseline):
+        if candidate.suffix == ".sql" and candidate.is_file():
+            try:
+                conn.exec_driver_sql(candidate.read_text())
+            except Exception as exc:
+                raise ProjectError(f"--baseline {candidate} failed: {exc}") from exc
+            return
+    if baseline.endswith(".sql"):
+        raise ConfigError(f"--baseline {baseline}: file not found")
+    module_name, _, attr = baseline.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"--baseline {baseline!r}: expected FILE.sql or module:callable")
+    if str(project.root) not in sys.path:
+        sys.path.insert(0, str(project.root))
+    try:
+        prepare = getattr(importlib.import_module(module_name), attr)
+        prepare(conn)
+    except Exception as exc:
+        raise ProjectError(f"--baseline {baseline} failed: {describe_exception(exc)}") from exc
+
+
+def _multiple_heads(project: Project) -> Finding:
+    listing = "\n".join(f"{head} ({project.file_of(head)})" for head in project.heads)
+    return Finding("multiple_heads", "migrations.heads", "high", migrations=listing, models=None,
+                   detail=f"{len(project.heads)} heads: the branch was probably created from an older "
+                          "main. Merge them with `alembic merge heads -m merge`.",
+                   object_type="migrations")

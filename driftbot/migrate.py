@@ -1,0 +1,229 @@
+"""Stage 2: run the project's own env.py to `upgrade heads` on database M.
+
+The project's env.py is run exactly as `alembic upgrade` runs it (through an
+EnvironmentContext), with one addition: `configure()` is observed, so driftbot learns the
+`target_metadata`, `include_name`/`include_object` hooks and version table that env.py
+configured, and records each applied revision through `on_version_apply`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from alembic import util as alembic_util
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+
+from driftbot.errors import ConfigError, MigrationError, ProjectError
+from driftbot.project import Project, describe_exception, user_frame
+
+log = logging.getLogger(__name__)
+
+IncludeName = Callable[[str | None, str, dict[str, Any]], bool]
+IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
+
+
+@dataclass(frozen=True)
+class AppliedRevision:
+    revision: str
+    file: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class MigrationFailure:
+    revision: str
+    file: str
+    line: int | None
+    error: str
+
+
+@dataclass(frozen=True)
+class MigrationRun:
+    applied: tuple[AppliedRevision, ...]
+    failure: MigrationFailure | None
+    seconds: float
+
+
+@dataclass
+class EnvOptions:
+    """What the project's env.py passed to `context.configure()` (live objects, not data)."""
+
+    target_metadata: tuple[MetaData, ...] = ()
+    include_name: IncludeName | None = None
+    include_object: IncludeObject | None = None
+    include_schemas: bool = False
+    version_table: str = "alembic_version"
+    version_table_schema: str | None = None
+
+
+@dataclass
+class _Recorder:
+    destination: str
+    script: ScriptDirectory
+    configured: EnvOptions | None = None
+    planned: list[str] = field(default_factory=list)
+    applied: list[AppliedRevision] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    mark: float = 0.0
+
+    def plan(self, rev: Any, context: Any) -> Any:
+        steps = self.script._upgrade_revs(self.destination, rev)
+        self.planned = [step.revision.revision for step in steps]
+        self.mark = time.perf_counter()
+        return steps
+
+    def on_version_apply(self, *, step: Any, **_: Any) -> None:
+        now = time.perf_counter()
+        for revision in step.up_revision_ids:
+            self.applied.append(AppliedRevision(revision, self.files.get(revision, ""),
+                                                round(now - self.mark, 4)))
+        self.mark = now
+
+
+def _observed_environment(cfg: Config, script: ScriptDirectory, recorder: _Recorder) -> EnvironmentContext:
+    """An EnvironmentContext whose `configure()` also tells driftbot what env.py configured.
+
+    The wrapper is set on the instance: `from alembic import context` proxies to the
+    instance's attributes, so env.py calls it like the original.
+    """
+    env = EnvironmentContext(cfg, script, fn=recorder.plan)
+    original = env.configure
+
+    def configure(*args: Any, **kw: Any) -> None:
+        hooks = alembic_util.to_tuple(kw.get("on_version_apply"), default=())
+        kw["on_version_apply"] = (*hooks, recorder.on_version_apply)
+        original(*args, **kw)
+        opts = env.context_opts
+        recorder.configured = EnvOptions(
+            target_metadata=_metadata_tuple(opts.get("target_metadata")),
+            include_name=opts.get("include_name"),
+            include_object=opts.get("include_object"),
+            include_schemas=bool(opts.get("include_schemas")),
+            version_table=opts.get("version_table") or "alembic_version",
+            version_table_schema=opts.get("version_table_schema"),
+        )
+
+    env.configure = configure  # type: ignore[method-assign]
+    return env
+
+
+def _metadata_tuple(value: object) -> tuple[MetaData, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, MetaData):
+        return (value,)
+    if isinstance(value, Sequence) and all(isinstance(m, MetaData) for m in value):
+        return tuple(value)
+    metadata = getattr(value, "metadata", None)  # a declarative Base
+    if isinstance(metadata, MetaData):
+        return (metadata,)
+    raise ConfigError(f"target_metadata must be a MetaData or a list of MetaData, not {value!r}")
+
+
+def scratch_url_for(cfg: Config, url: URL) -> URL:
+    """The scratch URL with the project's own PostgreSQL driver (asyncpg, psycopg2, ...)."""
+    configured = cfg.get_main_option("sqlalchemy.url") or ""
+    driver = configured.split("://", 1)[0] if "://" in configured else ""
+    return url.set(drivername=driver) if driver.startswith("postgresql") else url
+
+
+@contextmanager
+def _pointed_at(cfg: Config, url: URL, env_vars: Sequence[str]) -> Iterator[None]:
+    """Point sqlalchemy.url and the project's URL environment variables at `url`."""
+    rendered = url.render_as_string(hide_password=False)
+    saved = {name: os.environ.get(name) for name in env_vars}
+    cfg.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    os.environ.update({name: rendered for name in env_vars})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _logging_preserved() -> Iterator[None]:
+    """env.py usually calls fileConfig(), which replaces handlers and disables our loggers."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    disabled = {name: lg.disabled for name, lg in logging.root.manager.loggerDict.items()
+                if isinstance(lg, logging.Logger)}
+    try:
+        yield
+    finally:
+        root.handlers[:], root.level = handlers, level
+        for name, lg in logging.root.manager.loggerDict.items():
+            if isinstance(lg, logging.Logger) and name.startswith("driftbot"):
+                lg.disabled = disabled.get(name, False)
+
+
+def database_error_text(exc: BaseException) -> str:
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        text = f"{type(exc.orig).__name__}: {str(exc.orig).strip()}"
+        if exc.statement:
+            text += f"\nSQL: {exc.statement.strip()}"
+        return text
+    return f"{type(exc).__name__}: {exc}"
+
+
+def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
+            env_vars: Sequence[str], destination: str = "heads") -> tuple[MigrationRun, EnvOptions]:
+    """Run `upgrade <destination>` through the project's env.py against `url`.
+
+    Raises ProjectError when env.py itself fails; a failing revision is returned as
+    `MigrationRun.failure` (with the revisions that ran before it) and raised by the caller.
+    """
+    recorder = _Recorder(destination, script, files={r.revision: r.file for r in project.revisions})
+    started = time.perf_counter()
+    failure: MigrationFailure | None = None
+    with _pointed_at(cfg, scratch_url_for(cfg, url), env_vars), _logging_preserved():
+        try:
+            with _observed_environment(cfg, script, recorder):
+                script.run_env()
+        except Exception as exc:
+            if not recorder.planned:
+                raise _env_failure(project, recorder, exc) from exc
+            failed = recorder.planned[min(len(recorder.applied), len(recorder.planned) - 1)]
+            where = user_frame(exc, (project.script_location,))
+            failure = MigrationFailure(failed, project.file_of(failed),
+                                       where[1] if where else None, database_error_text(exc))
+            log.debug("revision %s failed", failed, exc_info=exc)
+    if recorder.configured is None:
+        raise ProjectError(f"{project.script_location / 'env.py'} never called context.configure()")
+    run = MigrationRun(tuple(recorder.applied), failure, round(time.perf_counter() - started, 4))
+    return run, recorder.configured
+
+
+def _env_failure(project: Project, recorder: _Recorder, exc: Exception) -> ProjectError:
+    env_py = project.script_location / "env.py"
+    what = "env.py (or the models it imports)" if recorder.configured is None else "env.py"
+    return ProjectError(f"{what} failed: {describe_exception(exc, (project.root,))}",
+                        hint=f"fix the error above; driftbot runs {env_py} as `alembic upgrade` does")
+
+
+def raise_for_failure(run: MigrationRun, project: Project) -> None:
+    if run.failure is None:
+        return
+    f = run.failure
+    where = f"{f.file}:{f.line}" if f.line else f.file
+    hint = "fix the migration, then run driftbot again"
+    first = project.revisions[0].revision if project.revisions else None
+    if f.revision == first and "UndefinedTable" in f.error:
+        hint = ("the first revision expects tables that already exist: if your application "
+                "creates a base schema before `alembic stamp`, pass --baseline FILE.sql or "
+                "--baseline module:callable to prepare the empty database first")
+    raise MigrationError(f"revision {f.revision} ({where}) failed: {f.error}", hint=hint)

@@ -1,0 +1,125 @@
+"""Stage 3, database O: build the models' schema with `create_all`, object by object on error.
+
+When PostgreSQL (or SQLAlchemy's compiler) rejects part of the models, e.g. a foreign key to
+a column that is not unique, each rejected object becomes a `model_rejected` finding and the
+rest of the models are still built, so they can still be compared.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, MetaData, Table, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.schema import (
+    AddConstraint,
+    CreateIndex,
+    CreateTable,
+    DDLElement,
+    SetColumnComment,
+    SetTableComment,
+)
+from sqlalchemy.sql.sqltypes import SchemaType
+
+from driftbot.catalog import Catalog
+from driftbot.findings import Finding
+from driftbot.migrate import database_error_text
+
+log = logging.getLogger(__name__)
+
+SKIPPED_EXTENSIONS = {"plpgsql"}
+
+
+def prepare_models_database(conn: Connection, metadatas: Iterable[MetaData],
+                            migrations_catalog: Catalog | None, default_schema: str) -> None:
+    """Schemas and extensions that models cannot express but that `create_all` needs."""
+    schemas = {t.schema for md in metadatas for t in md.tables.values() if t.schema}
+    extensions = [(name, schema) for name, schema in migrations_catalog.extensions
+                  if name not in SKIPPED_EXTENSIONS] if migrations_catalog else []
+    schemas |= {schema for _, schema in extensions if schema in migrations_catalog.schemas}
+    for schema in sorted(schemas - {default_schema}):
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    for name, schema in extensions:
+        conn.execute(text(f'CREATE EXTENSION IF NOT EXISTS "{name}" SCHEMA "{schema}"'))
+
+
+def create_models(conn: Connection, metadatas: Iterable[MetaData], default_schema: str) -> list[Finding]:
+    """`create_all` each MetaData; fall back to one object at a time if anything is rejected."""
+    rejected: list[Finding] = []
+    for metadata in metadatas:
+        try:
+            with conn.begin_nested():
+                metadata.create_all(conn)
+        except SQLAlchemyError as exc:
+            log.debug("create_all failed (%s); building object by object", exc)
+            rejected += _create_piecewise(conn, metadata, default_schema)
+    return rejected
+
+
+def _create_piecewise(conn: Connection, metadata: MetaData, default_schema: str) -> list[Finding]:
+    rejected: list[Finding] = []
+
+    @contextmanager
+    def attempt(kind: str, obj: str, table: Table | None, ddl: Callable[[], str]) -> Iterator[None]:
+        try:
+            with conn.begin_nested():
+                yield
+        except SQLAlchemyError as exc:
+            error = database_error_text(exc) if isinstance(exc, DBAPIError) else str(exc)
+            rejected.append(Finding(
+                "model_rejected", obj, "high", migrations=None, models=_safe(ddl),
+                detail=f"PostgreSQL rejected this {kind} from the models: {error}",
+                object_type=kind, schema=(table.schema or default_schema) if table is not None else None,
+                table=table.name if table is not None else None))
+
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            if isinstance(column.type, SchemaType):
+                type_ = column.type
+                with attempt("type", _path(table, default_schema, column.name), table, lambda: ""):
+                    type_.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+    for sequence in metadata._sequences.values():
+        with attempt("sequence", f"{sequence.schema or default_schema}.{sequence.name}", None, lambda: ""):
+            sequence.create(conn, checkfirst=True)
+    created: list[Table] = []
+    for table in metadata.sorted_tables:
+        create = CreateTable(table, include_foreign_key_constraints=[])
+        with attempt("table", _path(table, default_schema), table, lambda c=create: _ddl(conn, c)):
+            conn.execute(create)
+            for ddl in _comments(table):
+                conn.execute(ddl)
+            created.append(table)
+    for table in created:
+        for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
+            add = AddConstraint(fk)
+            with attempt("foreign_key_constraint", _path(table, default_schema, str(fk.name)), table,
+                         lambda a=add: _ddl(conn, a)):
+                conn.execute(add)
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            create_index = CreateIndex(index)
+            with attempt("index", _path(table, default_schema, str(index.name)), table,
+                         lambda c=create_index: _ddl(conn, c)):
+                conn.execute(create_index)
+    return rejected
+
+
+def _comments(table: Table) -> list[DDLElement]:
+    ddl: list[DDLElement] = [SetTableComment(table)] if table.comment is not None else []
+    return ddl + [SetColumnComment(c) for c in table.columns if c.comment is not None]
+
+
+def _path(table: Table, default_schema: str, *rest: str) -> str:
+    return ".".join([table.schema or default_schema, table.name, *rest])
+
+
+def _ddl(conn: Connection, element: DDLElement) -> str:
+    return str(element.compile(dialect=conn.dialect)).strip()
+
+
+def _safe(render: Callable[[], str]) -> str | None:
+    try:
+        return render() or None
+    except SQLAlchemyError as exc:
+        return f"(cannot be compiled: {exc})"

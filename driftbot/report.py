@@ -1,0 +1,83 @@
+"""The Report: one typed value for a whole run, and its JSON form (schema/report.schema.json)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from driftbot import __version__
+from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT, EXIT_UNCHECKABLE
+from driftbot.findings import Finding
+from driftbot.migrate import MigrationRun
+
+SCHEMA_VERSION = 1
+Status = Literal["clean", "drift", "error"]
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    root: str
+    config_file: str
+    script_location: str
+    heads: tuple[str, ...]
+    head_files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PostgresInfo:
+    provider: str
+    version: str
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    stage: str
+    message: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    status: Status
+    exit_code: int
+    project: ProjectInfo | None
+    postgres: PostgresInfo | None
+    migrations: MigrationRun | None
+    findings: tuple[Finding, ...]
+    timings: dict[str, float] = field(default_factory=dict)
+    error: ErrorInfo | None = None
+    driftbot_version: str = __version__
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def drift(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.is_drift)
+
+    def findings_by_table(self) -> list[tuple[str, list[Finding]]]:
+        """Findings grouped by `schema.table` (or by the object itself), in report order."""
+        groups: dict[str, list[Finding]] = {}
+        for f in self.findings:
+            key = f"{f.schema}.{f.table}" if f.schema and f.table else f.object
+            groups.setdefault(key, []).append(f)
+        return list(groups.items())
+
+
+def outcome(findings: tuple[Finding, ...], error: ErrorInfo | None,
+            error_exit_code: int = EXIT_UNCHECKABLE) -> tuple[Status, int]:
+    if error is not None:
+        return "error", error_exit_code
+    if any(f.kind == "multiple_heads" for f in findings):
+        return "error", EXIT_UNCHECKABLE
+    if any(f.is_drift for f in findings):
+        return "drift", EXIT_DRIFT
+    return "clean", EXIT_CLEAN
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    return dataclasses.asdict(report)
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(to_dict(report), indent=2, sort_keys=False) + "\n"

@@ -1,0 +1,43 @@
+"""One frozen Settings value for a run; the CLI (and later the action) build it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+PostgresKind = Literal["auto", "local", "url"]
+POSTGRES_KINDS: tuple[PostgresKind, ...] = ("auto", "local", "url")
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value that never shows itself in str(), repr() or a log line."""
+
+    value: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_dir: Path = Path(".")
+    config_file: Path | None = None  # alembic.ini; default: PROJECT_DIR/alembic.ini
+    metadata: str | None = None  # "module:attr" overriding env.py's target_metadata
+    url_env_vars: tuple[str, ...] = ("DATABASE_URL",)
+    postgres: PostgresKind = "auto"
+    database_url: Secret | None = None
+    baseline: str | None = None  # FILE.sql or module:callable
+    debug: bool = False
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def alembic_ini(self) -> Path:
+        return self.config_file if self.config_file is not None else self.project_dir / "alembic.ini"
