@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from driftbot.catalog import Catalog, Column, Index, Table
@@ -26,6 +26,7 @@ CONSTRAINT_OBJECT_TYPES = {"p": "primary_key", "u": "unique_constraint",
 # Spellings PostgreSQL keeps apart that mean the same value.
 _SAME_FUNCTIONS = {"current_timestamp": "now()", "transaction_timestamp()": "now()",
                    "'t'": "true", "'f'": "false", "'true'": "true", "'false'": "false"}
+_QUOTED_NUMBER = re.compile(r"'(-?\d+(?:\.\d+)?)'")
 _SINGLE_TERM = re.compile(r"(?<![\w])\(\s*(\w+|'[^']*')\s*\)")
 _CAST = re.compile(r"::(?:\"?[a-z_][a-z0-9_ ]*\"?(?:\(\d+(?:,\s*\d+)?\))?)(?:\[\])*")
 
@@ -36,6 +37,7 @@ def normalize_expression(expr: str) -> str:
     for spelling, canonical in _SAME_FUNCTIONS.items():
         s = re.sub(rf"(?<![\w']){re.escape(spelling)}(?![\w'])", canonical, s)
     s = re.sub(r"\s+", " ", s)
+    s = _QUOTED_NUMBER.sub(r"\1", s)  # '0'::numeric and 0 are the same default
     while s.startswith("(") and s.endswith(")") and _balanced(s[1:-1]):
         s = s[1:-1].strip()
     # Parentheses around a single term carry no meaning: "(0)" is "0".
@@ -156,7 +158,17 @@ _COLUMN_ASPECTS: tuple[tuple[str, Callable[[Column], str | None]], ...] = (
 )
 
 
+def _serial(c: Column) -> str | None:
+    """A serial column's nextval() default is its sequence-backed identity."""
+    return f"DEFAULT {c.default}" if c.default and c.default.startswith("nextval(") else None
+
+
 def _column_aspects(mc: Column, oc: Column, where: dict[str, str]) -> Iterator[Finding]:
+    if (mc.identity is None) != (oc.identity is None) and (_serial(mc) or _serial(oc)):
+        # serial on one side, identity on the other: one change, reported as identity
+        yield Finding("column_identity_changed", severity="high", migrations=mc.identity or _serial(mc),
+                      models=oc.identity or _serial(oc), **where)
+        mc, oc = replace(mc, default=None, identity=None), replace(oc, default=None, identity=None)
     for kind, aspect in _COLUMN_ASPECTS:
         if aspect(mc) != aspect(oc):
             severity: Severity = "high"

@@ -1,0 +1,65 @@
+"""Shared fixtures: one real PostgreSQL per test session, started by driftbot's own local provider.
+
+Fixture projects live in tests/fixtures/projects/: `_base` holds alembic.ini, env.py and
+script.py.mako; a scenario directory holds only what differs (models.py, versions/, and an
+env.py or alembic.ini of its own where the scenario is about those).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from driftbot.engine import run_check
+from driftbot.postgres.base import Server
+from driftbot.postgres.local import local_server
+from driftbot.report import Report
+from driftbot.settings import Secret, Settings
+
+PROJECTS = Path(__file__).parent / "fixtures" / "projects"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    with local_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: Server) -> str:
+    return pg_server.admin_url.render_as_string(hide_password=False)
+
+
+def materialize(scenario: str, dest: Path) -> Path:
+    """A full Alembic project in `dest`: the base files with the scenario's files on top."""
+    shutil.copytree(PROJECTS / "_base", dest, dirs_exist_ok=True)
+    shutil.copytree(PROJECTS / scenario, dest, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Callable[[str], Path]:
+    def make(scenario: str) -> Path:
+        return materialize(scenario, tmp_path / scenario)
+    return make
+
+
+@pytest.fixture
+def url_settings(pg_url: str) -> Callable[..., Settings]:
+    def settings(project: Path, **changes: object) -> Settings:
+        base = Settings(project_dir=project, postgres="url", database_url=Secret(pg_url))
+        return base.replace(**changes)
+    return settings
+
+
+@pytest.fixture
+def check_fixture(make_project: Callable[[str], Path],
+                  url_settings: Callable[..., Settings]) -> Callable[..., Report]:
+    """Run the engine on a fixture project against the session's server."""
+    def check(scenario: str, **changes: object) -> Report:
+        return run_check(url_settings(make_project(scenario), **changes))
+    return check
