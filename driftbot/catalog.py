@@ -92,7 +92,9 @@ WHERE {USER_SCHEMAS} AND NOT EXISTS (
       AND dep.refclassid = 'pg_class'::regclass AND dep.deptype IN ('a', 'i', 'e'))
 """
 
-EXTENSIONS_SQL = "SELECT e.extname, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+EXTENSIONS_SQL = """
+SELECT e.extname, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+"""
 SCHEMAS_SQL = f"SELECT n.nspname FROM pg_namespace n WHERE {USER_SCHEMAS}"
 
 

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated as exc:
         print(f"driftbot: stopped by {exc}; scratch databases and servers were removed", file=sys.stderr)
         return 143
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 4
+    except Exception as exc:
         if args.debug:
             traceback.print_exc()
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

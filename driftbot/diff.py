@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-from driftbot.catalog import Catalog, Column, Index, Table
+from driftbot.catalog import Catalog, Column, EnumType, Index, Table
 from driftbot.findings import Finding, Severity
 
 T = TypeVar("T")
@@ -58,6 +58,22 @@ def _balanced(s: str) -> bool:
 
 def equivalent(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and normalize_expression(a) == normalize_expression(b)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a finding is: its dotted path and the parts include_object hooks look at."""
+
+    object: str
+    object_type: str
+    schema: str | None = None
+    table: str | None = None
+    name: str | None = None
+
+    def finding(self, kind: str, severity: Severity, migrations: str | None, models: str | None,
+                detail: str = "") -> Finding:
+        return Finding(kind, self.object, severity, migrations, models, detail, self.object_type,
+                       self.schema, self.table, self.name)
 
 
 def column_definition(c: Column) -> str:
@@ -114,14 +130,13 @@ def compare_tables(m: Catalog, o: Catalog) -> Iterator[Finding]:
     for key in sorted(m.tables.keys() | o.tables.keys()):
         schema, name = key
         mt, ot = m.tables.get(key), o.tables.get(key)
-        base = {"object": f"{schema}.{name}", "object_type": "table", "schema": schema,
-                "table": name, "name": name}
+        base = Place(f"{schema}.{name}", "table", schema, name, name)
         if mt is None and ot is not None:
-            yield Finding("table_missing", severity="high", migrations=None,
-                          models=table_definition(ot), **base)
+            yield base.finding("table_missing", severity="high", migrations=None,
+                          models=table_definition(ot))
         elif ot is None and mt is not None:
-            yield Finding("table_extra", severity="high", migrations=table_definition(mt),
-                          models=None, **base)
+            yield base.finding("table_extra", severity="high", migrations=table_definition(mt),
+                          models=None)
         elif mt is not None and ot is not None:
             for comparer in TABLE_COMPARERS:
                 yield from comparer(mt, ot)
@@ -129,21 +144,20 @@ def compare_tables(m: Catalog, o: Catalog) -> Iterator[Finding]:
 
 def compare_table_comment(mt: Table, ot: Table) -> Iterator[Finding]:
     if mt.comment != ot.comment:
-        yield Finding("table_comment_changed", f"{mt.schema}.{mt.name}", "high", mt.comment,
-                      ot.comment, object_type="table", schema=mt.schema, table=mt.name, name=mt.name)
+        place = Place(f"{mt.schema}.{mt.name}", "table", mt.schema, mt.name, mt.name)
+        yield place.finding("table_comment_changed", "high", mt.comment, ot.comment)
 
 
 def compare_columns(mt: Table, ot: Table) -> Iterator[Finding]:
     for name in [*ot.columns, *(c for c in mt.columns if c not in ot.columns)]:
         mc, oc = mt.columns.get(name), ot.columns.get(name)
-        where = {"object": f"{mt.schema}.{mt.name}.{name}", "object_type": "column",
-                 "schema": mt.schema, "table": mt.name, "name": name}
+        where = _where(mt, name, "column")
         if mc is None and oc is not None:
-            yield Finding("column_missing", severity="high", migrations=None,
-                          models=column_definition(oc), **where)
+            yield where.finding("column_missing", severity="high", migrations=None,
+                          models=column_definition(oc))
         elif oc is None and mc is not None:
-            yield Finding("column_extra", severity="high", migrations=column_definition(mc),
-                          models=None, **where)
+            yield where.finding("column_extra", severity="high", migrations=column_definition(mc),
+                          models=None)
         elif mc is not None and oc is not None:
             yield from _column_aspects(mc, oc, where)
 
@@ -163,18 +177,18 @@ def _serial(c: Column) -> str | None:
     return f"DEFAULT {c.default}" if c.default and c.default.startswith("nextval(") else None
 
 
-def _column_aspects(mc: Column, oc: Column, where: dict[str, str]) -> Iterator[Finding]:
+def _column_aspects(mc: Column, oc: Column, where: Place) -> Iterator[Finding]:
     if (mc.identity is None) != (oc.identity is None) and (_serial(mc) or _serial(oc)):
         # serial on one side, identity on the other: one change, reported as identity
-        yield Finding("column_identity_changed", severity="high", migrations=mc.identity or _serial(mc),
-                      models=oc.identity or _serial(oc), **where)
+        yield where.finding("column_identity_changed", severity="high", migrations=mc.identity or _serial(mc),
+                      models=oc.identity or _serial(oc))
         mc, oc = replace(mc, default=None, identity=None), replace(oc, default=None, identity=None)
     for kind, aspect in _COLUMN_ASPECTS:
         if aspect(mc) != aspect(oc):
             severity: Severity = "high"
             if kind == "column_generated_changed" and equivalent(mc.generated, oc.generated):
                 severity = "info"
-            yield Finding(kind, severity=severity, migrations=aspect(mc), models=aspect(oc), **where)
+            yield where.finding(kind, severity=severity, migrations=aspect(mc), models=aspect(oc))
     if mc.default != oc.default:
         if mc.default is None:
             kind = "column_default_added"
@@ -183,10 +197,9 @@ def _column_aspects(mc: Column, oc: Column, where: dict[str, str]) -> Iterator[F
         else:
             kind = "column_default_changed"
         same = equivalent(mc.default, oc.default)
-        yield Finding(kind, severity="info" if same else "high", migrations=mc.default,
+        yield where.finding(kind, severity="info" if same else "high", migrations=mc.default,
                       models=oc.default,
-                      detail="PostgreSQL stores these differently; they mean the same" if same else "",
-                      **where)
+                      detail="PostgreSQL stores these differently; they mean the same" if same else "")
 
 
 def compare_constraints(mt: Table, ot: Table) -> Iterator[Finding]:
@@ -202,8 +215,8 @@ def compare_indexes(mt: Table, ot: Table) -> Iterator[Finding]:
         aspects = _index_aspects(mi, oi)
         where = _where(mt, oi.name, "index")
         severity: Severity = "info" if equivalent(mi.shape, oi.shape) else "high"
-        yield Finding("index_changed", severity=severity, migrations=mi.definition,
-                      models=oi.definition, detail=f"differs in: {', '.join(aspects)}", **where)
+        yield where.finding("index_changed", severity=severity, migrations=mi.definition,
+                      models=oi.definition, detail=f"differs in: {', '.join(aspects)}")
     yield from _named_findings(mt, Matches([], matches.renamed, matches.only_m, matches.only_o),
                                lambda _: "index", lambda i: i.definition, lambda _: "index")
 
@@ -219,66 +232,70 @@ def _index_aspects(mi: Index, oi: Index) -> list[str]:
     return aspects or ["definition"]
 
 
-def _where(t: Table, name: str, object_type: str) -> dict[str, str]:
-    return {"object": f"{t.schema}.{t.name}.{name}", "object_type": object_type,
-            "schema": t.schema, "table": t.name, "name": name}
+def _where(t: Table, name: str, object_type: str) -> Place:
+    return Place(f"{t.schema}.{t.name}.{name}", object_type, t.schema, t.name, name)
 
 
-def _named_findings(t: Table, matches: Matches[T], kind: Callable[[T], str],
-                    definition: Callable[[T], str], object_type: Callable[[T], str]) -> Iterator[Finding]:
-    name: Callable[[T], str] = lambda x: x.name  # type: ignore[attr-defined]  # noqa: E731
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+N = TypeVar("N", bound=_Named)
+
+
+def _named_findings(t: Table, matches: Matches[N], kind: Callable[[N], str],
+                    definition: Callable[[N], str], object_type: Callable[[N], str]) -> Iterator[Finding]:
+    def place(x: N) -> Place:
+        return _where(t, x.name, object_type(x))
+
     for x_m, x_o in matches.changed:
         severity: Severity = "info" if equivalent(definition(x_m), definition(x_o)) else "high"
-        yield Finding(f"{kind(x_o)}_changed", severity=severity, migrations=definition(x_m),
-                      models=definition(x_o), **_where(t, name(x_o), object_type(x_o)))
+        yield place(x_o).finding(f"{kind(x_o)}_changed", severity, definition(x_m), definition(x_o))
     for x_m, x_o in matches.renamed:
-        yield Finding(f"{kind(x_o)}_renamed", severity="low", migrations=name(x_m), models=name(x_o),
-                      detail=f"same definition, named {name(x_m)} by the migrations and "
-                             f"{name(x_o)} by the models: {definition(x_o)}",
-                      **_where(t, name(x_o), object_type(x_o)))
+        yield place(x_o).finding(f"{kind(x_o)}_renamed", "low", x_m.name, x_o.name,
+                                 detail=f"same definition, named {x_m.name} by the migrations and "
+                                        f"{x_o.name} by the models: {definition(x_o)}")
     for x in matches.only_o:
-        yield Finding(f"{kind(x)}_missing", severity="high", migrations=None, models=definition(x),
-                      **_where(t, name(x), object_type(x)))
+        yield place(x).finding(f"{kind(x)}_missing", "high", None, definition(x))
     for x in matches.only_m:
-        yield Finding(f"{kind(x)}_extra", severity="high", migrations=definition(x), models=None,
-                      **_where(t, name(x), object_type(x)))
+        yield place(x).finding(f"{kind(x)}_extra", "high", definition(x), None)
+
+
+def _enum_text(e: EnumType | None) -> str | None:
+    return None if e is None else "ENUM ({})".format(", ".join(repr(label) for label in e.labels))
 
 
 def compare_enums(m: Catalog, o: Catalog) -> Iterator[Finding]:
     for key in sorted(m.enums.keys() | o.enums.keys()):
         me, oe = m.enums.get(key), o.enums.get(key)
-        where = {"object": ".".join(key), "object_type": "enum", "schema": key[0], "name": key[1]}
-        render = lambda e: ", ".join(repr(label) for label in e.labels)  # noqa: E731
+        where = Place(".".join(key), "enum", key[0], None, key[1])
+        sides = (_enum_text(me), _enum_text(oe))
         if me is None or oe is None:
-            kind = "enum_missing" if me is None else "enum_extra"
-            yield Finding(kind, severity="high", migrations=me and f"ENUM ({render(me)})",
-                          models=oe and f"ENUM ({render(oe)})", **where)
+            yield where.finding("enum_missing" if me is None else "enum_extra", "high", *sides)
             continue
         added = [v for v in oe.labels if v not in me.labels]
         removed = [v for v in me.labels if v not in oe.labels]
         common_m = [v for v in me.labels if v in oe.labels]
         common_o = [v for v in oe.labels if v in me.labels]
-        sides = {"migrations": f"ENUM ({render(me)})", "models": f"ENUM ({render(oe)})"}
         if added:
-            yield Finding("enum_values_added", severity="high", detail=f"added: {added}",
-                          **sides, **where)
+            yield where.finding("enum_values_added", "high", *sides, detail=f"added: {added}")
         if removed:
-            yield Finding("enum_values_removed", severity="high", detail=f"removed: {removed}",
-                          **sides, **where)
+            yield where.finding("enum_values_removed", "high", *sides, detail=f"removed: {removed}")
         if common_m != common_o:
-            yield Finding("enum_values_reordered", severity="high", detail="same values, other order",
-                          **sides, **where)
+            yield where.finding("enum_values_reordered", "high", *sides, detail="same values, other order")
 
 
 def compare_sequences(m: Catalog, o: Catalog) -> Iterator[Finding]:
     for key in sorted(m.sequences.keys() | o.sequences.keys()):
         ms, os_ = m.sequences.get(key), o.sequences.get(key)
-        where = {"object": ".".join(key), "object_type": "sequence", "schema": key[0], "name": key[1]}
-        mdef, odef = ms and ms.definition, os_ and os_.definition
+        where = Place(".".join(key), "sequence", key[0], None, key[1])
+        mdef = ms.definition if ms else None
+        odef = os_.definition if os_ else None
         if mdef == odef:
             continue
         kind = "sequence_missing" if ms is None else "sequence_extra" if os_ is None else "sequence_changed"
-        yield Finding(kind, severity="high", migrations=mdef, models=odef, **where)
+        yield where.finding(kind, severity="high", migrations=mdef, models=odef)
 
 
 TABLE_COMPARERS: tuple[Callable[[Table, Table], Iterable[Finding]], ...] = (

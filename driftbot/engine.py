@@ -10,6 +10,7 @@ import importlib
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -81,11 +82,19 @@ def run_check(settings: Settings) -> Report:
 
 @contextmanager
 def project_import_scope() -> Iterator[None]:
-    """Modules the project imports are forgotten afterwards, so runs don't leak into each other."""
+    """Modules the project imports are forgotten afterwards, so runs don't leak into each other.
+
+    Warnings raised by the project's code (deprecations in its env.py, alembic.ini, models)
+    are the project's business: they go to the debug log instead of the user's terminal.
+    """
     modules, path = set(sys.modules), list(sys.path)
     try:
-        yield
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
     finally:
+        for warning in caught:
+            log.debug("project warning: %s:%s: %s", warning.filename, warning.lineno, warning.message)
         for name in set(sys.modules) - modules:
             del sys.modules[name]
         sys.path[:] = path

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 from sqlalchemy import Connection, MetaData, Table, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -33,11 +34,11 @@ SKIPPED_EXTENSIONS = {"plpgsql"}
 
 
 def prepare_models_database(conn: Connection, metadatas: Iterable[MetaData],
-                            migrations_catalog: Catalog | None, default_schema: str) -> None:
+                            migrations_catalog: Catalog, default_schema: str) -> None:
     """Schemas and extensions that models cannot express but that `create_all` needs."""
     schemas = {t.schema for md in metadatas for t in md.tables.values() if t.schema}
     extensions = [(name, schema) for name, schema in migrations_catalog.extensions
-                  if name not in SKIPPED_EXTENSIONS] if migrations_catalog else []
+                  if name not in SKIPPED_EXTENSIONS]
     schemas |= {schema for _, schema in extensions if schema in migrations_catalog.schemas}
     for schema in sorted(schemas - {default_schema}):
         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
@@ -79,14 +80,14 @@ def _create_piecewise(conn: Connection, metadata: MetaData, default_schema: str)
             if isinstance(column.type, SchemaType):
                 type_ = column.type
                 with attempt("type", _path(table, default_schema, column.name), table, lambda: ""):
-                    type_.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+                    type_.create(conn, checkfirst=True)
     for sequence in metadata._sequences.values():
         with attempt("sequence", f"{sequence.schema or default_schema}.{sequence.name}", None, lambda: ""):
             sequence.create(conn, checkfirst=True)
     created: list[Table] = []
     for table in metadata.sorted_tables:
         create = CreateTable(table, include_foreign_key_constraints=[])
-        with attempt("table", _path(table, default_schema), table, lambda c=create: _ddl(conn, c)):
+        with attempt("table", _path(table, default_schema), table, partial(_ddl, conn, create)):
             conn.execute(create)
             for ddl in _comments(table):
                 conn.execute(ddl)
@@ -95,12 +96,12 @@ def _create_piecewise(conn: Connection, metadata: MetaData, default_schema: str)
         for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
             add = AddConstraint(fk)
             with attempt("foreign_key_constraint", _path(table, default_schema, str(fk.name)), table,
-                         lambda a=add: _ddl(conn, a)):
+                         partial(_ddl, conn, add)):
                 conn.execute(add)
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             create_index = CreateIndex(index)
             with attempt("index", _path(table, default_schema, str(index.name)), table,
-                         lambda c=create_index: _ddl(conn, c)):
+                         partial(_ddl, conn, create_index)):
                 conn.execute(create_index)
     return rejected
 

@@ -13,10 +13,12 @@ from driftbot.settings import Settings
 
 HOW_TO_GET_ONE = """\
 driftbot needs a PostgreSQL server to build the two scratch databases. Any one of:
-  1. install the server binaries (Debian/Ubuntu: apt install postgresql; macOS: brew install postgresql) and use --postgres local
+  1. install the server binaries (Debian/Ubuntu: apt install postgresql;
+     macOS: brew install postgresql) and use --postgres local
   2. run one in Docker (docker run -d -p 5432:5432 -e POSTGRES_PASSWORD=pw postgres:16) and pass
      --postgres url --database-url postgresql://postgres:pw@127.0.0.1:5432/postgres
-  3. point --database-url at any server where you may CREATE DATABASE (only driftbot's own scratch databases are touched)"""
+  3. point --database-url at any server where you may CREATE DATABASE
+     (only driftbot's own scratch databases are created and dropped there)"""
 
 
 @contextmanager
