@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
 
-from sqlalchemy import Connection, MetaData, Table, text
+from sqlalchemy import Connection, ForeignKeyConstraint, MetaData, Table, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.schema import (
     AddConstraint,
@@ -64,6 +64,7 @@ def _create_piecewise(conn: Connection, metadata: MetaData, default_schema: str)
 
     @contextmanager
     def attempt(kind: str, obj: str, table: Table | None, ddl: Callable[[], str]) -> Iterator[None]:
+        """Run the block in a savepoint; if it is rejected, record `obj` (a dotted path)."""
         try:
             with conn.begin_nested():
                 yield
@@ -73,7 +74,7 @@ def _create_piecewise(conn: Connection, metadata: MetaData, default_schema: str)
                 "model_rejected", obj, "high", migrations=None, models=_safe(ddl),
                 detail=f"PostgreSQL rejected this {kind} from the models: {error}",
                 object_type=kind, schema=(table.schema or default_schema) if table is not None else None,
-                table=table.name if table is not None else None))
+                table=table.name if table is not None else None, name=obj.rsplit(".", 1)[-1]))
 
     for table in metadata.sorted_tables:
         for column in table.columns:
@@ -95,7 +96,7 @@ def _create_piecewise(conn: Connection, metadata: MetaData, default_schema: str)
     for table in created:
         for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
             add = AddConstraint(fk)
-            with attempt("foreign_key_constraint", _path(table, default_schema, str(fk.name)), table,
+            with attempt("foreign_key_constraint", _path(table, default_schema, _fk_name(fk)), table,
                          partial(_ddl, conn, add)):
                 conn.execute(add)
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
@@ -104,6 +105,13 @@ def _create_piecewise(conn: Connection, metadata: MetaData, default_schema: str)
                          partial(_ddl, conn, create_index)):
                 conn.execute(create_index)
     return rejected
+
+
+def _fk_name(fk: ForeignKeyConstraint) -> str:
+    """The name PostgreSQL gives an unnamed foreign key: <table>_<columns>_fkey."""
+    if isinstance(fk.name, str):
+        return fk.name
+    return f"{fk.table.name}_{'_'.join(c.name for c in fk.columns)}_fkey"
 
 
 def _comments(table: Table) -> list[DDLElement]:
