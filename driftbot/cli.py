@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "creates and drops its own scratch databases there")
     check.add_argument("--baseline", help="FILE.sql or module:callable that prepares the empty "
                                           "database before `upgrade heads`")
+    check.add_argument("--no-suggest", dest="suggest", action="store_false",
+                       help="don't generate and verify the migration that removes the drift")
+    check.add_argument("--write", action="store_true",
+                       help="write the verified suggested migration into the project's versions directory")
     check.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
     check.add_argument("-o", "--output", type=Path, help="write the report here (in --format)")
     check.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
@@ -66,6 +70,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         postgres=args.postgres,
         database_url=Secret(args.database_url) if args.database_url else None,
         baseline=args.baseline,
+        suggest=args.suggest,
+        write=args.write,
         debug=args.debug,
     )
 

@@ -12,8 +12,8 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager, redirect_stdout
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import Connection, MetaData, create_engine, text
@@ -31,6 +31,7 @@ from driftbot.project import Project, describe_exception, load_project
 from driftbot.report import ErrorInfo, PostgresInfo, ProjectInfo, Report, outcome
 from driftbot.settings import Settings
 from driftbot.sources import locate_sources, with_source
+from driftbot.suggest import Suggestion, Workspace, suggest
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class _Run:
     server: Server | None = None
     migrations: MigrationRun | None = None
     findings: list[Finding] = field(default_factory=list)
+    suggestion: Suggestion | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
@@ -64,7 +66,7 @@ class _Run:
                                   tuple(p.file_of(h) for h in p.heads))
         postgres = PostgresInfo(self.server.provider, self.server.version) if self.server else None
         return Report(status, exit_code, project, postgres, self.migrations, findings,
-                      dict(self.timings), info)
+                      dict(self.timings), info, self.suggestion)
 
 
 def run_check(settings: Settings) -> Report:
@@ -89,7 +91,8 @@ def project_import_scope() -> Iterator[None]:
     """
     modules, path = set(sys.modules), list(sys.path)
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        # whatever the project prints must not mix with a report written to stdout
+        with warnings.catch_warnings(record=True) as caught, redirect_stdout(sys.stderr):
             warnings.simplefilter("always")
             yield
     finally:
@@ -138,6 +141,28 @@ def _check(settings: Settings, run: _Run) -> None:
                                            metadatas, default_schema)
             sources = locate_sources(metadatas, default_schema)
             run.findings += [with_source(f, sources) for f in findings]
+        if settings.suggest and any(f.is_drift for f in findings):
+            m_engine.dispose()  # database M is the template of the verification copies
+            with run.stage("suggest"):
+                run.suggestion = suggest(Workspace(
+                    project, cfg, server, str(m_url.database), m_catalog, o_catalog, tuple(findings),
+                    settings.url_env_vars, _version_table(options, default_schema), default_schema))
+            if settings.write and run.suggestion is not None:
+                run.suggestion = write_suggestion(run.suggestion)
+
+
+def write_suggestion(suggestion: Suggestion) -> Suggestion:
+    """Write a verified suggestion into the project's versions directory; never overwrite."""
+    target = Path(suggestion.path)
+    if not suggestion.verified or not suggestion.content:
+        return suggestion
+    if target.exists():
+        raise ConfigError(f"{target} already exists; not overwriting it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.driftbot-tmp")
+    tmp.write_text(suggestion.content, encoding="utf-8")
+    tmp.replace(target)
+    return replace(suggestion, written=True)
 
 
 def _version_table(options: EnvOptions, default_schema: str) -> frozenset[tuple[str, str]]:

@@ -71,6 +71,7 @@ class EnvOptions:
 class _Recorder:
     destination: str
     script: ScriptDirectory
+    downgrade: bool = False
     configured: EnvOptions | None = None
     planned: list[str] = field(default_factory=list)
     applied: list[AppliedRevision] = field(default_factory=list)
@@ -78,7 +79,8 @@ class _Recorder:
     mark: float = 0.0
 
     def plan(self, rev: Any, context: Any) -> Any:
-        steps = self.script._upgrade_revs(self.destination, rev)
+        revs = self.script._downgrade_revs if self.downgrade else self.script._upgrade_revs
+        steps = revs(self.destination, rev)
         self.planned = [step.revision.revision for step in steps]
         self.mark = time.perf_counter()
         return steps
@@ -139,7 +141,7 @@ def scratch_url_for(cfg: Config, url: URL) -> URL:
 
 
 @contextmanager
-def _pointed_at(cfg: Config, url: URL, env_vars: Sequence[str]) -> Iterator[None]:
+def pointed_at(cfg: Config, url: URL, env_vars: Sequence[str]) -> Iterator[None]:
     """Point sqlalchemy.url and the project's URL environment variables at `url`."""
     rendered = url.render_as_string(hide_password=False)
     saved = {name: os.environ.get(name) for name in env_vars}
@@ -156,7 +158,7 @@ def _pointed_at(cfg: Config, url: URL, env_vars: Sequence[str]) -> Iterator[None
 
 
 @contextmanager
-def _logging_preserved() -> Iterator[None]:
+def logging_preserved() -> Iterator[None]:
     """env.py usually calls fileConfig(), which replaces handlers and disables our loggers."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
@@ -181,16 +183,18 @@ def database_error_text(exc: BaseException) -> str:
 
 
 def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
-            env_vars: Sequence[str], destination: str = "heads") -> tuple[MigrationRun, EnvOptions]:
-    """Run `upgrade <destination>` through the project's env.py against `url`.
+            env_vars: Sequence[str], destination: str = "heads",
+            downgrade: bool = False) -> tuple[MigrationRun, EnvOptions]:
+    """Run `upgrade <destination>` (or `downgrade`) through the project's env.py against `url`.
 
     Raises ProjectError when env.py itself fails; a failing revision is returned as
     `MigrationRun.failure` (with the revisions that ran before it) and raised by the caller.
     """
-    recorder = _Recorder(destination, script, files={r.revision: r.file for r in project.revisions})
+    recorder = _Recorder(destination, script, downgrade,
+                         files={r.revision: r.file for r in project.revisions})
     started = time.perf_counter()
     failure: MigrationFailure | None = None
-    with _pointed_at(cfg, scratch_url_for(cfg, url), env_vars), _logging_preserved():
+    with pointed_at(cfg, scratch_url_for(cfg, url), env_vars), logging_preserved():
         try:
             with _observed_environment(cfg, script, recorder):
                 script.run_env()

@@ -50,6 +50,12 @@ def alembic_config(config_file: Path) -> Config:
 
 def load_project(config_file: Path) -> tuple[Project, Config, ScriptDirectory]:
     cfg = alembic_config(config_file)
+    project, script = describe_scripts(cfg, config_file)
+    return project, cfg, script
+
+
+def describe_scripts(cfg: Config, config_file: Path) -> tuple[Project, ScriptDirectory]:
+    """The revisions and heads that `cfg` sees."""
     try:
         script = ScriptDirectory.from_config(cfg)
     except CommandError as exc:
@@ -67,7 +73,7 @@ def load_project(config_file: Path) -> tuple[Project, Config, ScriptDirectory]:
                            hint="fix the revision file named above") from exc
     project = Project(root=config_file.parent.resolve(), config_file=config_file.resolve(),
                       script_location=Path(script.dir).resolve(), heads=heads, revisions=revisions)
-    return project, cfg, script
+    return project, script
 
 
 def _as_tuple(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:

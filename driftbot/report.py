@@ -11,6 +11,7 @@ from driftbot import __version__
 from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT, EXIT_UNCHECKABLE
 from driftbot.findings import Finding
 from driftbot.migrate import MigrationRun
+from driftbot.suggest import Suggestion
 
 SCHEMA_VERSION = 1
 Status = Literal["clean", "drift", "error"]
@@ -48,6 +49,7 @@ class Report:
     findings: tuple[Finding, ...]
     timings: dict[str, float] = field(default_factory=dict)
     error: ErrorInfo | None = None
+    suggestion: Suggestion | None = None
     driftbot_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 

@@ -33,6 +33,8 @@ class Settings:
     postgres: PostgresKind = "auto"
     database_url: Secret | None = None
     baseline: str | None = None  # FILE.sql or module:callable
+    suggest: bool = True  # generate and verify the migration that removes the drift
+    write: bool = False  # write a verified suggestion into the project's versions directory
     debug: bool = False
 
     def replace(self, **changes: object) -> Settings:

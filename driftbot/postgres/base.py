@@ -64,15 +64,14 @@ def first_line(exc: BaseException) -> str:
 
 
 @contextmanager
-def scratch_database(server: Server, label: str) -> Iterator[URL]:
-    """A new, uniquely named empty database on `server`, dropped afterwards whatever happens.
-
-    Only databases this function created are ever dropped.
+def scratch_database(server: Server, label: str, template: str = "template0") -> Iterator[URL]:
+    """A new, uniquely named database on `server` (empty, or a copy of `template`), dropped
+    afterwards whatever happens. Only databases this function created are ever dropped.
     """
     name = f"driftbot_{secrets.token_hex(4)}_{label}"
     with connect_admin(server.admin_url) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
-            sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} ENCODING 'UTF8'").format(
+            sql.Identifier(name), sql.Identifier(template)))
     log.debug("created scratch database %s", name)
     try:
         yield server.admin_url.set(drivername=DRIVER, database=name)

@@ -1,0 +1,383 @@
+"""driftbot's own migration ops, for what Alembic autogenerate does not emit.
+
+Pure functions from Findings (and the two catalogs) to `FixOp`s: the upgrade statements,
+their exact inverse, and their hazards as data. Statements use PostgreSQL's own rendering
+of each definition, taken from the catalogs, so what is applied is what was compared.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from driftbot.catalog import Catalog, Column, Table
+from driftbot.diff import CONSTRAINT_KINDS
+from driftbot.findings import Finding
+
+Phase = Literal["pre", "post", "last"]  # before autogenerate's ops, after them, at the very end
+HazardKind = Literal["destructive", "rewrite_lock", "probable_rename", "models_behind"]
+
+
+@dataclass(frozen=True)
+class Hazard:
+    kind: HazardKind
+    object: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FixOp:
+    """One change: Python lines for upgrade() and for downgrade(), plus what makes it risky."""
+
+    object: str
+    upgrade: tuple[str, ...]
+    downgrade: tuple[str, ...]
+    phase: Phase = "post"
+    hazards: tuple[Hazard, ...] = field(default_factory=tuple)
+
+
+_SIMPLE_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def qi(name: str) -> str:
+    """Quote an identifier the way PostgreSQL's quote_ident would."""
+    return name if _SIMPLE_IDENT.match(name) else '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(value: str | None) -> str:
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+def execute(sql: str) -> str:
+    """`op.execute(...)` of one statement; colons are escaped from SQLAlchemy's text()."""
+    escaped = re.sub(r"(?<![:\\]):(?=\w)", r"\\:", sql)
+    return f"op.execute({escaped!r})"
+
+
+def autocommit(*statements: str) -> tuple[str, ...]:
+    """Statements PostgreSQL won't run inside the migration's transaction (ALTER TYPE ... ADD VALUE)."""
+    return ("with op.get_context().autocommit_block():", *(execute(s) for s in statements), "")
+
+
+def _sql(*statements: str) -> tuple[str, ...]:
+    return tuple(execute(s) for s in statements)
+
+
+@dataclass(frozen=True)
+class Context:
+    migrations: Catalog  # the catalog the migrations build (before the fix)
+    models: Catalog  # the catalog the models build (the target)
+    findings: tuple[Finding, ...]  # every drift finding, for cross-references
+
+
+def table_ref(f: Finding) -> str:
+    return f"{qi(f.schema or 'public')}.{qi(f.table or '')}"
+
+
+def _column(catalog: Catalog, f: Finding) -> Column | None:
+    table = catalog.tables.get((f.schema or "", f.table or ""))
+    return table.columns.get(f.name or "") if table else None
+
+
+# --- columns -----------------------------------------------------------------------------
+
+def column_default(f: Finding, ctx: Context) -> Iterator[FixOp]:
+    col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {qi(f.name or '')}"
+
+    def set_(default: str | None) -> str:
+        return f"{col} SET DEFAULT {default}" if default is not None else f"{col} DROP DEFAULT"
+
+    yield FixOp(f.object, _sql(set_(f.models)), _sql(set_(f.migrations)))
+
+
+def column_nullable(f: Finding, ctx: Context) -> Iterator[FixOp]:
+    col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {qi(f.name or '')}"
+
+    def set_(nullable: str | None) -> str:
+        return f"{col} DROP NOT NULL" if nullable == "NULL" else f"{col} SET NOT NULL"
+
+    yield FixOp(f.object, _sql(set_(f.models)), _sql(set_(f.migrations)))
+
+
+def column_type(f: Finding, ctx: Context) -> Iterator[FixOp]:
+    col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {qi(f.name or '')}"
+    name = qi(f.name or "")
+    hazards = (Hazard("destructive", f.object, f"narrows {f.migrations} to {f.models}: values that "
+                      "do not fit make the upgrade fail or are truncated"),) \
+        if is_narrowing(f.migrations or "", f.models or "") else ()
+    yield FixOp(f.object, _sql(f"{col} TYPE {f.models} USING {name}::{f.models}"),
+                _sql(f"{col} TYPE {f.migrations} USING {name}::{f.migrations}"), hazards=hazards)
+
+
+def column_comment(f: Finding, ctx: Context) -> Iterator[FixOp]:
+    target = f"COLUMN {table_ref(f)}.{qi(f.name or '')}"
+    yield FixOp(f.object, _sql(f"COMMENT ON {target} IS {sql_literal(f.models)}"),
+                _sql(f"COMMENT ON {target} IS {sql_literal(f.migrations)}"))
+
+
+def table_comment(f: Finding, ctx: Context) -> Iterator[FixOp]:
+    target = f"TABLE {table_ref(f)}"
+    yield FixOp(f.object, _sql(f"COMMENT ON {target} IS {sql_literal(f.models)}"),
+                _sql(f"COMMENT ON {target} IS {sql_literal(f.migrations)}"))
+
+
+_IDENTITY = re.compile(r"GENERATED (ALWAYS|BY DEFAULT) AS IDENTITY(?: \((.*)\))?")
+_NEXTVAL = re.compile(r"^DEFAULT nextval\('(.+)'::regclass\)$")
+
+
+def _identity_steps(col: str, table: str, column: str, frm: str | None, to: str | None) -> list[str]:
+    """Statements that turn one identity/serial spec into another (None: plain column)."""
+    steps: list[str] = []
+    frm_serial = _NEXTVAL.match(frm or "")
+    to_serial = _NEXTVAL.match(to or "")
+    frm_ident, to_ident = _IDENTITY.match(frm or ""), _IDENTITY.match(to or "")
+    if frm_ident and to_ident:
+        options = to_ident.group(2) or ""
+        sets = " ".join(f"SET {opt}" for opt in re.findall(
+            r"(START WITH \S+|INCREMENT BY \S+|MINVALUE \S+|MAXVALUE \S+|CACHE \S+)", options))
+        cycle = " SET CYCLE" if options.endswith("CYCLE") else " SET NO CYCLE"
+        return [f"{col} SET GENERATED {to_ident.group(1)} {sets}{cycle}"]
+    if frm_serial:
+        steps += [f"{col} DROP DEFAULT", f"DROP SEQUENCE {frm_serial.group(1)}"]
+    if frm_ident:
+        steps.append(f"{col} DROP IDENTITY")
+    if to_ident:
+        options = f" ({to_ident.group(2)})" if to_ident.group(2) else ""
+        steps.append(f"{col} ADD GENERATED {to_ident.group(1)} AS IDENTITY{options}")
+    if to_serial:
+        seq = to_serial.group(1)
+        steps += [f"CREATE SEQUENCE {seq} OWNED BY {table}.{qi(column)}",
+                  f"{col} SET DEFAULT nextval('{seq}'::regclass)"]
+    return steps
+
+
+def column_identity(f: Finding, ctx: Context) -> Iterator[FixOp]:
+    col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {qi(f.name or '')}"
+    args = (col, table_ref(f), f.name or "")
+    yield FixOp(f.object, _sql(*_identity_steps(*args, f.migrations, f.models)),
+                _sql(*_identity_steps(*args, f.models, f.migrations)))
+
+
+def column_generated(f: Finding, ctx: Context) -> Iterator[FixOp]:
+    """PostgreSQL 15 cannot change a generation expression in place: drop and re-add the column."""
+    m_col, o_col = _column(ctx.migrations, f), _column(ctx.models, f)
+    if m_col is None or o_col is None:
+        return
+    table, name = table_ref(f), qi(f.name or "")
+
+    def recreate(c: Column) -> tuple[str, ...]:
+        spec = f"{c.type} GENERATED ALWAYS AS ({c.generated}) STORED" if c.generated else c.type
+        return _sql(f"ALTER TABLE {table} DROP COLUMN {name}", f"ALTER TABLE {table} ADD COLUMN {name} {spec}")
+
+    yield FixOp(f.object, recreate(o_col), recreate(m_col), hazards=(
+        Hazard("rewrite_lock", f.object, "drops and re-adds the generated column: rewrites the "
+               "table under an ACCESS EXCLUSIVE lock"),))
+
+
+# --- constraints and indexes -------------------------------------------------------------------
+
+def constraint(f: Finding, ctx: Context) -> Iterator[FixOp]:
+    table, name = table_ref(f), qi(f.name or "")
+    change = f.kind.rsplit("_", 1)[1]
+    if change == "renamed":
+        yield FixOp(f.object, _sql(f"ALTER TABLE {table} RENAME CONSTRAINT {qi(f.migrations or '')} TO {qi(f.models or '')}"),
+                    _sql(f"ALTER TABLE {table} RENAME CONSTRAINT {qi(f.models or '')} TO {qi(f.migrations or '')}"))
+        return
+    drop = f"ALTER TABLE {table} DROP CONSTRAINT {name}"
+
+    def add(definition: str) -> str:
+        return f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"
+
+    up = ([drop] if f.migrations else []) + ([add(f.models)] if f.models else [])
+    down = ([drop] if f.models else []) + ([add(f.migrations)] if f.migrations else [])
+    yield FixOp(f.object, _sql(*up), _sql(*down))
+
+
+def index(f: Finding, ctx: Context) -> Iterator[FixOp]:
+    qualified = f"{qi(f.schema or 'public')}.{qi(f.name or '')}"
+    if f.kind == "index_renamed":
+        schema = qi(f.schema or "public")
+        yield FixOp(f.object, _sql(f"ALTER INDEX {schema}.{qi(f.migrations or '')} RENAME TO {qi(f.models or '')}"),
+                    _sql(f"ALTER INDEX {schema}.{qi(f.models or '')} RENAME TO {qi(f.migrations or '')}"))
+        return
+    drop = f"DROP INDEX {qualified}"
+    up = ([drop] if f.migrations else []) + ([f.models] if f.models else [])
+    down = ([drop] if f.models else []) + ([f.migrations] if f.migrations else [])
+    yield FixOp(f.object, _sql(*up), _sql(*down))
+
+
+# --- types and sequences ------------------------------------------------------------------------
+
+def _enum_columns(catalog: Catalog, schema: str, name: str) -> list[tuple[Table, Column]]:
+    spellings = {name, f"{schema}.{name}", qi(name), f"{qi(schema)}.{qi(name)}"}
+    return [(t, c) for t in catalog.tables.values() for c in t.columns.values() if c.type in spellings]
+
+
+def _labels(catalog: Catalog, f: Finding) -> tuple[str, ...]:
+    enum = catalog.enums.get((f.schema or "", f.name or ""))
+    return enum.labels if enum else ()
+
+
+def _enum_swap(f: Finding, to_labels: tuple[str, ...], catalog: Catalog) -> tuple[str, ...]:
+    """Replace the type by one with `to_labels`, converting every column through text.
+
+    Indexes and CHECK constraints that mention a converted column hold constants of the old
+    type (a partial index `WHERE status = 'open'`): they are dropped first and rebuilt after.
+    """
+    schema, name = f.schema or "public", f.name or ""
+    qualified, old = f"{qi(schema)}.{qi(name)}", f"{name}__driftbot_old"
+    labels = ", ".join(sql_literal(v) for v in to_labels)
+    before: list[str] = []
+    convert: list[str] = []
+    after: list[str] = []
+    for table, col in _enum_columns(catalog, schema, name):
+        ref = f"{qi(table.schema)}.{qi(table.name)}"
+        mentions = re.compile(rf"\b{re.escape(qi(col.name))}\b")
+        for index in table.indexes.values():
+            if mentions.search(index.shape.split(" USING ", 1)[-1]):
+                before.append(f"DROP INDEX {qi(table.schema)}.{qi(index.name)}")
+                after.append(index.definition)
+        for con in table.constraints.values():
+            if con.type == "c" and mentions.search(con.definition):
+                before.append(f"ALTER TABLE {ref} DROP CONSTRAINT {qi(con.name)}")
+                after.append(f"ALTER TABLE {ref} ADD CONSTRAINT {qi(con.name)} {con.definition}")
+        alter = f"ALTER TABLE {ref} ALTER COLUMN {qi(col.name)}"
+        if col.default is not None:
+            before.append(f"{alter} DROP DEFAULT")
+            after.append(f"{alter} SET DEFAULT {col.default}")
+        convert.append(f"{alter} TYPE {qualified} USING {qi(col.name)}::text::{qualified}")
+    return _sql(*before, f"ALTER TYPE {qualified} RENAME TO {qi(old)}",
+                f"CREATE TYPE {qualified} AS ENUM ({labels})", *convert,
+                f"DROP TYPE {qi(schema)}.{qi(old)}", *after)
+
+
+def enum_values(f: Finding, ctx: Context) -> Iterator[FixOp]:
+    before, after = _labels(ctx.migrations, f), _labels(ctx.models, f)
+    kinds = {x.kind for x in ctx.findings if x.object == f.object}
+    if f.kind != min(kinds):  # one op per type, whatever mix of added/removed/reordered
+        return
+    swap_down = _enum_swap(f, before, ctx.migrations)
+    qualified = f"{qi(f.schema or 'public')}.{qi(f.name or '')}"
+    if kinds == {"enum_values_added"} and [v for v in after if v in before] == list(before):
+        statements = []
+        for i, value in enumerate(after):
+            if value not in before:
+                anchor = next((f" BEFORE {sql_literal(v)}" for v in after[i + 1:] if v in before), "")
+                statements.append(f"ALTER TYPE {qualified} ADD VALUE IF NOT EXISTS {sql_literal(value)}{anchor}")
+        yield FixOp(f.object, autocommit(*statements), swap_down, phase="pre", hazards=(
+            Hazard("rewrite_lock", f.object, "the downgrade removes the values again with a type "
+                   "swap, which rewrites every table that uses the type under an exclusive lock"),))
+        return
+    hazards = [Hazard("rewrite_lock", f.object, "changing an enum's values other than by adding "
+                      "them swaps the type: every table using it is rewritten under an ACCESS "
+                      "EXCLUSIVE lock")]
+    removed = [v for v in before if v not in after]
+    if removed:
+        hazards.append(Hazard("destructive", f.object, f"removes {removed}: rows that use them make "
+                              "the upgrade fail; update or delete them first"))
+    yield FixOp(f.object, _enum_swap(f, after, ctx.migrations), swap_down, phase="pre",
+                hazards=tuple(hazards))
+
+
+def _enum_used_by_table_change(f: Finding, ctx: Context, kind: str, catalog: Catalog) -> bool:
+    tables = {x.object for x in ctx.findings if x.kind == kind}
+    return any(f"{t.schema}.{t.name}" in tables for t, _ in _enum_columns(catalog, f.schema or "", f.name or ""))
+
+
+def enum_type(f: Finding, ctx: Context) -> Iterator[FixOp]:
+    """A type alone: Alembic creates an enum only inside create_table, and never drops one."""
+    qualified = f"{qi(f.schema or 'public')}.{qi(f.name or '')}"
+
+    def create(catalog: Catalog) -> str:
+        labels = ", ".join(sql_literal(v) for v in _labels(catalog, f))
+        return f"CREATE TYPE {qualified} AS ENUM ({labels})"
+
+    if f.kind == "enum_missing":
+        if _enum_used_by_table_change(f, ctx, "table_missing", ctx.models):
+            return  # create_table creates it
+        yield FixOp(f.object, _sql(create(ctx.models)), _sql(f"DROP TYPE {qualified}"), phase="pre")
+    else:
+        recreated_by_table = _enum_used_by_table_change(f, ctx, "table_extra", ctx.migrations)
+        down = () if recreated_by_table else _sql(create(ctx.migrations))
+        yield FixOp(f.object, _sql(f"DROP TYPE {qualified}"), down, phase="last")
+
+
+def sequence(f: Finding, ctx: Context) -> Iterator[FixOp]:
+    qualified = f"{qi(f.schema or 'public')}.{qi(f.name or '')}"
+    if f.kind == "sequence_missing":
+        yield FixOp(f.object, _sql(f"CREATE SEQUENCE {qualified} {f.models}"),
+                    _sql(f"DROP SEQUENCE {qualified}"), phase="pre")
+    elif f.kind == "sequence_extra":
+        yield FixOp(f.object, _sql(f"DROP SEQUENCE {qualified}"),
+                    _sql(f"CREATE SEQUENCE {qualified} {f.migrations}"), phase="last")
+    else:
+        yield FixOp(f.object, _sql(f"ALTER SEQUENCE {qualified} {f.models}"),
+                    _sql(f"ALTER SEQUENCE {qualified} {f.migrations}"), phase="pre")
+
+
+FixFn = Callable[[Finding, Context], Iterable[FixOp]]
+FIXERS: dict[str, FixFn] = {
+    "column_default_added": column_default, "column_default_removed": column_default,
+    "column_default_changed": column_default, "column_nullable_changed": column_nullable,
+    "column_type_changed": column_type, "column_comment_changed": column_comment,
+    "table_comment_changed": table_comment, "column_identity_changed": column_identity,
+    "column_generated_changed": column_generated,
+    **{f"{kind}_{change}": constraint for kind in CONSTRAINT_KINDS.values()
+       for change in ("missing", "extra", "changed", "renamed")},
+    **{f"index_{change}": index for change in ("missing", "extra", "changed", "renamed")},
+    "enum_values_added": enum_values, "enum_values_removed": enum_values,
+    "enum_values_reordered": enum_values, "enum_missing": enum_type, "enum_extra": enum_type,
+    "sequence_missing": sequence, "sequence_extra": sequence, "sequence_changed": sequence,
+}
+
+
+def fix_ops(findings: Iterable[Finding], ctx: Context) -> list[FixOp]:
+    """Ops for the findings driftbot knows how to fix; others are left to verification to report."""
+    return [op for f in findings if f.is_drift and f.kind in FIXERS for op in FIXERS[f.kind](f, ctx)]
+
+
+# --- hazards of the change as a whole --------------------------------------------------------------
+
+_LENGTH = re.compile(r"^(character varying|character|varchar|numeric|bit varying)\((\d+)(?:,(\d+))?\)$")
+_INT_WIDTH = {"smallint": 2, "integer": 4, "bigint": 8}
+
+
+def is_narrowing(frm: str, to: str) -> bool:
+    """Would values of type `frm` not fit in `to`? Conservative: unknown pairs count as narrowing."""
+    if frm == to:
+        return False
+    if to == "text" and (frm.startswith(("character varying", "character")) or frm == "text"):
+        return False
+    if frm in _INT_WIDTH and to in _INT_WIDTH:
+        return _INT_WIDTH[to] < _INT_WIDTH[frm]
+    if frm.startswith("timestamp") and to.startswith("timestamp"):
+        return False
+    a, b = _LENGTH.match(frm), _LENGTH.match(to)
+    if a and b and a.group(1) == b.group(1):
+        if a.group(1) == "numeric":
+            int_a, int_b = int(a.group(2)) - int(a.group(3) or 0), int(b.group(2)) - int(b.group(3) or 0)
+            return int_b < int_a or int(b.group(3) or 0) < int(a.group(3) or 0)
+        return int(b.group(2)) < int(a.group(2))
+    if a and a.group(1) == "character varying" and to == "character varying":
+        return False
+    return not (frm in _INT_WIDTH and to.startswith("numeric"))
+
+
+def change_hazards(findings: Iterable[Finding]) -> list[Hazard]:
+    """Hazards that follow from the findings themselves, whoever writes the op."""
+    hazards: list[Hazard] = []
+    for f in findings:
+        if f.kind in ("table_extra", "column_extra"):
+            what = "table" if f.kind == "table_extra" else "column"
+            hazards.append(Hazard("destructive", f.object, f"drops the {what} and its data"))
+            hazards.append(Hazard("models_behind", f.object, f"the migrations build this {what} but the "
+                                  "models don't declare it: if it should stay, add it to the models "
+                                  "instead of applying this drop"))
+        elif f.kind == "column_type_changed" and is_narrowing(f.migrations or "", f.models or ""):
+            hazards.append(Hazard("destructive", f.object, f"narrows {f.migrations} to {f.models}"))
+        elif f.kind.endswith("_extra") and f.is_drift:
+            hazards.append(Hazard("models_behind", f.object, "only the migrations have this: the "
+                                  "alternative is to add it to the models"))
+    return hazards

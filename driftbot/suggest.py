@@ -1,0 +1,351 @@
+"""Stage 4: the suggested migration, generated in the project's style and verified.
+
+Generation runs `alembic revision --autogenerate` through the project's own env.py (so its
+render hooks, naming conventions and post-write hooks apply), into a temporary directory
+added to `version_locations` (the project's tree is never written), with driftbot's own
+ops (fixops.py) added for what autogenerate does not emit. Which findings need them is
+measured, not guessed: autogenerate's ops are applied to a copy of the migrated database
+and whatever drift remains gets a driftbot op.
+
+Verification, on a fresh copy of the migrated database: upgrade; zero drift against the
+models; downgrade to the previous head(s); exactly the pre-upgrade catalog; upgrade again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import renderers
+from alembic.config import Config
+from alembic.operations import ops
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
+
+from driftbot.catalog import Catalog, TableKey, read_catalog
+from driftbot.diff import column_definition, diff_catalogs
+from driftbot.findings import Finding
+from driftbot.fixops import Context, FixOp, Hazard, change_hazards, fix_ops, qi
+from driftbot.migrate import logging_preserved, pointed_at, scratch_url_for, upgrade
+from driftbot.postgres import Server, scratch_database
+from driftbot.project import Project, describe_exception, describe_scripts
+
+log = logging.getLogger(__name__)
+
+CHECKS = ("upgrade", "no_drift", "downgrade", "downgrade_restores", "upgrade_again")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    revision: str
+    down_revision: tuple[str, ...]
+    message: str
+    filename: str
+    path: str  # where it goes in the project (written there only with --write)
+    content: str
+    verified: bool
+    checks: tuple[Check, ...]
+    remaining: tuple[Finding, ...]  # drift the suggestion does not remove
+    hazards: tuple[Hazard, ...]
+    written: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Rename:
+    schema: str
+    table: str
+    old: str
+    new: str
+
+
+@dataclass
+class Workspace:
+    """What the check built that the suggestion reuses."""
+
+    project: Project
+    config: Config
+    server: Server
+    migrated_db: str  # database M, at head
+    migrations_catalog: Catalog
+    models_catalog: Catalog
+    findings: tuple[Finding, ...]
+    env_vars: Sequence[str]
+    exclude: frozenset[TableKey]
+    default_schema: str
+
+
+# --- rendering driftbot's ops inside Alembic's MigrationScript ------------------------------------
+
+class DriftbotOp(ops.MigrateOperation):
+    """A FixOp carried through Alembic's op tree; renders as its own lines, reverses exactly."""
+
+    def __init__(self, fix: FixOp) -> None:
+        self.fix = fix
+
+    def reverse(self) -> DriftbotOp:
+        f = self.fix
+        return DriftbotOp(FixOp(f.object, f.downgrade, f.upgrade, f.phase, f.hazards))
+
+
+@renderers.dispatch_for(DriftbotOp)
+def _render_driftbot_op(autogen_context: Any, op: DriftbotOp) -> list[str]:
+    return list(op.fix.upgrade) or ["pass"]
+
+
+def _rename_op(r: Rename, default_schema: str) -> FixOp:
+    schema = "" if r.schema == default_schema else f", schema={r.schema!r}"
+    return FixOp(f"{r.schema}.{r.table}.{r.new}",
+                 (f"op.alter_column({r.table!r}, {r.old!r}, new_column_name={r.new!r}{schema})",),
+                 (f"op.alter_column({r.table!r}, {r.new!r}, new_column_name={r.old!r}{schema})",))
+
+
+def _apply_renames(upgrade_ops: list[Any], renames: Sequence[Rename], default_schema: str) -> None:
+    """Replace autogenerate's drop+add of a renamed column by an alter_column that keeps data."""
+    for r in renames:
+        for container in upgrade_ops:
+            schema = None if r.schema == default_schema else r.schema
+            if not (isinstance(container, ops.ModifyTableOps) and container.table_name == r.table
+                    and container.schema == schema):
+                continue
+            add = next((o for o in container.ops if isinstance(o, ops.AddColumnOp)
+                        and o.column.name == r.new), None)
+            drop = next((o for o in container.ops if isinstance(o, ops.DropColumnOp)
+                         and o.column_name == r.old), None)
+            if add is not None and drop is not None:
+                index = container.ops.index(add)
+                container.ops[index] = DriftbotOp(_rename_op(r, default_schema))
+                container.ops.remove(drop)
+
+
+def _directives_hook(fixes: Sequence[FixOp], renames: Sequence[Rename],
+                     default_schema: str) -> Callable[[Any, Any, list[Any]], None]:
+    def hook(context: Any, revision: Any, directives: list[Any]) -> None:
+        if not directives:
+            return
+        script = directives[0]
+        upgrade_ops = script.upgrade_ops
+        _apply_renames(upgrade_ops.ops, renames, default_schema)
+        phase = {"pre": [], "post": [], "last": []}  # type: dict[str, list[Any]]
+        for fix in fixes:
+            phase[fix.phase].append(DriftbotOp(fix))
+        upgrade_ops.ops = phase["pre"] + list(upgrade_ops.ops) + phase["post"] + phase["last"]
+        script.downgrade_ops.ops = upgrade_ops.reverse().ops
+    return hook
+
+
+# --- scratch configuration and databases ----------------------------------------------------------
+
+def scratch_config(project: Project, cfg: Config, extra_versions: Path) -> Config:
+    """The project's config with one more version location, outside the project's tree."""
+    scratch = Config(str(project.config_file), ini_section=cfg.config_ini_section,
+                     cmd_opts=argparse.Namespace(quiet=True), stdout=sys.stderr)
+    versions = cfg.get_version_locations_list() or [str(project.script_location / "versions")]
+    prepend = cfg.get_prepend_sys_paths_list() or []
+    scratch.set_main_option("path_separator", "os")
+    scratch.set_main_option("version_locations",
+                            os.pathsep.join([*versions, str(extra_versions)]).replace("%", "%%"))
+    scratch.set_main_option("prepend_sys_path", os.pathsep.join(prepend).replace("%", "%%"))
+    return scratch
+
+
+def project_versions_dir(project: Project, cfg: Config) -> Path:
+    locations = cfg.get_version_locations_list()
+    return Path(locations[0]) if locations else project.script_location / "versions"
+
+
+def read(url: URL, exclude: frozenset[TableKey]) -> Catalog:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return read_catalog(conn, exclude)
+    finally:
+        engine.dispose()
+
+
+def revision_id(project: Project, findings: Sequence[Finding]) -> str:
+    """Same heads and same drift give the same revision id."""
+    digest = hashlib.sha256()
+    for part in [*project.heads, *sorted(f"{f.kind}|{f.object}|{f.migrations}|{f.models}" for f in findings)]:
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def summary_message(findings: Sequence[Finding]) -> str:
+    tables = list(dict.fromkeys(f"{f.table}" if f.table else str(f.name) for f in findings))
+    text = "sync schema with models: " + ", ".join(tables)
+    return text if len(text) <= 72 else text[:69].rstrip(", ") + "..."
+
+
+def find_renames(ws: Workspace) -> list[Rename]:
+    """A column gone and one of the same type, nullability and default come: probably a rename."""
+    renames: list[Rename] = []
+    by_table: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+    for f in ws.findings:
+        if f.kind in ("column_missing", "column_extra") and f.schema and f.table and f.name:
+            pair = by_table.setdefault((f.schema, f.table), ([], []))
+            pair[0 if f.kind == "column_extra" else 1].append(f.name)
+    for (schema, table), (gone, new) in by_table.items():
+        m_table, o_table = ws.migrations_catalog.tables[(schema, table)], ws.models_catalog.tables[(schema, table)]
+        for old in gone:
+            spec = column_definition(m_table.columns[old])
+            match = next((n for n in new if column_definition(o_table.columns[n]) == spec), None)
+            if match is not None:
+                new.remove(match)
+                renames.append(Rename(schema, table, old, match))
+    return renames
+
+
+@dataclass
+class _Generated:
+    path: Path
+    content: str
+    down_revision: tuple[str, ...]
+    fixes: list[FixOp] = field(default_factory=list)
+
+
+class _Session:
+    """One suggestion attempt: a scratch version directory, config and database copies."""
+
+    def __init__(self, ws: Workspace, stack: ExitStack) -> None:
+        self.ws = ws
+        self.stack = stack
+        self.tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="driftbot-rev-")))
+        self.cfg = scratch_config(ws.project, ws.config, self.tmp)
+        self.m_url = ws.server.admin_url.set(database=ws.migrated_db)
+
+    def scripts(self) -> tuple[Project, ScriptDirectory]:
+        return describe_scripts(self.cfg, self.ws.project.config_file)
+
+    def copy_of_migrated(self, label: str) -> URL:
+        return self.stack.enter_context(scratch_database(self.ws.server, label, template=self.ws.migrated_db))
+
+    def generate(self, rev_id: str, message: str, fixes: Sequence[FixOp],
+                 renames: Sequence[Rename]) -> _Generated:
+        for old in self.tmp.iterdir():
+            old.unlink() if old.is_file() else shutil.rmtree(old)
+        hook = _directives_hook(fixes, renames, self.ws.default_schema)
+        with pointed_at(self.cfg, scratch_url_for(self.cfg, self.m_url), self.ws.env_vars), logging_preserved():
+            script = command.revision(self.cfg, message=message, autogenerate=True, rev_id=rev_id,
+                                      version_path=str(self.tmp),
+                                      process_revision_directives=hook)
+        if script is None or isinstance(script, list):
+            raise RuntimeError("the project's process_revision_directives produced no single revision")
+        path = Path(script.path)
+        down = script.down_revision
+        down_revision = (down,) if isinstance(down, str) else tuple(down or ())
+        return _Generated(path, path.read_text(encoding="utf-8"), down_revision, list(fixes))
+
+    def migrate(self, url: URL, destination: str, downgrade: bool = False) -> str | None:
+        """Run the scratch scripts to `destination`; the error text if it fails."""
+        project, script = self.scripts()
+        try:
+            run, _ = upgrade(project, self.cfg, script, url, self.ws.env_vars, destination, downgrade)
+        except Exception as exc:
+            return describe_exception(exc, (self.tmp, project.root))
+        return run.failure.error if run.failure else None
+
+    def drift_after(self, url: URL) -> list[Finding]:
+        return [f for f in diff_catalogs(read(url, self.ws.exclude), self.ws.models_catalog) if f.is_drift]
+
+
+def suggest(ws: Workspace) -> Suggestion | None:
+    drift = [f for f in ws.findings if f.is_drift and f.kind not in ("multiple_heads", "model_rejected")]
+    if not drift:
+        return None
+    rev_id, message = revision_id(ws.project, drift), summary_message(drift)
+    renames = find_renames(ws)
+    ctx = Context(ws.migrations_catalog, ws.models_catalog, tuple(drift))
+    versions_dir = project_versions_dir(ws.project, ws.config)
+    with ExitStack() as stack:
+        session = _Session(ws, stack)
+        try:
+            pre = [op for op in fix_ops(drift, ctx) if op.phase == "pre"]
+            first = session.generate(rev_id, message, pre, renames)
+            trial = session.copy_of_migrated("t1")
+            error = session.migrate(trial, rev_id)
+            residual = session.drift_after(trial) if error is None else [
+                f for f in drift if f.kind in _NEVER_AUTOGENERATED]
+            residual_ctx = Context(ws.migrations_catalog, ws.models_catalog, tuple(residual))
+            post = [op for op in fix_ops(residual, residual_ctx) if op.phase != "pre"]
+            generated = session.generate(rev_id, message, pre + post, renames) if post else first
+        except Exception as exc:
+            log.debug("generating the suggestion failed", exc_info=exc)
+            return Suggestion(rev_id, ws.project.heads, message, "", str(versions_dir), "", False, (), tuple(drift),
+                              tuple(change_hazards(drift)), error=f"generating the migration failed: "
+                              f"{describe_exception(exc, (ws.project.root,))}")
+        checks, remaining = verify(session, rev_id, generated)
+    hazards = _hazards(drift, generated.fixes, renames)
+    return Suggestion(
+        revision=rev_id, down_revision=generated.down_revision, message=message,
+        filename=generated.path.name, path=str(versions_dir / generated.path.name),
+        content=generated.content, verified=all(c.passed for c in checks) and len(checks) == len(CHECKS),
+        checks=tuple(checks), remaining=tuple(remaining), hazards=tuple(hazards))
+
+
+# autogenerate never emits these; used only when its own ops cannot even be applied
+_NEVER_AUTOGENERATED = {
+    "column_identity_changed", "column_generated_changed", "enum_values_added", "enum_values_removed",
+    "enum_values_reordered", "enum_extra", "sequence_extra", "sequence_changed",
+    *(f"{k}_{c}" for k in ("check", "primary_key", "exclusion") for c in ("missing", "extra", "changed")),
+    *(f"{k}_renamed" for k in ("check", "primary_key", "exclusion", "unique", "foreign_key", "index")),
+}
+
+
+def verify(session: _Session, rev_id: str, generated: _Generated) -> tuple[list[Check], list[Finding]]:
+    """Upgrade, compare, downgrade, compare with before, upgrade again: stop at the first failure."""
+    checks: list[Check] = []
+    url = session.copy_of_migrated("verify")
+    error = session.migrate(url, rev_id)
+    checks.append(Check("upgrade", error is None, error or "applied to a copy of the migrated database"))
+    if error:
+        return checks, []
+    remaining = session.drift_after(url)
+    checks.append(Check("no_drift", not remaining, "zero findings against the models" if not remaining
+                        else f"{len(remaining)} finding(s) remain"))
+    previous = "base" if not generated.down_revision else f"{rev_id}-1"
+    error = session.migrate(url, previous, downgrade=True)
+    checks.append(Check("downgrade", error is None, error or f"downgraded to {', '.join(generated.down_revision) or 'base'}"))
+    if error:
+        return checks, remaining
+    after = read(url, session.ws.exclude)
+    same = after == session.ws.migrations_catalog
+    difference = diff_catalogs(session.ws.migrations_catalog, after)
+    checks.append(Check("downgrade_restores", same, "the catalog is exactly as before the upgrade" if same
+                        else "differs from before: " + "; ".join(f"{f.kind} {f.object}" for f in difference)))
+    error = session.migrate(url, rev_id)
+    checks.append(Check("upgrade_again", error is None, error or "upgraded again"))
+    return checks, remaining
+
+
+def _hazards(drift: Sequence[Finding], fixes: Sequence[FixOp], renames: Sequence[Rename]) -> list[Hazard]:
+    renamed = {f"{r.schema}.{r.table}.{c}" for r in renames for c in (r.old, r.new)}
+    hazards = change_hazards(f for f in drift if f.object not in renamed)
+    hazards += [h for fix in fixes for h in fix.hazards]
+    for r in renames:
+        hazards.append(Hazard(
+            "probable_rename", f"{r.schema}.{r.table}.{r.new}",
+            f"column {qi(r.old)} is gone and {qi(r.new)} has the same type, nullability and default: "
+            f"proposed as a rename that keeps the data (confirm it). The alternative, "
+            f"op.drop_column({r.table!r}, {r.old!r}) + op.add_column(...), loses the column's data."))
+    return list(dict.fromkeys(hazards))
