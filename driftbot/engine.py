@@ -146,7 +146,8 @@ def _check(settings: Settings, run: _Run) -> None:
             with run.stage("suggest"):
                 run.suggestion = suggest(Workspace(
                     project, cfg, server, str(m_url.database), m_catalog, o_catalog, tuple(findings),
-                    settings.url_env_vars, _version_table(options, default_schema), default_schema))
+                    settings.url_env_vars, _version_table(options, default_schema), default_schema,
+                    frozenset(t.schema for md in metadatas for t in md.tables.values() if t.schema) - {default_schema}))
             if settings.write and run.suggestion is not None:
                 run.suggestion = write_suggestion(run.suggestion)
 

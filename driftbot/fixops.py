@@ -169,6 +169,7 @@ def column_generated(f: Finding, ctx: Context) -> Iterator[FixOp]:
 
     def recreate(c: Column) -> tuple[str, ...]:
         spec = f"{c.type} GENERATED ALWAYS AS ({c.generated}) STORED" if c.generated else c.type
+        spec += "" if c.nullable else " NOT NULL"
         return _sql(f"ALTER TABLE {table} DROP COLUMN {name}", f"ALTER TABLE {table} ADD COLUMN {name} {spec}")
 
     yield FixOp(f.object, recreate(o_col), recreate(m_col), hazards=(

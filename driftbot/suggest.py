@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -26,12 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.autogenerate import renderers
+from alembic.autogenerate import RevisionContext, renderers
+from alembic.autogenerate import render as alembic_render
 from alembic.config import Config
 from alembic.operations import ops
-from alembic.script import ScriptDirectory
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import create_engine
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
@@ -93,6 +96,7 @@ class Workspace:
     env_vars: Sequence[str]
     exclude: frozenset[TableKey]
     default_schema: str
+    model_schemas: frozenset[str] = frozenset()  # non-default schemas the models use
 
 
 # --- rendering driftbot's ops inside Alembic's MigrationScript ------------------------------------
@@ -138,6 +142,47 @@ def _apply_renames(upgrade_ops: list[Any], renames: Sequence[Rename], default_sc
                 container.ops.remove(drop)
 
 
+def _only_schemas(schemas: frozenset[str | None], project_hook: Any) -> Callable[[Any, str, Any], bool]:
+    def include_name(name: Any, type_: str, parent_names: Any) -> bool:
+        if type_ == "schema" and name not in schemas:
+            return False
+        return bool(project_hook(name, type_, parent_names)) if project_hook else True
+    return include_name
+
+
+_TYPE_FAMILIES = {"VARCHAR": "text", "TEXT": "text", "CHAR": "text", "CHARACTER": "text", "SMALLINT": "int",
+                  "INTEGER": "int", "BIGINT": "int", "NUMERIC": "num", "DECIMAL": "num", "TIMESTAMP": "ts"}
+
+
+def _family(type_sql: str) -> str:
+    word = re.split(r"[ (\[]", type_sql.strip().upper(), maxsplit=1)[0]
+    return _TYPE_FAMILIES.get(word, word) + ("[]" if type_sql.strip().endswith("]") else "")
+
+
+class AlterColumnUsing(ops.AlterColumnOp):
+    """alter_column whose type change needs `postgresql_using`, which Alembic's renderer omits."""
+
+
+@renderers.dispatch_for(AlterColumnUsing)
+def _render_alter_using(autogen_context: Any, op: AlterColumnUsing) -> str:
+    text = str(alembic_render._alter_column(autogen_context, op))
+    return text[:-1] + f",\n               postgresql_using={op.kw['postgresql_using']!r})"
+
+
+def _add_using(op_tree: list[Any]) -> None:
+    """A type change PostgreSQL cannot cast implicitly (text[] to integer[]) gets USING col::type."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    for container in op_tree:
+        for op in getattr(container, "ops", ()):
+            if not isinstance(op, ops.AlterColumnOp) or op.modify_type is None:
+                continue
+            to = op.modify_type.compile(dialect=dialect)
+            frm = op.existing_type.compile(dialect=dialect) if op.existing_type is not None else ""
+            if _family(frm) != _family(to):
+                op.__class__ = AlterColumnUsing
+                op.kw["postgresql_using"] = f"{qi(op.column_name)}::{to}"
+
+
 def _directives_hook(fixes: Sequence[FixOp], renames: Sequence[Rename],
                      default_schema: str) -> Callable[[Any, Any, list[Any]], None]:
     def hook(context: Any, revision: Any, directives: list[Any]) -> None:
@@ -151,6 +196,8 @@ def _directives_hook(fixes: Sequence[FixOp], renames: Sequence[Rename],
             phase[fix.phase].append(DriftbotOp(fix))
         upgrade_ops.ops = phase["pre"] + list(upgrade_ops.ops) + phase["post"] + phase["last"]
         script.downgrade_ops.ops = upgrade_ops.reverse().ops
+        _add_using(upgrade_ops.ops)
+        _add_using(script.downgrade_ops.ops)
     return hook
 
 
@@ -246,15 +293,46 @@ class _Session:
             old.unlink() if old.is_file() else shutil.rmtree(old)
         hook = _directives_hook(fixes, renames, self.ws.default_schema)
         with pointed_at(self.cfg, scratch_url_for(self.cfg, self.m_url), self.ws.env_vars), logging_preserved():
-            script = command.revision(self.cfg, message=message, autogenerate=True, rev_id=rev_id,
-                                      version_path=str(self.tmp),
-                                      process_revision_directives=hook)
-        if script is None or isinstance(script, list):
-            raise RuntimeError("the project's process_revision_directives produced no single revision")
+            script = self._autogenerate(rev_id, message, hook)
         path = Path(script.path)
         down = script.down_revision
         down_revision = (down,) if isinstance(down, str) else tuple(down or ())
         return _Generated(path, path.read_text(encoding="utf-8"), down_revision, list(fixes))
+
+    def _autogenerate(self, rev_id: str, message: str, hook: Callable[[Any, Any, list[Any]], None]) -> Script:
+        """`alembic revision --autogenerate` (command.revision's steps), seeing every schema the models use.
+
+        An env.py without include_schemas only compares the default schema: models in another
+        schema would come out as create_table of tables that exist. driftbot widens the view to
+        the schemas the models use (and keeps the project's include_name for everything else).
+        """
+        directory = ScriptDirectory.from_config(self.cfg)
+        args = {"message": message, "autogenerate": True, "sql": False, "head": "head", "splice": False,
+                "branch_label": None, "version_path": str(self.tmp), "rev_id": rev_id, "depends_on": None}
+        revision_context = RevisionContext(self.cfg, directory, args, process_revision_directives=hook)
+
+        def retrieve(rev: Any, context: Any) -> list[Any]:
+            revision_context.run_autogenerate(rev, context)
+            return []
+
+        env = EnvironmentContext(self.cfg, directory, fn=retrieve, as_sql=False,
+                                 template_args=revision_context.template_args, revision_context=revision_context)
+        schemas = self.ws.model_schemas
+        original = env.configure
+
+        def configure(*a: Any, **kw: Any) -> None:
+            if schemas and not kw.get("include_schemas"):
+                kw["include_schemas"] = True
+                kw["include_name"] = _only_schemas(schemas | {None}, kw.get("include_name"))
+            original(*a, **kw)
+
+        env.configure = configure  # type: ignore[method-assign]
+        with env:
+            directory.run_env()
+        scripts = [s for s in revision_context.generate_scripts() if s is not None]
+        if len(scripts) != 1:
+            raise RuntimeError("the project's process_revision_directives produced no single revision")
+        return scripts[0]
 
     def migrate(self, url: URL, destination: str, downgrade: bool = False) -> str | None:
         """Run the scratch scripts to `destination`; the error text if it fails."""
