@@ -141,7 +141,7 @@ def _check(settings: Settings, run: _Run) -> None:
                                            metadatas, default_schema)
             sources = locate_sources(metadatas, default_schema)
             run.findings += [with_source(f, sources) for f in findings]
-        if settings.suggest and any(f.is_drift for f in findings):
+        if settings.suggest and (any(f.is_drift for f in findings) or len(project.heads) > 1):
             m_engine.dispose()  # database M is the template of the verification copies
             with run.stage("suggest"):
                 run.suggestion = suggest(Workspace(

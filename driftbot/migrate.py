@@ -19,6 +19,7 @@ from typing import Any
 from alembic import util as alembic_util
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import RevisionStep
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
 from sqlalchemy.engine import URL
@@ -67,6 +68,9 @@ class EnvOptions:
     version_table_schema: str | None = None
 
 
+UNDO_PREFIX = "undo:"
+
+
 @dataclass
 class _Recorder:
     destination: str
@@ -79,8 +83,13 @@ class _Recorder:
     mark: float = 0.0
 
     def plan(self, rev: Any, context: Any) -> Any:
-        revs = self.script._downgrade_revs if self.downgrade else self.script._upgrade_revs
-        steps = revs(self.destination, rev)
+        if self.destination.startswith(UNDO_PREFIX):
+            # downgrade exactly one revision, a merge point included (`<merge>-1` is ambiguous)
+            undo = self.script.get_revision(self.destination.removeprefix(UNDO_PREFIX))
+            steps = [RevisionStep(self.script.revision_map, undo, False)]
+        else:
+            revs = self.script._downgrade_revs if self.downgrade else self.script._upgrade_revs
+            steps = revs(self.destination, rev)
         self.planned = [step.revision.revision for step in steps]
         self.mark = time.perf_counter()
         return steps

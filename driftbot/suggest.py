@@ -42,7 +42,7 @@ from driftbot.catalog import Catalog, TableKey, read_catalog
 from driftbot.diff import column_definition, diff_catalogs
 from driftbot.findings import Finding
 from driftbot.fixops import Context, FixOp, Hazard, change_hazards, fix_ops, qi
-from driftbot.migrate import logging_preserved, pointed_at, scratch_url_for, upgrade
+from driftbot.migrate import UNDO_PREFIX, logging_preserved, pointed_at, scratch_url_for, upgrade
 from driftbot.postgres import Server, scratch_database
 from driftbot.project import Project, describe_exception, describe_scripts
 
@@ -239,6 +239,8 @@ def revision_id(project: Project, findings: Sequence[Finding]) -> str:
 
 
 def summary_message(findings: Sequence[Finding]) -> str:
+    if not findings:
+        return "no schema changes"
     tables = list(dict.fromkeys(f"{f.table}" if f.table else str(f.name) for f in findings))
     text = "sync schema with models: " + ", ".join(tables)
     return text if len(text) <= 72 else text[:69].rstrip(", ") + "..."
@@ -307,7 +309,8 @@ class _Session:
         the schemas the models use (and keeps the project's include_name for everything else).
         """
         directory = ScriptDirectory.from_config(self.cfg)
-        args = {"message": message, "autogenerate": True, "sql": False, "head": "head", "splice": False,
+        # "heads": with two heads the suggestion revises both, a merge revision that also fixes the drift
+        args = {"message": message, "autogenerate": True, "sql": False, "head": "heads", "splice": False,
                 "branch_label": None, "version_path": str(self.tmp), "rev_id": rev_id, "depends_on": None}
         revision_context = RevisionContext(self.cfg, directory, args, process_revision_directives=hook)
 
@@ -349,9 +352,12 @@ class _Session:
 
 def suggest(ws: Workspace) -> Suggestion | None:
     drift = [f for f in ws.findings if f.is_drift and f.kind not in ("multiple_heads", "model_rejected")]
-    if not drift:
+    merge = len(ws.project.heads) > 1
+    if not drift and not merge:
         return None
     rev_id, message = revision_id(ws.project, drift), summary_message(drift)
+    if merge:
+        message = f"merge heads {', '.join(ws.project.heads)}" + (f"; {message}" if drift else "")
     renames = find_renames(ws)
     ctx = Context(ws.migrations_catalog, ws.models_catalog, tuple(drift))
     versions_dir = project_versions_dir(ws.project, ws.config)
@@ -401,8 +407,7 @@ def verify(session: _Session, rev_id: str, generated: _Generated) -> tuple[list[
     remaining = session.drift_after(url)
     checks.append(Check("no_drift", not remaining, "zero findings against the models" if not remaining
                         else f"{len(remaining)} finding(s) remain"))
-    previous = "base" if not generated.down_revision else f"{rev_id}-1"
-    error = session.migrate(url, previous, downgrade=True)
+    error = session.migrate(url, UNDO_PREFIX + rev_id, downgrade=True)
     checks.append(Check("downgrade", error is None, error or f"downgraded to {', '.join(generated.down_revision) or 'base'}"))
     if error:
         return checks, remaining
