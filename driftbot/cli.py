@@ -15,9 +15,10 @@ from typing import NoReturn
 
 from driftbot import __version__
 from driftbot.engine import run_check
-from driftbot.errors import EXIT_INFRA, EXIT_USAGE, DriftbotError, Terminated
+from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT, EXIT_INFRA, EXIT_USAGE, DriftbotError, Terminated
 from driftbot.postgres.base import display_url
 from driftbot.render import FORMATS, Format, render
+from driftbot.report import Report
 from driftbot.settings import POSTGRES_KINDS, Secret, Settings
 
 log = logging.getLogger("driftbot")
@@ -31,37 +32,57 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"driftbot: error: {message}\n")
 
 
+def _project_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("path", nargs="?", default=".", type=Path,
+                     help="project directory holding alembic.ini (default: .)")
+    cmd.add_argument("-c", "--config", type=Path, help="the alembic.ini to use")
+    cmd.add_argument("--metadata", help="module:attr of the MetaData to compare (default: env.py's target_metadata)")
+    cmd.add_argument("--url-env", action="append", metavar="VAR",
+                     help="environment variable(s) through which env.py reads the database URL "
+                          "(repeatable; default DATABASE_URL)")
+    cmd.add_argument("--postgres", choices=POSTGRES_KINDS, default="auto",
+                     help="where the scratch PostgreSQL comes from (default: auto)")
+    cmd.add_argument("--baseline", help="FILE.sql or module:callable that prepares the empty database "
+                                        "before `upgrade heads`")
+    cmd.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
+    cmd.add_argument("-o", "--output", type=Path, help="write the report here (in --format)")
+    cmd.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="driftbot", description=__doc__)
+    parser = _Parser(prog="driftbot", description="Catch schema drift between SQLAlchemy models and Alembic migrations.")
     parser.add_argument("--version", action="version", version=f"driftbot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    scratch_url_help = ("server for --postgres url (or DRIFTBOT_DATABASE_URL); driftbot only creates and "
+                        "drops its own scratch databases there")
+
     check = sub.add_parser("check", help="compare what the migrations build with what the models declare")
-    check.add_argument("path", nargs="?", default=".", type=Path,
-                       help="project directory holding alembic.ini (default: .)")
-    check.add_argument("-c", "--config", type=Path, help="the alembic.ini to use")
-    check.add_argument("--metadata", help="module:attr of the MetaData to compare (default: env.py's "
-                                          "target_metadata)")
-    check.add_argument("--url-env", action="append", metavar="VAR",
-                       help="environment variable(s) through which env.py reads the database URL "
-                            "(repeatable; default DATABASE_URL)")
-    check.add_argument("--postgres", choices=POSTGRES_KINDS, default="auto",
-                       help="where the scratch PostgreSQL comes from (default: auto)")
-    check.add_argument("--database-url", default=os.environ.get("DRIFTBOT_DATABASE_URL"),
-                       help="server for --postgres url (or DRIFTBOT_DATABASE_URL); driftbot only "
-                            "creates and drops its own scratch databases there")
-    check.add_argument("--baseline", help="FILE.sql or module:callable that prepares the empty "
-                                          "database before `upgrade heads`")
+    _project_options(check)
+    check.add_argument("--database-url", default=os.environ.get("DRIFTBOT_DATABASE_URL"), help=scratch_url_help)
     check.add_argument("--no-suggest", dest="suggest", action="store_false",
                        help="don't generate and verify the migration that removes the drift")
     check.add_argument("--write", action="store_true",
                        help="write the verified suggested migration into the project's versions directory")
-    check.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
-    check.add_argument("-o", "--output", type=Path, help="write the report here (in --format)")
-    check.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
+
+    revision = sub.add_parser("revision", help="write the verified migration that brings the migrations to the "
+                                               "models (like `alembic revision --autogenerate`, complete and checked)")
+    _project_options(revision)
+    revision.add_argument("-m", "--message", help="the revision's message (default: a summary of the change)")
+    revision.add_argument("--database-url", default=os.environ.get("DRIFTBOT_DATABASE_URL"), help=scratch_url_help)
+
+    sync = sub.add_parser("sync", help="for a development database: apply pending migrations, write the fix "
+                                       "migration, apply it, confirm zero drift")
+    _project_options(sync)
+    sync.add_argument("--database-url", dest="target_url", required=True,
+                      help="the development database to bring to the models (it is migrated)")
+    sync.add_argument("--scratch-database-url", dest="database_url", default=os.environ.get("DRIFTBOT_DATABASE_URL"),
+                      help=scratch_url_help)
+    sync.add_argument("-m", "--message", help="the revision's message (default: a summary of the change)")
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    target = getattr(args, "target_url", None)
     return Settings(
         project_dir=args.path,
         config_file=args.config,
@@ -70,10 +91,21 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         postgres=args.postgres,
         database_url=Secret(args.database_url) if args.database_url else None,
         baseline=args.baseline,
-        suggest=args.suggest,
-        write=args.write,
+        suggest=getattr(args, "suggest", True),
+        write=args.command in ("revision", "sync") or getattr(args, "write", False),
+        message=getattr(args, "message", None),
+        target_url=Secret(target) if target else None,
         debug=args.debug,
     )
+
+
+def exit_code(command: str, report: Report) -> int:
+    """`revision` succeeds when it wrote a verified file (or there was nothing to write)."""
+    if command == "revision" and report.error is None:
+        if report.suggestion is not None and report.suggestion.written:
+            return EXIT_CLEAN
+        return EXIT_CLEAN if report.status == "clean" else EXIT_DRIFT
+    return report.exit_code
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -107,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(render(report, "text"))
         else:
             sys.stdout.write(render(report, fmt))
-        return report.exit_code
+        return exit_code(args.command, report)
     except DriftbotError as exc:
         print(f"driftbot: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -121,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if args.database_url:
-            message = message.replace(args.database_url, display_url(args.database_url))
+        for url in (args.database_url, getattr(args, "target_url", None)):
+            if url:
+                message = message.replace(url, display_url(url))
         print(f"driftbot: internal error: {type(exc).__name__}: {message}\n"
               f"run again with --debug and report it at {ISSUES_URL}", file=sys.stderr)
         return EXIT_INFRA

@@ -12,11 +12,13 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, redirect_stdout
+from contextlib import ExitStack, chdir, contextmanager, redirect_stdout
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from alembic.config import Config
 from sqlalchemy import Connection, MetaData, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from driftbot.catalog import Catalog, read_catalog
@@ -27,8 +29,9 @@ from driftbot.findings import Finding
 from driftbot.migrate import EnvOptions, MigrationRun, _metadata_tuple, raise_for_failure, upgrade
 from driftbot.models_db import create_models, prepare_models_database
 from driftbot.postgres import Server, scratch_database, start_server
-from driftbot.project import Project, describe_exception, load_project
-from driftbot.report import ErrorInfo, PostgresInfo, ProjectInfo, Report, outcome
+from driftbot.postgres.base import DRIVER, display_url
+from driftbot.project import Project, describe_exception, describe_scripts, load_project
+from driftbot.report import ErrorInfo, PostgresInfo, ProjectInfo, Report, SyncResult, outcome
 from driftbot.settings import Settings
 from driftbot.sources import locate_sources, with_source
 from driftbot.suggest import Suggestion, Workspace, suggest
@@ -45,6 +48,7 @@ class _Run:
     migrations: MigrationRun | None = None
     findings: list[Finding] = field(default_factory=list)
     suggestion: Suggestion | None = None
+    sync: SyncResult | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
@@ -58,7 +62,8 @@ class _Run:
     def report(self, error: DriftbotError | None = None) -> Report:
         info = ErrorInfo(error.stage, error.message, error.hint) if error else None
         findings = tuple(self.findings)
-        status, exit_code = outcome(findings, info, error.exit_code if error else 0)
+        synced = self.sync is not None and not self.sync.remaining
+        status, exit_code = outcome(findings, info, error.exit_code if error else 0, synced)
         project = None
         if self.project is not None:
             p = self.project
@@ -66,7 +71,7 @@ class _Run:
                                   tuple(p.file_of(h) for h in p.heads))
         postgres = PostgresInfo(self.server.provider, self.server.version) if self.server else None
         return Report(status, exit_code, project, postgres, self.migrations, findings,
-                      dict(self.timings), info, self.suggestion)
+                      dict(self.timings), info, self.suggestion, self.sync)
 
 
 def run_check(settings: Settings) -> Report:
@@ -103,8 +108,22 @@ def project_import_scope() -> Iterator[None]:
         sys.path[:] = path
 
 
+def _absolute(settings: Settings) -> Settings:
+    """Paths the user gave, relative to where they ran driftbot (the run changes directory)."""
+    baseline = settings.baseline
+    if baseline and Path(baseline).suffix == ".sql" and Path(baseline).is_file():
+        baseline = str(Path(baseline).resolve())
+    return settings.replace(project_dir=settings.project_dir.resolve(), baseline=baseline,
+                            config_file=settings.config_file.resolve() if settings.config_file else None)
+
+
 def _check(settings: Settings, run: _Run) -> None:
+    settings = _absolute(settings)
     with project_import_scope(), ExitStack() as stack:
+        if settings.alembic_ini.parent.is_dir():
+            # Alembic resolves relative script_location and prepend_sys_path against the working
+            # directory: run where `alembic` is run, next to alembic.ini
+            stack.enter_context(chdir(settings.alembic_ini.parent))
         with run.stage("project"):
             project, cfg, script = load_project(settings.alembic_ini)
         run.project = project
@@ -147,9 +166,32 @@ def _check(settings: Settings, run: _Run) -> None:
                 run.suggestion = suggest(Workspace(
                     project, cfg, server, str(m_url.database), m_catalog, o_catalog, tuple(findings),
                     settings.url_env_vars, _version_table(options, default_schema), default_schema,
-                    frozenset(t.schema for md in metadatas for t in md.tables.values() if t.schema) - {default_schema}))
+                    frozenset(t.schema for md in metadatas for t in md.tables.values() if t.schema) - {default_schema},
+                    settings.message))
             if settings.write and run.suggestion is not None:
                 run.suggestion = write_suggestion(run.suggestion)
+        if settings.target_url is not None:
+            with run.stage("sync"):
+                run.sync = sync_target(settings, project, cfg, o_catalog, options, metadatas, default_schema)
+
+
+def sync_target(settings: Settings, project: Project, cfg: Config, models: Catalog, options: EnvOptions,
+                metadatas: tuple[MetaData, ...], default_schema: str) -> SyncResult:
+    """Bring a development database to the heads (the new suggestion included) and re-compare."""
+    assert settings.target_url is not None
+    target = make_url(settings.target_url.value).set(drivername=DRIVER)
+    project_now, script_now = describe_scripts(cfg, project.config_file)
+    migrations, _ = upgrade(project_now, cfg, script_now, target, settings.url_env_vars)
+    raise_for_failure(migrations, project_now)
+    engine = create_engine(target, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            live = read_catalog(conn, exclude=_version_table(options, default_schema))
+    finally:
+        engine.dispose()
+    remaining = apply_project_hooks([f for f in diff_catalogs(live, models) if f.is_drift], options,
+                                    metadatas, default_schema)
+    return SyncResult(display_url(target), migrations.applied, tuple(remaining))
 
 
 def write_suggestion(suggestion: Suggestion) -> Suggestion:

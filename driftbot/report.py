@@ -10,7 +10,7 @@ from typing import Any, Literal
 from driftbot import __version__
 from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT, EXIT_UNCHECKABLE
 from driftbot.findings import Finding
-from driftbot.migrate import MigrationRun
+from driftbot.migrate import AppliedRevision, MigrationRun
 from driftbot.suggest import Suggestion
 
 SCHEMA_VERSION = 1
@@ -40,6 +40,15 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
+class SyncResult:
+    """`driftbot sync`: what was applied to the development database and what still differs."""
+
+    database: str  # password masked
+    applied: tuple[AppliedRevision, ...]
+    remaining: tuple[Finding, ...]
+
+
+@dataclass(frozen=True)
 class Report:
     status: Status
     exit_code: int
@@ -50,6 +59,7 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)
     error: ErrorInfo | None = None
     suggestion: Suggestion | None = None
+    sync: SyncResult | None = None
     driftbot_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 
@@ -67,12 +77,13 @@ class Report:
 
 
 def outcome(findings: tuple[Finding, ...], error: ErrorInfo | None,
-            error_exit_code: int = EXIT_UNCHECKABLE) -> tuple[Status, int]:
+            error_exit_code: int = EXIT_UNCHECKABLE, synced: bool = False) -> tuple[Status, int]:
+    """`synced`: `driftbot sync` brought the development database to the models."""
     if error is not None:
         return "error", error_exit_code
     if any(f.kind == "multiple_heads" for f in findings):
         return "error", EXIT_UNCHECKABLE
-    if any(f.is_drift for f in findings):
+    if any(f.is_drift for f in findings) and not synced:
         return "drift", EXIT_DRIFT
     return "clean", EXIT_CLEAN
 

@@ -35,6 +35,8 @@ class Settings:
     baseline: str | None = None  # FILE.sql or module:callable
     suggest: bool = True  # generate and verify the migration that removes the drift
     write: bool = False  # write a verified suggestion into the project's versions directory
+    message: str | None = None  # the suggested revision's message (default: a summary)
+    target_url: Secret | None = None  # `sync`: the development database to bring to the models
     debug: bool = False
 
     def replace(self, **changes: object) -> Settings:

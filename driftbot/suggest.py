@@ -97,6 +97,7 @@ class Workspace:
     exclude: frozenset[TableKey]
     default_schema: str
     model_schemas: frozenset[str] = frozenset()  # non-default schemas the models use
+    message: str | None = None  # the user's revision message
 
 
 # --- rendering driftbot's ops inside Alembic's MigrationScript ------------------------------------
@@ -355,8 +356,8 @@ def suggest(ws: Workspace) -> Suggestion | None:
     merge = len(ws.project.heads) > 1
     if not drift and not merge:
         return None
-    rev_id, message = revision_id(ws.project, drift), summary_message(drift)
-    if merge:
+    rev_id, message = revision_id(ws.project, drift), ws.message or summary_message(drift)
+    if merge and not ws.message:
         message = f"merge heads {', '.join(ws.project.heads)}" + (f"; {message}" if drift else "")
     renames = find_renames(ws)
     ctx = Context(ws.migrations_catalog, ws.models_catalog, tuple(drift))
