@@ -9,6 +9,7 @@ import signal
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "drops its own scratch databases there")
 
     check = sub.add_parser("check", help="compare what the migrations build with what the models declare")
+    check.set_defaults(handler=run_engine)
     _project_options(check)
     check.add_argument("--database-url", default=os.environ.get("DRIFTBOT_DATABASE_URL"), help=scratch_url_help)
     check.add_argument("--no-suggest", dest="suggest", action="store_false",
@@ -66,12 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     revision = sub.add_parser("revision", help="write the verified migration that brings the migrations to the "
                                                "models (like `alembic revision --autogenerate`, complete and checked)")
+    revision.set_defaults(handler=run_engine)
     _project_options(revision)
     revision.add_argument("-m", "--message", help="the revision's message (default: a summary of the change)")
     revision.add_argument("--database-url", default=os.environ.get("DRIFTBOT_DATABASE_URL"), help=scratch_url_help)
 
     sync = sub.add_parser("sync", help="for a development database: apply pending migrations, write the fix "
                                        "migration, apply it, confirm zero drift")
+    sync.set_defaults(handler=run_engine)
     _project_options(sync)
     sync.add_argument("--database-url", dest="target_url", required=True,
                       help="the development database to bring to the models (it is migrated)")
@@ -97,6 +101,18 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         target_url=Secret(target) if target else None,
         debug=args.debug,
     )
+
+
+def run_engine(args: argparse.Namespace) -> int:
+    """check, revision, sync: one engine run, rendered to stdout (and --output)."""
+    report = run_check(settings_from_args(args))
+    fmt: Format = args.fmt
+    if args.output is not None:
+        write_atomically(args.output, render(report, fmt))
+        sys.stdout.write(render(report, "text"))
+    else:
+        sys.stdout.write(render(report, fmt))
+    return exit_code(args.command, report)
 
 
 def exit_code(command: str, report: Report) -> int:
@@ -131,15 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="driftbot: %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        settings = settings_from_args(args)
-        report = run_check(settings)
-        fmt: Format = args.fmt
-        if args.output is not None:
-            write_atomically(args.output, render(report, fmt))
-            sys.stdout.write(render(report, "text"))
-        else:
-            sys.stdout.write(render(report, fmt))
-        return exit_code(args.command, report)
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
     except DriftbotError as exc:
         print(f"driftbot: {exc}", file=sys.stderr)
         return exc.exit_code
