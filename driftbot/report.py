@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import dacite
+
 from driftbot import __version__
 from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT, EXIT_UNCHECKABLE
 from driftbot.findings import Finding
@@ -90,6 +92,11 @@ def outcome(findings: tuple[Finding, ...], error: ErrorInfo | None,
 
 def to_dict(report: Report) -> dict[str, Any]:
     return dataclasses.asdict(report)
+
+
+def from_dict(data: dict[str, Any]) -> Report:
+    """The Report a JSON report describes (from a worker, or an artifact: validate it first)."""
+    return dacite.from_dict(Report, data, config=dacite.Config(cast=[tuple], strict=True))
 
 
 def to_json(report: Report) -> str:
