@@ -208,3 +208,6 @@ def read_catalog(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -
     return Catalog(tables=tables, enums=enums, sequences=sequences,
                    schemas=tuple(sorted(r.nspname for r in rows(SCHEMAS_SQL))),
                    extensions=tuple(sorted((r.extname, r.nspname) for r in rows(EXTENSIONS_SQL))))
+
+
+EMPTY_CATALOG = Catalog(tables={}, enums={}, sequences={})

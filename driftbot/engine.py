@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -18,10 +19,10 @@ from pathlib import Path
 
 from alembic.config import Config
 from sqlalchemy import Connection, MetaData, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
-from driftbot.catalog import Catalog, read_catalog
+from driftbot.catalog import EMPTY_CATALOG, Catalog, read_catalog
 from driftbot.diff import diff_catalogs
 from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.filters import apply_project_hooks
@@ -141,8 +142,11 @@ def _check(settings: Settings, run: _Run) -> None:
         if settings.baseline:
             with run.stage("baseline"), m_engine.begin() as conn:
                 apply_baseline(conn, settings.baseline, project)
+        early = _EarlyModels(o_engine, settings.metadata)
+        stack.callback(early.wait)  # before the scratch databases are dropped
         with run.stage("migrate"):
-            run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars)
+            run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars,
+                                              on_configured=early.start)
         raise_for_failure(run.migrations, project)
         metadatas = load_metadata(settings.metadata) if settings.metadata else options.target_metadata
         if not metadatas:
@@ -151,8 +155,11 @@ def _check(settings: Settings, run: _Run) -> None:
         with run.stage("catalog"), m_engine.connect() as conn:
             default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
             m_catalog = read_catalog(conn, exclude=_version_table(options, default_schema))
-        with run.stage("models"), o_engine.begin() as conn:
-            rejected = build_models_database(conn, metadatas, m_catalog, default_schema, project)
+        with run.stage("models"):
+            rejected: list[Finding] = []
+            if not early.wait():
+                with o_engine.begin() as conn:
+                    rejected = build_models_database(conn, metadatas, m_catalog, default_schema, project)
         with run.stage("catalog"), o_engine.connect() as conn:
             o_catalog = read_catalog(conn)
         with run.stage("diff"):
@@ -206,6 +213,48 @@ def write_suggestion(suggestion: Suggestion) -> Suggestion:
     tmp.write_text(suggestion.content, encoding="utf-8")
     tmp.replace(target)
     return replace(suggestion, written=True)
+
+
+class _EarlyModels:
+    """Builds the models' database while the migrations run (both take seconds on big projects).
+
+    Started as soon as env.py has configured the context, so the target metadata is known.
+    It only tries the plain `create_all`, in one transaction; if anything fails (an extension
+    the migrations install, an object PostgreSQL rejects) it rolls back and the careful
+    sequential build runs after the migrations instead.
+    """
+
+    def __init__(self, engine: Engine, metadata_spec: str | None) -> None:
+        self.engine = engine
+        self.metadata_spec = metadata_spec
+        self.thread: threading.Thread | None = None
+        self.succeeded = False
+
+    def start(self, options: EnvOptions) -> None:
+        try:
+            metadatas = load_metadata(self.metadata_spec) if self.metadata_spec else options.target_metadata
+        except DriftbotError:
+            return  # reported by the main path, with the right stage
+        if metadatas:
+            self.thread = threading.Thread(target=self._build, args=(metadatas,), name="driftbot-models", daemon=True)
+            self.thread.start()
+
+    def _build(self, metadatas: tuple[MetaData, ...]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+                prepare_models_database(conn, metadatas, EMPTY_CATALOG, default_schema)
+                for metadata in metadatas:
+                    metadata.create_all(conn)
+            self.succeeded = True
+        except Exception as exc:
+            log.debug("early models build failed; building after the migrations: %s", exc)
+
+    def wait(self) -> bool:
+        """Whether the early build produced the complete models' database."""
+        if self.thread is not None:
+            self.thread.join()
+        return self.succeeded
 
 
 def _version_table(options: EnvOptions, default_schema: str) -> frozenset[tuple[str, str]]:

@@ -81,6 +81,7 @@ class _Recorder:
     applied: list[AppliedRevision] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     mark: float = 0.0
+    on_configured: Callable[[EnvOptions], None] | None = None
 
     def plan(self, rev: Any, context: Any) -> Any:
         if self.destination.startswith(UNDO_PREFIX):
@@ -124,6 +125,9 @@ def _observed_environment(cfg: Config, script: ScriptDirectory, recorder: _Recor
             version_table=opts.get("version_table") or "alembic_version",
             version_table_schema=opts.get("version_table_schema"),
         )
+        if recorder.on_configured is not None:
+            recorder.on_configured(recorder.configured)
+            recorder.on_configured = None  # once, even if env.py configures several times
 
     env.configure = configure  # type: ignore[method-assign]
     return env
@@ -193,14 +197,18 @@ def database_error_text(exc: BaseException) -> str:
 
 def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
             env_vars: Sequence[str], destination: str = "heads",
-            downgrade: bool = False) -> tuple[MigrationRun, EnvOptions]:
+            downgrade: bool = False,
+            on_configured: Callable[[EnvOptions], None] | None = None) -> tuple[MigrationRun, EnvOptions]:
     """Run `upgrade <destination>` (or `downgrade`) through the project's env.py against `url`.
+
+    `on_configured` is called as soon as env.py has configured the context, before any
+    revision runs: the engine starts building the models' database then.
 
     Raises ProjectError when env.py itself fails; a failing revision is returned as
     `MigrationRun.failure` (with the revisions that ran before it) and raised by the caller.
     """
     recorder = _Recorder(destination, script, downgrade,
-                         files={r.revision: r.file for r in project.revisions})
+                         files={r.revision: r.file for r in project.revisions}, on_configured=on_configured)
     started = time.perf_counter()
     failure: MigrationFailure | None = None
     with pointed_at(cfg, scratch_url_for(cfg, url), env_vars), logging_preserved():
