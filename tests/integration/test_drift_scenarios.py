@@ -17,10 +17,21 @@ identity, so serial vs identity is column_identity_changed only.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from driftbot.report import Report
+from driftbot.settings import Settings
+
+
+@pytest.fixture
+def url_settings(url_settings: Callable[..., Settings]) -> Callable[..., Settings]:
+    """These tests are about detection: the suggested migration has its own tests (test_suggestion.py)."""
+    def settings(project: Path, **changes: object) -> Settings:
+        return url_settings(project, **{"suggest": False, **changes})
+    return settings
+
 
 CheckFixture = Callable[..., Report]
 
