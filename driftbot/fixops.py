@@ -16,7 +16,8 @@ from driftbot.catalog import Catalog, Column, Table
 from driftbot.diff import CONSTRAINT_KINDS
 from driftbot.findings import Finding
 
-Phase = Literal["pre", "post", "last"]  # before autogenerate's ops, after them, at the very end
+# before autogenerate's ops, after them, at the very end; "rename": a table rename, first both ways
+Phase = Literal["pre", "post", "last", "rename"]
 HazardKind = Literal["destructive", "rewrite_lock", "probable_rename", "models_behind"]
 
 
@@ -83,8 +84,18 @@ def _column(catalog: Catalog, f: Finding) -> Column | None:
 
 # --- columns -----------------------------------------------------------------------------
 
+_NEXTVAL_DEFAULT = re.compile(r"^nextval\('(.+)'::regclass\)$")
+
+
 def column_default(f: Finding, ctx: Context) -> Iterator[FixOp]:
     col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {qi(f.name or '')}"
+    m_seq, o_seq = _NEXTVAL_DEFAULT.match(f.migrations or ""), _NEXTVAL_DEFAULT.match(f.models or "")
+    if m_seq and o_seq:
+        # the same serial under another sequence name (a renamed table): rename the sequence
+        old, new = m_seq.group(1), o_seq.group(1)
+        yield FixOp(f.object, _sql(f"ALTER SEQUENCE {old} RENAME TO {new.rsplit('.', 1)[-1]}"),
+                    _sql(f"ALTER SEQUENCE {new} RENAME TO {old.rsplit('.', 1)[-1]}"))
+        return
 
     def set_(default: str | None) -> str:
         return f"{col} SET DEFAULT {default}" if default is not None else f"{col} DROP DEFAULT"

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic.autogenerate import RevisionContext, renderers
 from alembic.autogenerate import render as alembic_render
@@ -39,6 +39,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from driftbot.catalog import Catalog, TableKey, read_catalog
+from driftbot.catalog import Table as CatalogTable
 from driftbot.diff import column_definition, diff_catalogs
 from driftbot.findings import Finding
 from driftbot.fixops import Context, FixOp, Hazard, change_hazards, fix_ops, qi
@@ -76,10 +77,13 @@ class Suggestion:
 
 @dataclass(frozen=True)
 class Rename:
+    """A probable rename: of a column of `table`, or (kind "table") of the table `old` itself."""
+
     schema: str
     table: str
     old: str
     new: str
+    kind: Literal["column", "table"] = "column"
 
 
 @dataclass
@@ -120,16 +124,28 @@ def _render_driftbot_op(autogen_context: Any, op: DriftbotOp) -> list[str]:
 
 def _rename_op(r: Rename, default_schema: str) -> FixOp:
     schema = "" if r.schema == default_schema else f", schema={r.schema!r}"
+    if r.kind == "table":
+        return FixOp(f"{r.schema}.{r.new}", (f"op.rename_table({r.old!r}, {r.new!r}{schema})",),
+                     (f"op.rename_table({r.new!r}, {r.old!r}{schema})",), phase="rename")
     return FixOp(f"{r.schema}.{r.table}.{r.new}",
                  (f"op.alter_column({r.table!r}, {r.old!r}, new_column_name={r.new!r}{schema})",),
                  (f"op.alter_column({r.table!r}, {r.new!r}, new_column_name={r.old!r}{schema})",))
 
 
 def _apply_renames(upgrade_ops: list[Any], renames: Sequence[Rename], default_schema: str) -> None:
-    """Replace autogenerate's drop+add of a renamed column by an alter_column that keeps data."""
+    """Replace autogenerate's drop+add of a renamed column (or table) by a rename that keeps data."""
     for r in renames:
+        schema = None if r.schema == default_schema else r.schema
+        if r.kind == "table":
+            drop_table = next((o for o in upgrade_ops if isinstance(o, ops.DropTableOp)
+                               and o.table_name == r.old and o.schema == schema), None)
+            create = next((o for o in upgrade_ops if isinstance(o, ops.CreateTableOp)
+                           and o.table_name == r.new and o.schema == schema), None)
+            if drop_table is not None and create is not None:
+                upgrade_ops[upgrade_ops.index(create)] = DriftbotOp(_rename_op(r, default_schema))
+                upgrade_ops.remove(drop_table)
+            continue
         for container in upgrade_ops:
-            schema = None if r.schema == default_schema else r.schema
             if not (isinstance(container, ops.ModifyTableOps) and container.table_name == r.table
                     and container.schema == schema):
                 continue
@@ -141,6 +157,14 @@ def _apply_renames(upgrade_ops: list[Any], renames: Sequence[Rename], default_sc
                 index = container.ops.index(add)
                 container.ops[index] = DriftbotOp(_rename_op(r, default_schema))
                 container.ops.remove(drop)
+
+
+def _retarget(op_tree: list[Any], old: str, new: str, schema: str | None) -> None:
+    """Point autogenerate's ops at a renamed table's new name."""
+    for op in op_tree:
+        if getattr(op, "table_name", None) == old and getattr(op, "schema", None) == schema:
+            op.table_name = new
+        _retarget(getattr(op, "ops", []), old, new, schema)
 
 
 def _only_schemas(schemas: frozenset[str | None], project_hook: Any) -> Callable[[Any, str, Any], bool]:
@@ -192,11 +216,19 @@ def _directives_hook(fixes: Sequence[FixOp], renames: Sequence[Rename],
         script = directives[0]
         upgrade_ops = script.upgrade_ops
         _apply_renames(upgrade_ops.ops, renames, default_schema)
-        phase = {"pre": [], "post": [], "last": []}  # type: dict[str, list[Any]]
+        phase: dict[str, list[Any]] = {"pre": [], "post": [], "last": [], "rename": []}
         for fix in fixes:
             phase[fix.phase].append(DriftbotOp(fix))
-        upgrade_ops.ops = phase["pre"] + list(upgrade_ops.ops) + phase["post"] + phase["last"]
+        renamed = [op for op in upgrade_ops.ops if isinstance(op, DriftbotOp) and op.fix.phase == "rename"]
+        others = [op for op in upgrade_ops.ops if op not in renamed]
+        upgrade_ops.ops = renamed + phase["pre"] + others + phase["post"] + phase["last"]
         script.downgrade_ops.ops = upgrade_ops.reverse().ops
+        # tables are renamed first in upgrade() and last in downgrade(): every other op runs
+        # while the table has its new name
+        for r in renames:
+            if r.kind == "table":
+                schema = None if r.schema == default_schema else r.schema
+                _retarget(upgrade_ops.ops + script.downgrade_ops.ops, r.old, r.new, schema)
         _add_using(upgrade_ops.ops)
         _add_using(script.downgrade_ops.ops)
     return hook
@@ -247,9 +279,26 @@ def summary_message(findings: Sequence[Finding]) -> str:
     return text if len(text) <= 72 else text[:69].rstrip(", ") + "..."
 
 
+def _shape(table: CatalogTable) -> dict[str, tuple[str, bool, str | None]]:
+    """A table's columns, with serial defaults (whose sequence is named after the table) alike."""
+    return {name: (c.type, c.nullable, "nextval" if (c.default or "").startswith("nextval(") else c.default)
+            for name, c in table.columns.items()}
+
+
 def find_renames(ws: Workspace) -> list[Rename]:
-    """A column gone and one of the same type, nullability and default come: probably a rename."""
+    """A column (table) gone and one of the same type, nullability and default (same columns)
+    come: probably a rename."""
     renames: list[Rename] = []
+    gone_tables = [f for f in ws.findings if f.kind == "table_extra" and f.schema and f.table]
+    new_tables = [f for f in ws.findings if f.kind == "table_missing" and f.schema and f.table]
+    for old_table in gone_tables:
+        shape = _shape(ws.migrations_catalog.tables[(old_table.schema or "", old_table.table or "")])
+        new_table = next((n for n in new_tables if n.schema == old_table.schema
+                          and _shape(ws.models_catalog.tables[(n.schema or "", n.table or "")]) == shape), None)
+        if new_table is not None:
+            new_tables.remove(new_table)
+            renames.append(Rename(old_table.schema or "", old_table.table or "", old_table.table or "",
+                                  new_table.table or "", "table"))
     by_table: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
     for f in ws.findings:
         if f.kind in ("column_missing", "column_extra") and f.schema and f.table and f.name:
@@ -423,10 +472,18 @@ def verify(session: _Session, rev_id: str, generated: _Generated) -> tuple[list[
 
 
 def _hazards(drift: Sequence[Finding], fixes: Sequence[FixOp], renames: Sequence[Rename]) -> list[Hazard]:
-    renamed = {f"{r.schema}.{r.table}.{c}" for r in renames for c in (r.old, r.new)}
+    renamed = {f"{r.schema}.{r.table}.{c}" if r.kind == "column" else f"{r.schema}.{c}"
+               for r in renames for c in (r.old, r.new)}
     hazards = change_hazards(f for f in drift if f.object not in renamed)
     hazards += [h for fix in fixes for h in fix.hazards]
     for r in renames:
+        if r.kind == "table":
+            hazards.append(Hazard(
+                "probable_rename", f"{r.schema}.{r.new}",
+                f"table {qi(r.old)} is gone and {qi(r.new)} has the same columns: proposed as "
+                f"op.rename_table({r.old!r}, {r.new!r}), which keeps the rows (confirm it). The alternative, "
+                f"op.drop_table({r.old!r}) + op.create_table({r.new!r}, ...), loses them."))
+            continue
         hazards.append(Hazard(
             "probable_rename", f"{r.schema}.{r.table}.{r.new}",
             f"column {qi(r.old)} is gone and {qi(r.new)} has the same type, nullability and default: "

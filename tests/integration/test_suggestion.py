@@ -327,6 +327,27 @@ def test_probable_rename_is_a_rename_that_keeps_the_data(make_project: MakeProje
     assert query(fresh_db, "SELECT id, fullname FROM users") == [(1, "Ada Lovelace")]
 
 
+def test_probable_table_rename_keeps_the_rows(make_project: MakeProject, url_settings: UrlSettings,
+                                             fresh_db: Database) -> None:
+    project = make_project("suggest_table_rename")  # clients in the migrations, customers in the models
+    s = verified_suggestion(run_check(url_settings(project, write=True)))
+    upgrade, downgrade = section(s.content, "upgrade"), section(s.content, "downgrade")
+    assert upgrade.index("op.rename_table('clients', 'customers')") < upgrade.index("create_index"), s.content
+    assert "op.rename_table('customers', 'clients')" in downgrade
+    assert "drop_table" not in s.content and "create_table" not in s.content
+    [rename] = [h for h in s.hazards if h.kind == "probable_rename"]
+    assert rename.object == "public.customers" and "op.drop_table('clients')" in rename.message
+    assert not [h for h in s.hazards if h.kind == "destructive"], s.hazards
+
+    step = plain_alembic(project, fresh_db, "upgrade", "head")  # 0001 inserts Ada into clients
+    assert step.returncode == 0, output(step)
+    assert query(fresh_db, "SELECT email, name FROM customers") == [("ada@example.com", "Ada")]
+    assert query(fresh_db, "SELECT nextval('customers_id_seq')") == [(2,)]  # the serial kept counting
+    step = plain_alembic(project, fresh_db, "downgrade", "-1")
+    assert step.returncode == 0, output(step)
+    assert query(fresh_db, "SELECT email FROM clients") == [("ada@example.com",)]
+
+
 # ---------------------------------------------------------------------------- 8. hazards
 
 
