@@ -1,0 +1,368 @@
+"""The one-click commit (GITHUB.md §22-24, issue 4 item 4): commit the migration driftbot's own comment carries.
+
+Triggered by a comment `/driftbot commit` (`issue_comment` created) or by ticking the
+checkbox "Commit this migration to `branch`" in driftbot's comment (`issue_comment` edited).
+It never runs PR code. In order, it checks that the carrying comment is the bot's own and
+has its marker, that the actor may write to the repository, that the PR head is still the
+SHA the comment was made for, that the migration matches the checksum the bot wrote next to
+it, and that the token can push to the head branch (not a fork it cannot write to). Then it
+commits through the Git Data API (blob → tree on the analysed commit → commit whose parent is
+the analysed commit → fast-forward-only ref update, so GitHub itself refuses if the branch
+moved), sets the `driftbot` status on the new commit, and replies in the thread.
+
+The template side writes the file with `build_file_block` (marker line + exact fenced
+content) and the checkbox with `commit_checkbox`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import posixpath
+import re
+import urllib.parse
+from dataclasses import dataclass
+from typing import Literal
+
+from github import Github, GithubException, InputGitTreeElement
+
+from driftbot import escape
+from driftbot.github.client import API_ERRORS, GitHubError, api_errors, describe, same_login, status_of
+from driftbot.github.comments import MAX_COMMENT, find_markers, find_sticky_comment, read_marker, unfenced, unfenced_lines
+from driftbot.github.events import IssueCommentEvent
+from driftbot.github.status import CannotSetStatus, set_status
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/driftbot commit"
+CHECKBOX_LABEL = "Commit this migration to"
+MAX_LINK = 8 * 1024  # the prefilled "create this file" URL is undocumented; GitHub's real limit is unknown
+WRITE_PERMISSIONS = ("admin", "write")  # the legacy permission: maintain and custom write roles read "write"
+_COMMAND = re.compile(r"/driftbot\s+commit(?:\s+(?P<id>\S+))?")
+_CHECKBOX = re.compile(r"^\s{0,3}[-*+]\s+\[(?P<mark>[ xX])\]\s+" + re.escape(CHECKBOX_LABEL) + r"\b")
+_FILE_MARKER = re.compile(r"<!-- driftbot:file path=(?P<path>[A-Za-z0-9%._~/+-]+) sha256=(?P<sha>[0-9a-f]{64}) -->")
+_BACKTICK_FENCE = re.compile(r"^(?P<fence>`{3,})(?P<info>[^`]*)$")
+
+Reason = Literal["committed", "ignored", "not_bot_comment", "no_comment", "forbidden", "closed", "stale",
+                 "no_migration", "tampered", "fork", "exists", "push_denied"]
+
+
+@dataclass(frozen=True)
+class CommitOutcome:
+    done: bool  # a commit was made
+    reply: str  # Markdown for the thread ("" when the event was not for driftbot)
+    new_sha: str | None = None
+    path: str | None = None
+    reason: Reason = "committed"
+    reply_id: int | None = None  # the reply comment, when it was posted
+
+
+# ---------------------------------------------------------------- the template side
+
+
+def _ticks(content: str) -> str:
+    longest = max((len(m) for m in re.findall(r"`+", content)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def build_file_marker(path: str, content: str) -> str:
+    """`<!-- driftbot:file path=<url-quoted path> sha256=<hex> -->` for a file driftbot offers to commit."""
+    digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+    return f"<!-- driftbot:file path={urllib.parse.quote(path, safe='/')} sha256={digest} -->"
+
+
+def build_file_block(path: str, content: str, lang: str = "python") -> str:
+    """The marker line and the exact content in a fence longer than any backtick run inside it.
+
+    Put it in the comment as is (never through an escaping filter: the checksum covers the
+    exact text). Only for a verified suggestion: a file here is what the commit command commits.
+    """
+    ticks = _ticks(content)
+    text = content if content.endswith("\n") else content + "\n"
+    return f"{build_file_marker(path, content)}\n{ticks}{lang}\n{text}{ticks}"
+
+
+def commit_checkbox(branch: str, checked: bool = False) -> str:
+    """The task-list line whose ticking commits the migration (`- [ ] Commit this migration to `branch``)."""
+    return f"- [{'x' if checked else ' '}] {CHECKBOX_LABEL} {escape.code(branch)}"
+
+
+def create_file_link(repo_html_url: str, branch: str, path: str, content: str) -> str | None:
+    """GitHub's prefilled "create new file" page for `path` on `branch`, or None when the URL would be too long."""
+    directory, name = posixpath.split(path)
+    url = (f"{repo_html_url.rstrip('/')}/new/{urllib.parse.quote(branch, safe='/')}/{urllib.parse.quote(directory, safe='/')}"
+           f"?filename={urllib.parse.quote(name, safe='')}&value={urllib.parse.quote(content, safe='')}")
+    return url if len(url) < MAX_LINK else None
+
+
+# ---------------------------------------------------------------- reading the bot's comment
+
+
+@dataclass(frozen=True)
+class _Carried:
+    path: str
+    content: str
+    verified: bool  # the content matches the sha256 the bot wrote
+
+
+def safe_path(path: str) -> bool:
+    """A relative path inside the repository, not under .git/ or .github/ (workflows)."""
+    parts = path.split("/")
+    return (bool(path) and "\x00" not in path and "\\" not in path and all(p not in ("", ".", "..") for p in parts)
+            and parts[0] != ".github" and ".git" not in parts)
+
+
+def _carried(body: str) -> _Carried | None:
+    """The one file the body carries (marker outside code blocks, then a backtick fence), or None."""
+    lines = [line.rstrip("\r") for line in body.split("\n")]
+    markers = [(i, m) for i, line in unfenced(body) if (m := _FILE_MARKER.fullmatch(line.strip()))]
+    if len(markers) != 1:
+        return None  # none, or ambiguous
+    start, found = markers[0]
+    i = start + 1
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i >= len(lines) or not (opening := _BACKTICK_FENCE.match(lines[i])):
+        return None
+    closing = re.compile(rf"`{{{len(opening['fence'])},}}[ \t]*")
+    inner: list[str] = []
+    for line in lines[i + 1:]:
+        if closing.fullmatch(line):
+            break
+        inner.append(line)
+    else:
+        return None  # never closed
+    path = urllib.parse.unquote(found["path"])
+    text = "\n".join(inner)
+    for content in (text + "\n", text):
+        if hashlib.sha256(content.encode("utf-8")).hexdigest() == found["sha"]:
+            return _Carried(path, content, safe_path(path))
+    return _Carried(path, text + "\n", False)
+
+
+def extract_migration(body: str) -> tuple[str, str] | None:
+    """(path, content) of the migration a driftbot comment carries, only when its sha256 matches."""
+    carried = _carried(body)
+    return (carried.path, carried.content) if carried is not None and carried.verified else None
+
+
+def is_ticked(body: str) -> bool:
+    """The commit checkbox is ticked (outside code blocks)."""
+    return any((m := _CHECKBOX.match(line)) and m["mark"] in "xX" for line in unfenced_lines(body))
+
+
+def command_id(body: str) -> str | None:
+    """For a `/driftbot commit [id]` comment (its first line), the id it names ("" for none); else None."""
+    first = next((line.strip() for line in body.splitlines() if line.strip()), "")
+    m = _COMMAND.fullmatch(first)
+    if m is None:
+        return None
+    return m["id"] or ""
+
+
+# ---------------------------------------------------------------- the command
+
+
+def handle_commit_command(gh: Github, event: IssueCommentEvent, *, repo: str, bot_login: str,
+                          comment_id: str = "default", post_reply: bool = True,
+                          run_url: str | None = None) -> CommitOutcome:
+    """Commit the migration driftbot's comment carries, after every check; reply in the thread.
+
+    `repo` is the repository the workflow runs in (from the trusted context), `bot_login`
+    the identity that wrote driftbot's comments (`viewer_login`). With `post_reply` the reply
+    is posted as a new comment on the PR; it is always returned. `run_url` links the status.
+    """
+    trigger = _trigger(event, bot_login, comment_id)
+    if trigger is None:
+        return CommitOutcome(False, "", reason="ignored")
+    actor, carrier = trigger
+    outcome = _run(gh, event, repo=repo, bot_login=bot_login, comment_id=comment_id, actor=actor,
+                   carrier=carrier, run_url=run_url)
+    if outcome.reason == "ignored" or not post_reply:
+        return outcome
+    try:
+        with api_errors("reply in the pull request"):
+            reply = gh.get_repo(repo).get_issue(event.issue_number).create_comment(outcome.reply)
+    except GitHubError as e:
+        log.warning("could not post the reply: %s", e.message)
+        return outcome
+    return CommitOutcome(outcome.done, outcome.reply, outcome.new_sha, outcome.path, outcome.reason, int(reply.id))
+
+
+def _trigger(event: IssueCommentEvent, bot_login: str, comment_id: str) -> tuple[str, str | None] | None:
+    """(actor, the carrying comment's body for an edit) when this event asks driftbot to commit."""
+    if not event.is_pull_request:
+        return None
+    if event.action == "created":
+        named = command_id(event.body)
+        if named is None or named not in ("", comment_id) or same_login(event.user_login, bot_login):
+            return None
+        return event.user_login, None
+    if event.action == "edited":
+        if same_login(event.sender_login, bot_login):
+            return None  # driftbot updating its own comment
+        if event.previous_body is None or not is_ticked(event.body) or is_ticked(event.previous_body):
+            return None
+        markers = find_markers(event.body)
+        if markers and all(m.id != comment_id for m in markers):
+            return None  # another driftbot instance's comment (monorepo `id`)
+        return event.sender_login, event.body
+    return None
+
+
+def _run(gh: Github, event: IssueCommentEvent, *, repo: str, bot_login: str, comment_id: str, actor: str,
+         carrier: str | None, run_url: str | None) -> CommitOutcome:
+    number = event.issue_number
+    who = escape.code(actor)
+    # 1. the carrying comment: driftbot's own, with its marker
+    if carrier is None:
+        found = find_sticky_comment(gh, repo, number, comment_id, author=bot_login)
+        if found is None:
+            return CommitOutcome(False, f"{who}: there is no driftbot comment on this pull request to commit from. "
+                                 "Run the check first.", reason="no_comment")
+        carrier = found[1]
+    elif not same_login(event.user_login, bot_login):
+        return CommitOutcome(False, f"{who}: only the checkbox in driftbot's own comment commits a migration; "
+                             "this comment was written by someone else.", reason="not_bot_comment")
+    recorded = read_marker(carrier, comment_id)
+    if recorded is None:
+        return CommitOutcome(False, f"{who}: driftbot's comment has no marker for {escape.code(comment_id)}: "
+                             "re-run the check.", reason="no_comment")
+    gh_repo = gh.get_repo(repo)
+    # 2. the actor may write to the repository
+    with api_errors(f"read {actor}'s permission"):
+        try:
+            permission = gh_repo.get_collaborator_permission(actor)
+        except GithubException as e:
+            if status_of(e) != 404:
+                raise
+            permission = "none"
+    if permission not in WRITE_PERMISSIONS:
+        return CommitOutcome(False, f"Sorry {who}, committing to this pull request needs write access to the repository "
+                             f"(yours is {escape.code(permission)}). A maintainer can tick the box or comment "
+                             f"`{COMMAND}` instead.", reason="forbidden")
+    # 3. the PR is open and its head is what driftbot analysed
+    with api_errors(f"read pull request #{number}"):
+        pr = gh_repo.get_pull(number)
+        state, head_sha, branch = pr.state, pr.head.sha, pr.head.ref
+        head_repo = pr.head.repo.full_name if pr.head.repo is not None else None
+        head_html = pr.head.repo.html_url if pr.head.repo is not None else None
+        can_modify = bool(pr.maintainer_can_modify)
+    if state != "open":
+        return CommitOutcome(False, f"{who}: this pull request is {escape.code(state)}; nothing was committed.", reason="closed")
+    if head_sha != recorded.sha:
+        return CommitOutcome(False, f"{who}: there are new commits since driftbot analysed `{recorded.sha[:12]}` "
+                             f"(the head is now `{head_sha[:12]}`), so its migration may no longer fit. Re-run the "
+                             "check and commit from the updated comment.", reason="stale")
+    # 4. the migration, exactly as driftbot wrote it
+    carried = _carried(carrier)
+    if carried is None:
+        return CommitOutcome(False, f"{who}: driftbot's comment carries no verified migration to commit.",
+                             reason="no_migration")
+    if not carried.verified:
+        return CommitOutcome(False, f"{who}: the migration in driftbot's comment does not match the checksum driftbot "
+                             "wrote next to it (the comment was edited), so it was not committed. Re-run the check.",
+                             path=carried.path, reason="tampered")
+    path, content = carried.path, carried.content
+    # 5. a fork the token cannot push to: say how to add the file by hand
+    if head_repo is None:
+        return CommitOutcome(False, f"{who}: the pull request's head repository no longer exists; nothing can be "
+                             "committed to it.", path=path, reason="fork")
+    if head_repo != repo and not (can_modify and _can_push(gh, head_repo)):
+        return CommitOutcome(False, _manual(who, head_repo, head_html, branch, path, content, can_modify), path=path,
+                             reason="fork")
+    # 6. never overwrite a file
+    existing = _existing(gh, head_repo, path, recorded.sha)
+    if existing is not None:
+        if existing == content:
+            return CommitOutcome(False, f"{who}: {escape.code(path)} is already on {escape.code(branch)} with this "
+                                 "content; nothing to commit.", path=path, reason="exists")
+        return CommitOutcome(False, f"{who}: {escape.code(path)} already exists on {escape.code(branch)} with other "
+                             "content; driftbot does not overwrite files. Re-run the check.", path=path, reason="exists")
+    # 7. commit on top of the analysed SHA; the ref moves only by fast-forward
+    message = (f"Add driftbot's verified migration {posixpath.basename(path)}\n\n"
+               f"Generated and verified by driftbot for {recorded.sha[:12]} (upgrade, no drift left,\n"
+               f"downgrade restores the schema, upgrade again). Requested by {actor} in {repo}#{number}.\n")
+    try:
+        new_sha = _commit(gh, head_repo, branch, recorded.sha, path, content, message)
+    except GithubException as e:
+        if status_of(e) == 422 and "fast forward" in describe(e).lower():
+            return CommitOutcome(False, f"{who}: the branch {escape.code(branch)} moved while committing (new commits "
+                                 "since driftbot analysed it). Re-run the check.", path=path, reason="stale")
+        if status_of(e) in (403, 404):
+            if head_repo != repo:
+                return CommitOutcome(False, _manual(who, head_repo, head_html, branch, path, content, can_modify),
+                                     path=path, reason="fork")
+            return CommitOutcome(False, f"{who}: this workflow's token may not push to {escape.code(branch)} "
+                                 f"({escape.md(describe(e))}). Give the commit job `permissions: contents: write`.",
+                                 path=path, reason="push_denied")
+        raise GitHubError(f"GitHub API: could not commit the migration: {describe(e)}") from e
+    except API_ERRORS as e:
+        raise GitHubError(f"GitHub API: could not commit the migration: {describe(e)}") from e
+    # 8. pushes with the workflow token start no workflow: driftbot reports its own verification
+    status_note = "The `driftbot` status on it is set to success from driftbot's verification."
+    try:
+        set_status(gh, repo, new_sha, "success", "Verified migration committed by driftbot; no drift left",
+                   target_url=run_url)
+    except CannotSetStatus as e:
+        status_note = f"The `driftbot` status could not be set ({escape.md(e.reason)})."
+    reply = (f"Committed {escape.code(path)} to {escape.code(branch)} as `{new_sha[:12]}`, on top of "
+             f"`{recorded.sha[:12]}`, the commit driftbot analysed (requested by {who}).\n\n{status_note} "
+             "Commits made with the workflow token start no workflow runs: other required checks run again on "
+             "your next push (or use a GitHub App token, see driftbot's README).")
+    log.info("committed %s to %s as %s", path, branch, new_sha)
+    return CommitOutcome(True, reply, new_sha, path, "committed")
+
+
+def _can_push(gh: Github, full_name: str) -> bool:
+    try:
+        permissions = gh.get_repo(full_name).permissions
+    except GithubException:
+        return False
+    return bool(permissions is not None and permissions.push)
+
+
+def _existing(gh: Github, full_name: str, path: str, ref: str) -> str | None:
+    """The text of `path` at `ref`, "" for a directory, None when absent."""
+    with api_errors(f"look for {path}"):
+        try:
+            found = gh.get_repo(full_name).get_contents(path, ref=ref)
+        except GithubException as e:
+            if status_of(e) == 404:
+                return None
+            raise
+    if isinstance(found, list):
+        return ""
+    return found.decoded_content.decode("utf-8", "replace")
+
+
+def _commit(gh: Github, full_name: str, branch: str, parent_sha: str, path: str, content: str, message: str) -> str:
+    target = gh.get_repo(full_name)
+    blob = target.create_git_blob(content, "utf-8")
+    parent = target.get_git_commit(parent_sha)
+    tree = target.create_git_tree([InputGitTreeElement(path, "100644", "blob", sha=blob.sha)], base_tree=parent.tree)
+    commit = target.create_git_commit(message, tree, [parent])
+    ref = target.get_git_ref(f"heads/{branch}")
+    # reading the ref completes it: its URL becomes `git/refs/...`, the one PATCH is documented for
+    log.debug("moving %s from %s to %s", ref.ref, ref.object.sha, commit.sha)
+    ref.edit(commit.sha, force=False)
+    return str(commit.sha)
+
+
+def _manual(who: str, head_repo: str, head_html: str | None, branch: str, path: str, content: str,
+            can_modify: bool) -> str:
+    why = ("the pull request comes from a fork and this workflow's token can only write to this repository"
+           if not can_modify else "this workflow's token cannot write to the fork, although maintainers may edit it "
+           "(use a GitHub App or personal token with access to commit for you)")
+    link = create_file_link(head_html, branch, path, content) if head_html else None
+    head = (f"{who}: driftbot cannot push to {escape.code(head_repo)} {escape.code(branch)}: {why}. "
+            "To add the verified migration yourself:\n\n")
+    steps = []
+    if link:
+        steps.append(f"- [Create the file on your branch]({link}) (prefilled), then commit it.")
+    block = f"{_ticks(content)}python\n{content if content.endswith(chr(10)) else content + chr(10)}{_ticks(content)}"
+    steps.append(f"- Or create {escape.code(path)} with this content and push it:\n\n{block}")
+    text = head + "\n".join(steps)
+    if len(text) > MAX_COMMENT:
+        text = head + f"- Create {escape.code(path)} with the content of the migration in driftbot's comment above and push it."
+    return text
