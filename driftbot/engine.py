@@ -165,7 +165,8 @@ def _check(settings: Settings, run: _Run) -> None:
         with run.stage("diff"):
             findings = apply_project_hooks(diff_catalogs(m_catalog, o_catalog) + rejected, options,
                                            metadatas, default_schema)
-            sources = locate_sources(metadatas, default_schema)
+            tables = {(f.schema, f.table) for f in findings if f.schema and f.table and f.models is not None}
+            sources = locate_sources(metadatas, default_schema, tables)
             run.findings += [with_source(f, sources) for f in findings]
         if settings.suggest and (any(f.is_drift for f in findings) or len(project.heads) > 1):
             m_engine.dispose()  # database M is the template of the verification copies

@@ -1,12 +1,16 @@
-"""Where a model-side object is declared: file and line of the mapped class and attribute."""
+"""Where a model-side object is declared: file and line of the mapped class and attribute.
+
+Each models file is parsed once (with `ast`), and only the tables that have findings are
+looked up: `inspect.getsourcelines` would re-parse the whole file for every class.
+"""
 
 from __future__ import annotations
 
 import ast
-import inspect
 import logging
+import sys
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 
 from sqlalchemy import MetaData, Table
@@ -19,6 +23,12 @@ log = logging.getLogger(__name__)
 SourceKey = tuple[str, ...]  # (schema, table) or (schema, table, column)
 
 
+@dataclass(frozen=True)
+class _ClassSource:
+    line: int
+    attributes: dict[str, int]  # attribute name -> line
+
+
 def _mappers() -> list[Mapper[object]]:
     try:  # the registry of every declarative registry: private, so guarded
         from sqlalchemy.orm.mapper import _mapper_registries
@@ -28,50 +38,51 @@ def _mappers() -> list[Mapper[object]]:
 
 
 @cache
-def _class_body_lines(file: str, class_line: int) -> dict[str, int]:
-    """attribute name -> line, for the class that starts at `class_line` in `file`."""
+def _classes_in(file: str) -> dict[str, _ClassSource]:
+    """qualified class name -> where it and its attributes are, for every class in `file`."""
     try:
         with open(file, encoding="utf-8") as fh:
             tree = ast.parse(fh.read(), file)
     except (OSError, SyntaxError, ValueError):
         return {}
-    for node in ast.walk(tree):
-        first = min([node.lineno, *(d.lineno for d in node.decorator_list)]) \
-            if isinstance(node, ast.ClassDef) else -1
-        if isinstance(node, ast.ClassDef) and class_line in (node.lineno, first):
-            lines: dict[str, int] = {}
-            for stmt in node.body:
-                targets = stmt.targets if isinstance(stmt, ast.Assign) else \
-                    [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
-                lines.update({t.id: stmt.lineno for t in targets if isinstance(t, ast.Name)})
-            return lines
-    return {}
+    found: dict[str, _ClassSource] = {}
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                attributes: dict[str, int] = {}
+                for stmt in node.body:
+                    targets = stmt.targets if isinstance(stmt, ast.Assign) else \
+                        [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+                    attributes.update({t.id: stmt.lineno for t in targets if isinstance(t, ast.Name)})
+                found[prefix + node.name] = _ClassSource(node.lineno, attributes)
+                visit(node.body, f"{prefix}{node.name}.")
+    visit(tree.body, "")
+    return found
 
 
-def locate_sources(metadatas: Iterable[MetaData], default_schema: str) -> dict[SourceKey, SourceLocation]:
-    tables = {id(t) for md in metadatas for t in md.tables.values()}
+def locate_sources(metadatas: Iterable[MetaData], default_schema: str,
+                   wanted: set[tuple[str, str]]) -> dict[SourceKey, SourceLocation]:
+    """Sources of the mapped classes of the `wanted` (schema, table)s and of their columns."""
+    tables = {id(t) for md in metadatas for t in md.tables.values() if (t.schema or default_schema, t.name) in wanted}
     found: dict[SourceKey, SourceLocation] = {}
     for mapper in _mappers():
         table = mapper.local_table
         if not isinstance(table, Table) or id(table) not in tables:
             continue
         cls = mapper.class_
-        try:
-            file = inspect.getsourcefile(cls)
-            class_line = inspect.getsourcelines(cls)[1]
-        except (OSError, TypeError):
-            continue
-        if not file:
+        file = getattr(sys.modules.get(cls.__module__), "__file__", None)
+        where = _classes_in(file).get(cls.__qualname__) if file else None
+        if file is None or where is None:
             continue
         key = (table.schema or default_schema, table.name)
-        found[key] = SourceLocation(file, class_line, cls.__name__)
-        attributes = _class_body_lines(file, class_line)
+        found[key] = SourceLocation(file, where.line, cls.__name__)
         for column in table.columns:
             try:
                 attr = mapper.get_property_by_column(column).key
-            except Exception:
+            except Exception:  # a column not mapped to an attribute
                 continue
-            line = attributes.get(attr)
+            line = where.attributes.get(attr)
             if line is not None:
                 found[(*key, column.name)] = SourceLocation(file, line, f"{cls.__name__}.{attr}")
     return found
