@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, text
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection, Engine
 
 TableKey = tuple[str, str]  # (schema, table)
 
@@ -40,8 +42,8 @@ SELECT a.attrelid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod) AS 
                        s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache,
                        CASE WHEN s.seqcycle THEN ' CYCLE' ELSE '' END)
          FROM pg_depend dep JOIN pg_sequence s ON s.seqrelid = dep.objid
-         WHERE dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum
-           AND dep.classid = 'pg_class'::regclass AND dep.deptype = 'i' LIMIT 1)
+         WHERE dep.refclassid = 'pg_class'::regclass AND dep.refobjid = a.attrelid  -- pg_depend's index
+           AND dep.refobjsubid = a.attnum AND dep.classid = 'pg_class'::regclass AND dep.deptype = 'i' LIMIT 1)
        END AS identity_options
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -172,8 +174,12 @@ def identity_text(kind: str, options: str | None) -> str | None:
 def read_catalog(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -> Catalog:
     """Snapshot every user object in the database in seven queries, whatever its size."""
 
+    driver = conn.connection.driver_connection  # psycopg's own rows: 15,000 of them at 1,000 tables
+
     def rows(sql: str) -> list[Any]:
-        return list(conn.execute(text(sql)))
+        with driver.cursor(row_factory=namedtuple_row) as cur:  # type: ignore[union-attr]
+            found: list[Any] = cur.execute(sql).fetchall()
+            return found
 
     tables_by_oid = {r.oid: (r.nspname, r.relname, r.comment) for r in rows(TABLES_SQL)
                      if (r.nspname, r.relname) not in exclude}
@@ -208,6 +214,18 @@ def read_catalog(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -
     return Catalog(tables=tables, enums=enums, sequences=sequences,
                    schemas=tuple(sorted(r.nspname for r in rows(SCHEMAS_SQL))),
                    extensions=tuple(sorted((r.extname, r.nspname) for r in rows(EXTENSIONS_SQL))))
+
+
+def read_catalogs(*sources: tuple[Engine, frozenset[TableKey]]) -> list[Catalog]:
+    """Several databases' snapshots at once (each read mostly waits on its server)."""
+
+    def read(source: tuple[Engine, frozenset[TableKey]]) -> Catalog:
+        engine, exclude = source
+        with engine.connect() as conn:
+            return read_catalog(conn, exclude)
+
+    with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="driftbot-catalog") as pool:
+        return list(pool.map(read, sources))
 
 
 EMPTY_CATALOG = Catalog(tables={}, enums={}, sequences={})

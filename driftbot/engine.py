@@ -22,7 +22,7 @@ from sqlalchemy import Connection, MetaData, create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
-from driftbot.catalog import EMPTY_CATALOG, Catalog, read_catalog
+from driftbot.catalog import EMPTY_CATALOG, Catalog, read_catalog, read_catalogs
 from driftbot.diff import diff_catalogs
 from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.filters import apply_project_hooks
@@ -152,16 +152,22 @@ def _check(settings: Settings, run: _Run) -> None:
         if not metadatas:
             raise ConfigError(f"{project.script_location / 'env.py'} sets no target_metadata",
                               hint="set target_metadata in env.py, or pass --metadata module:attr")
-        with run.stage("catalog"), m_engine.connect() as conn:
+        with m_engine.connect() as conn:
             default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
-            m_catalog = read_catalog(conn, exclude=_version_table(options, default_schema))
+        version_table = _version_table(options, default_schema)
+        rejected: list[Finding] = []
         with run.stage("models"):
-            rejected: list[Finding] = []
-            if not early.wait():
-                with o_engine.begin() as conn:
-                    rejected = build_models_database(conn, metadatas, m_catalog, default_schema, project)
-        with run.stage("catalog"), o_engine.connect() as conn:
-            o_catalog = read_catalog(conn)
+            built_early = early.wait()
+        if built_early:
+            with run.stage("catalog"):
+                m_catalog, o_catalog = read_catalogs((m_engine, version_table), (o_engine, frozenset()))
+        else:  # the careful build needs the extensions the migrations installed
+            with run.stage("catalog"), m_engine.connect() as conn:
+                m_catalog = read_catalog(conn, exclude=version_table)
+            with run.stage("models"), o_engine.begin() as conn:
+                rejected = build_models_database(conn, metadatas, m_catalog, default_schema, project)
+            with run.stage("catalog"), o_engine.connect() as conn:
+                o_catalog = read_catalog(conn)
         with run.stage("diff"):
             findings = apply_project_hooks(diff_catalogs(m_catalog, o_catalog) + rejected, options,
                                            metadatas, default_schema)
