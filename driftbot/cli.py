@@ -14,9 +14,11 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from driftbot import __version__
+from driftbot import __version__, cli_detect
+from driftbot.config import configure
 from driftbot.engine import run_check
 from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT, EXIT_INFRA, EXIT_USAGE, DriftbotError, Terminated
+from driftbot.postgres import cleanup
 from driftbot.postgres.base import display_url
 from driftbot.render import FORMATS, Format, render
 from driftbot.report import Report
@@ -33,21 +35,37 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"driftbot: error: {message}\n")
 
 
+def _postgres_major(text: str) -> int:
+    if not text.isdigit() or int(text) < 9:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a PostgreSQL major version (e.g. 16)")
+    return int(text)
+
+
 def _project_options(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument("path", nargs="?", default=".", type=Path,
+    # Defaults are None: an option not given leaves its value to [tool.driftbot] (driftbot/config.py).
+    cmd.add_argument("path", nargs="?", type=Path,
                      help="project directory holding alembic.ini (default: .)")
     cmd.add_argument("-c", "--config", type=Path, help="the alembic.ini to use")
+    cmd.add_argument("--config-file", type=Path, metavar="FILE",
+                     help="driftbot's settings (default: [tool.driftbot] in the nearest pyproject.toml)")
     cmd.add_argument("--metadata", help="module:attr of the MetaData to compare (default: env.py's target_metadata)")
     cmd.add_argument("--url-env", action="append", metavar="VAR",
                      help="environment variable(s) through which env.py reads the database URL "
                           "(repeatable; default DATABASE_URL)")
-    cmd.add_argument("--postgres", choices=POSTGRES_KINDS, default="auto",
-                     help="where the scratch PostgreSQL comes from (default: auto)")
+    cmd.add_argument("--postgres", choices=POSTGRES_KINDS,
+                     help="where the scratch PostgreSQL comes from (default: auto: url if given, else local "
+                          "binaries, else Docker, else embedded)")
+    cmd.add_argument("--postgres-version", type=_postgres_major, metavar="N",
+                     help="PostgreSQL major version: local binaries of it, else the postgres:N Docker image")
+    cmd.add_argument("--postgres-image", metavar="IMAGE",
+                     help="the Docker image for --postgres docker (default: postgres:<version>)")
+    cmd.add_argument("--postgres-timeout", type=float, metavar="SECONDS",
+                     help="how long a starting server may take to accept connections (default: 60)")
     cmd.add_argument("--baseline", help="FILE.sql or module:callable that prepares the empty database "
                                         "before `upgrade heads`")
-    cmd.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
+    cmd.add_argument("--format", choices=FORMATS, dest="fmt")
     cmd.add_argument("-o", "--output", type=Path, help="write the report here (in --format)")
-    cmd.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
+    cmd.add_argument("--debug", action="store_true", default=None, help="log everything, show tracebacks")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,9 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=run_engine)
     _project_options(check)
     check.add_argument("--database-url", default=os.environ.get("DRIFTBOT_DATABASE_URL"), help=scratch_url_help)
-    check.add_argument("--no-suggest", dest="suggest", action="store_false",
+    check.add_argument("--no-suggest", dest="suggest", action="store_false", default=None,
                        help="don't generate and verify the migration that removes the drift")
-    check.add_argument("--write", action="store_true",
+    check.add_argument("--write", action="store_true", default=None,
                        help="write the verified suggested migration into the project's versions directory")
 
     revision = sub.add_parser("revision", help="write the verified migration that brings the migrations to the "
@@ -82,33 +100,49 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--scratch-database-url", dest="database_url", default=os.environ.get("DRIFTBOT_DATABASE_URL"),
                       help=scratch_url_help)
     sync.add_argument("-m", "--message", help="the revision's message (default: a summary of the change)")
+
+    cleanup.add_parser(sub)
+    cli_detect.add_detect(sub)
+    cli_detect.add_status(sub)
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    """What the command line says; what it leaves out (None) is the configuration file's or the default."""
     target = getattr(args, "target_url", None)
-    return Settings(
-        project_dir=args.path,
-        config_file=args.config,
-        metadata=args.metadata,
-        url_env_vars=tuple(args.url_env) if args.url_env else ("DATABASE_URL",),
-        postgres=args.postgres,
-        database_url=Secret(args.database_url) if args.database_url else None,
-        baseline=args.baseline,
-        suggest=getattr(args, "suggest", True),
-        write=args.command in ("revision", "sync") or getattr(args, "write", False),
-        message=getattr(args, "message", None),
-        target_url=Secret(target) if target else None,
-        debug=args.debug,
-    )
+    given = {
+        "project_dir": args.path,
+        "config_file": args.config,
+        "driftbot_config": args.config_file,
+        "metadata": args.metadata,
+        "url_env_vars": tuple(args.url_env) if args.url_env else None,
+        "postgres": args.postgres,
+        "postgres_version": args.postgres_version,
+        "postgres_image": args.postgres_image,
+        "postgres_timeout": args.postgres_timeout,
+        "database_url": Secret(args.database_url) if args.database_url else None,
+        "baseline": args.baseline,
+        "suggest": getattr(args, "suggest", None),
+        "write": True if args.command in ("revision", "sync") else getattr(args, "write", None),
+        "message": getattr(args, "message", None),
+        "target_url": Secret(target) if target else None,
+        "debug": args.debug,
+        "report_format": args.fmt,
+        "report_output": args.output,
+    }
+    values = {name: value for name, value in given.items() if value is not None}
+    return Settings().replace(**values, explicit=frozenset(values))
 
 
 def run_engine(args: argparse.Namespace) -> int:
     """check, revision, sync: one engine run, rendered to stdout (and --output)."""
-    report = run_check(settings_from_args(args))
-    fmt: Format = args.fmt
-    if args.output is not None:
-        write_atomically(args.output, render(report, fmt))
+    settings = configure(settings_from_args(args))
+    if settings.debug:
+        logging.getLogger().setLevel(logging.DEBUG)
+    report = run_check(settings)
+    fmt: Format = settings.report_format
+    if settings.report_output is not None:
+        write_atomically(settings.report_output, render(report, fmt))
         sys.stdout.write(render(report, "text"))
     else:
         sys.stdout.write(render(report, fmt))
@@ -159,10 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"driftbot: stopped by {exc}; scratch databases and servers were removed", file=sys.stderr)
         return 143
     except Exception as exc:
-        if args.debug:
+        if getattr(args, "debug", False):
             traceback.print_exc()
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        for url in (args.database_url, getattr(args, "target_url", None)):
+        for url in (getattr(args, "database_url", None), getattr(args, "target_url", None)):
             if url:
                 message = message.replace(url, display_url(url))
         print(f"driftbot: internal error: {type(exc).__name__}: {message}\n"

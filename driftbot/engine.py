@@ -23,10 +23,12 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from driftbot.catalog import EMPTY_CATALOG, Catalog, read_catalog, read_catalogs
+from driftbot.config import configure
 from driftbot.diff import diff_catalogs
 from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.filters import apply_project_hooks
 from driftbot.findings import Finding
+from driftbot.ignore import apply_ignore_rules
 from driftbot.migrate import EnvOptions, MigrationRun, _metadata_tuple, raise_for_failure, upgrade
 from driftbot.models_db import create_models, prepare_models_database
 from driftbot.postgres import Server, scratch_database, start_server
@@ -119,7 +121,7 @@ def _absolute(settings: Settings) -> Settings:
 
 
 def _check(settings: Settings, run: _Run) -> None:
-    settings = _absolute(settings)
+    settings = _absolute(configure(settings))  # [tool.driftbot] under what the caller set
     with project_import_scope(), ExitStack() as stack:
         if settings.alembic_ini.parent.is_dir():
             # Alembic resolves relative script_location and prepend_sys_path against the working
@@ -169,8 +171,8 @@ def _check(settings: Settings, run: _Run) -> None:
             with run.stage("catalog"), o_engine.connect() as conn:
                 o_catalog = read_catalog(conn)
         with run.stage("diff"):
-            findings = apply_project_hooks(diff_catalogs(m_catalog, o_catalog) + rejected, options,
-                                           metadatas, default_schema)
+            findings = apply_ignore_rules(apply_project_hooks(diff_catalogs(m_catalog, o_catalog) + rejected,
+                                                              options, metadatas, default_schema), settings.ignore)
             tables = {(f.schema, f.table) for f in findings if f.schema and f.table and f.models is not None}
             sources = locate_sources(metadatas, default_schema, tables)
             run.findings += [with_source(f, sources) for f in findings]
@@ -203,8 +205,8 @@ def sync_target(settings: Settings, project: Project, cfg: Config, models: Catal
             live = read_catalog(conn, exclude=_version_table(options, default_schema))
     finally:
         engine.dispose()
-    remaining = apply_project_hooks([f for f in diff_catalogs(live, models) if f.is_drift], options,
-                                    metadatas, default_schema)
+    remaining = apply_ignore_rules(apply_project_hooks([f for f in diff_catalogs(live, models) if f.is_drift],
+                                                       options, metadatas, default_schema), settings.ignore)
     return SyncResult(display_url(target), migrations.applied, tuple(remaining))
 
 

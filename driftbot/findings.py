@@ -7,6 +7,8 @@ from typing import Literal
 
 Severity = Literal["high", "low", "info"]
 SEVERITIES: tuple[Severity, ...] = ("high", "low", "info")
+# `detect`: why the live database differs (see detect.py)
+Classification = Literal["pending_migration", "changed_outside_migrations", "models_ahead_of_migrations"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Finding:
     table: str | None = None
     name: str | None = None  # the column / index / constraint / type name
     source: SourceLocation | None = None
+    classification: Classification | None = None  # `detect` only
+    live: str | None = None  # `detect` only: the live database's definition (None: it has no such object)
 
     @property
     def is_drift(self) -> bool:

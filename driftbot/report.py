@@ -50,6 +50,35 @@ class SyncResult:
     remaining: tuple[Finding, ...]
 
 
+RevisionState = Literal["up_to_date", "behind", "unknown_revision"]
+
+
+@dataclass(frozen=True)
+class PendingRevision:
+    revision: str
+    message: str
+    file: str
+
+
+@dataclass(frozen=True)
+class LiveInfo:
+    """`detect` and `status`: the live database (password masked) and its Alembic revision."""
+
+    database: str
+    server_version: str
+    version_table: str  # schema.table
+    current: tuple[str, ...]  # the version table's rows; empty: never stamped
+    heads: tuple[str, ...]
+    state: RevisionState
+    pending: tuple[PendingRevision, ...]  # what `alembic upgrade heads` would run, oldest first
+    unknown: tuple[str, ...]  # revisions in the version table that the project does not have
+    compared: bool  # the catalogs were compared (`detect`); False: only the version was read (`status`)
+    read_seconds: float  # the read-only transaction on the live database
+    statement_timeout: float
+    lock_timeout: float
+    fix_error: str | None = None  # `--fix`: why no migration could be made on a copy of the live schema
+
+
 @dataclass(frozen=True)
 class Report:
     status: Status
@@ -62,6 +91,7 @@ class Report:
     error: ErrorInfo | None = None
     suggestion: Suggestion | None = None
     sync: SyncResult | None = None
+    live: LiveInfo | None = None
     driftbot_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 

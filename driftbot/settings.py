@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-PostgresKind = Literal["auto", "local", "url"]
-POSTGRES_KINDS: tuple[PostgresKind, ...] = ("auto", "local", "url")
+from driftbot.ignore import IgnoreRules
+
+PostgresKind = Literal["auto", "local", "docker", "embedded", "url"]
+POSTGRES_KINDS: tuple[PostgresKind, ...] = ("auto", "local", "docker", "embedded", "url")
+ReportFormat = Literal["text", "markdown", "json"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,17 @@ class Settings:
     message: str | None = None  # the suggested revision's message (default: a summary)
     target_url: Secret | None = None  # `sync`: the development database to bring to the models
     debug: bool = False
+    postgres_version: int | None = None  # major version: local binaries of it, else docker postgres:N
+    postgres_image: str | None = None  # docker provider: this image instead of postgres:<version>
+    postgres_timeout: float = 60.0  # seconds a starting server may take to accept connections
+    driftbot_config: Path | None = None  # --config-file; default: [tool.driftbot] of the nearest pyproject.toml
+    ignore: IgnoreRules = field(default_factory=IgnoreRules)
+    report_format: ReportFormat = "text"
+    report_output: Path | None = None
+    # Fields the caller set on purpose, which the configuration file never overrides; None: the
+    # fields that differ from their defaults. `configured`: the configuration file was applied.
+    explicit: frozenset[str] | None = None
+    configured: bool = False
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

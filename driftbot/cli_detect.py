@@ -1,0 +1,138 @@
+"""`driftbot detect` and `driftbot status`: flags → a live target and Settings → run → render → exit code.
+
+`render_live(report, fmt)` is the rendering of a detect/status report (terminal text,
+Markdown, JSON); a publisher of the scheduled GitHub issue takes its Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from driftbot import cli
+from driftbot.config import configure
+from driftbot.detect import run_detect, run_status
+from driftbot.errors import EXIT_INFRA
+from driftbot.findings import Classification, Finding
+from driftbot.live import LiveTarget, live_target
+from driftbot.render import FORMATS, Format, environment, relpath
+from driftbot.report import Report, to_json
+from driftbot.settings import Settings
+
+LIVE_URL_ENV = "DRIFTBOT_LIVE_DATABASE_URL"
+
+# report order, and how each class is introduced
+CLASSES: tuple[tuple[Classification | None, str, str], ...] = (
+    ("pending_migration", "Pending migrations",
+     "the migrations have it, the live database does not yet: `alembic upgrade heads` applies it"),
+    ("changed_outside_migrations", "Changed outside migrations",
+     "the live database differs from what the migrations build at its recorded revision"),
+    ("models_ahead_of_migrations", "Models ahead of migrations",
+     "the models and the migrations differ, as `driftbot check` reports"),
+    (None, "Project", "the project could not be checked as it is"),
+)
+
+
+def _live_options(cmd: argparse.ArgumentParser) -> None:
+    # dest "target_url": main() masks it in any unexpected error, like sync's database
+    cmd.add_argument("--database-url", dest="target_url", default=os.environ.get(LIVE_URL_ENV), metavar="URL",
+                     help=f"the live database, only ever read (or {LIVE_URL_ENV}; the environment keeps the "
+                          "password out of the process list)")
+    cmd.add_argument("--statement-timeout", type=float, default=30.0, metavar="SECONDS",
+                     help="every statement on the live database is cancelled after this (default: 30)")
+    cmd.add_argument("--lock-timeout", type=float, default=5.0, metavar="SECONDS",
+                     help="give up rather than wait longer for a lock held by another session (default: 5)")
+    cmd.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                     help="how long connecting to the live database may take (default: 10)")
+
+
+def add_detect(sub: argparse._SubParsersAction[Any]) -> None:
+    detect = sub.add_parser("detect", help="compare a live database (read-only) with the migrations and the models")
+    detect.set_defaults(handler=run_detect_command)
+    cli._project_options(detect)
+    _live_options(detect)
+    detect.add_argument("--scratch-database-url", dest="database_url",
+                        default=os.environ.get("DRIFTBOT_DATABASE_URL"), metavar="URL",
+                        help="server for the scratch databases (or DRIFTBOT_DATABASE_URL); never the live one")
+    detect.add_argument("--fix", action="store_true",
+                        help="write the migration that brings the live database to the models, verified on a "
+                             "scratch copy of its schema (never applied to it)")
+    detect.add_argument("-m", "--message", help="the fix revision's message (default: a summary of the change)")
+
+
+def add_status(sub: argparse._SubParsersAction[Any]) -> None:
+    status = sub.add_parser("status", help="which revisions a database has not run yet (read-only)")
+    status.set_defaults(handler=run_status_command)
+    status.add_argument("path", nargs="?", type=Path, default=Path("."),
+                        help="project directory holding alembic.ini (default: .)")
+    status.add_argument("-c", "--config", type=Path, help="the alembic.ini to use")
+    status.add_argument("--url-env", action="append", metavar="VAR",
+                        help="environment variable(s) through which env.py reads the database URL")
+    status.add_argument("--version-table", metavar="[SCHEMA.]TABLE",
+                        help="Alembic's version table (default: what env.py configures, else alembic_version)")
+    _live_options(status)
+    status.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
+    status.add_argument("-o", "--output", type=Path, help="write the report here (in --format)")
+    status.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
+
+
+def _target(args: argparse.Namespace) -> LiveTarget:
+    return live_target(args.target_url, statement_timeout=args.statement_timeout, lock_timeout=args.lock_timeout,
+                       connect_timeout=args.connect_timeout)
+
+
+def run_detect_command(args: argparse.Namespace) -> int:
+    target = _target(args)
+    # the live URL is not a `sync` target: Settings keeps only the scratch side
+    settings = configure(cli.settings_from_args(args).replace(target_url=None))
+    if settings.debug:
+        logging.getLogger().setLevel(logging.DEBUG)
+    report = run_detect(settings, target, fix=args.fix)
+    _emit(report, settings.report_format, settings.report_output)
+    return report.exit_code
+
+
+def run_status_command(args: argparse.Namespace) -> int:
+    target = _target(args)
+    settings = Settings(project_dir=args.path, config_file=args.config, debug=args.debug,
+                        url_env_vars=tuple(args.url_env) if args.url_env else ("DATABASE_URL",))
+    report = run_status(settings, target, args.version_table)
+    _emit(report, args.fmt, args.output)
+    return report.exit_code
+
+
+def _emit(report: Report, fmt: Format, output: Path | None) -> None:
+    """The report; an unreachable database (exit 4) is one line on stderr, plus the report only
+    where a machine reads it (-o FILE, --format json/markdown)."""
+    if output is not None:
+        cli.write_atomically(output, render_live(report, fmt))
+    if report.exit_code == EXIT_INFRA and report.error is not None:
+        print(f"driftbot: {report.error.message}", file=sys.stderr)
+        if output is None and fmt != "text":
+            sys.stdout.write(render_live(report, fmt))
+        return
+    sys.stdout.write(render_live(report, "text" if output is not None else fmt))
+
+
+def groups(report: Report) -> list[tuple[str, str, list[Finding]]]:
+    """Findings by classification, in report order: (title, explanation, findings)."""
+    found = []
+    for classification, title, explanation in CLASSES:
+        members = [f for f in report.findings if f.classification == classification]
+        if members:
+            found.append((title, explanation, members))
+    return found
+
+
+def render_live(report: Report, fmt: Format) -> str:
+    if fmt == "json":
+        return to_json(report)
+    template = environment().get_template("detect.txt.j2" if fmt == "text" else "detect.md.j2")
+    root = report.project.root if report.project else None
+    counts = {c: sum(1 for f in report.drift if f.classification == c) for c, _, _ in CLASSES}
+    return template.render(report=report, live=report.live, groups=groups(report), root=root, counts=counts,
+                           outside=counts["changed_outside_migrations"], relpath=relpath)

@@ -1,0 +1,528 @@
+"""`driftbot detect` and `driftbot status`: a live database against the migrations and the models.
+
+The story of `detect`: connect to the live database once to fail fast; build, in scratch, the
+migrations at the heads (M) and the models (O) exactly as `check` does, and, when the live
+database is behind, the migrations at its recorded revision (R); read the live catalog (L) in
+one read-only transaction; then classify every difference:
+
+- *changed outside migrations*: L differs from R (from M when it is up to date), i.e. from what
+  the migrations build at the revision the live database says it is at;
+- *pending migration*: R differs from M and L is still as R (the migrations have it, the live
+  database does not, and its `alembic_version` is behind);
+- *models ahead of migrations*: M differs from O, as in `check`.
+
+Every finding carries the three definitions: `live`, `migrations` (at the heads), `models`.
+With `--fix`, a schema-only copy of the live database is upgraded to the heads in scratch and
+the migration that brings it to the models is generated and verified there (suggest.py). It is
+never applied to the live database.
+
+The report is an ordinary Report with a `live` section, so whatever publishes reports (a
+scheduled GitHub issue, later) takes it as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, chdir, contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
+
+from driftbot.catalog import Catalog, Column, TableKey
+from driftbot.diff import _enum_text, _serial, column_definition, diff_catalogs, table_definition
+from driftbot.engine import (
+    _absolute,
+    _multiple_heads,
+    apply_baseline,
+    build_models_database,
+    load_metadata,
+    project_import_scope,
+    write_suggestion,
+)
+from driftbot.errors import ConfigError, DriftbotError, ProjectError
+from driftbot.filters import apply_project_hooks
+from driftbot.findings import Classification, Finding
+from driftbot.fixops import Hazard
+from driftbot.ignore import apply_ignore_rules
+from driftbot.live import DEFAULT_VERSION_TABLE, LiveSnapshot, LiveTarget, copy_schema, probe, read_live
+from driftbot.migrate import EnvOptions, MigrationRun, logging_preserved, pointed_at, raise_for_failure, upgrade
+from driftbot.postgres import Server, scratch_database, start_server
+from driftbot.project import Project, describe_exception, load_project
+from driftbot.report import (
+    ErrorInfo,
+    LiveInfo,
+    PendingRevision,
+    PostgresInfo,
+    ProjectInfo,
+    Report,
+    RevisionState,
+    outcome,
+)
+from driftbot.settings import Settings
+from driftbot.sources import locate_sources, with_source
+from driftbot.suggest import Suggestion, Workspace, read, suggest
+
+log = logging.getLogger(__name__)
+
+
+class UnknownRevision(ProjectError):
+    """The live database records a revision the project does not have: exit 3."""
+
+    stage = "live"
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+@dataclass
+class _Run:
+    """What the stages produced so far: enough to report even when a later stage fails."""
+
+    project: Project | None = None
+    server: Server | None = None
+    migrations: MigrationRun | None = None
+    live: LiveInfo | None = None
+    findings: list[Finding] = field(default_factory=list)
+    suggestion: Suggestion | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0) + time.perf_counter() - started, 4)
+
+    def report(self, error: DriftbotError | None) -> Report:
+        info = ErrorInfo(error.stage, error.message, error.hint) if error else None
+        findings = tuple(self.findings)
+        status, exit_code = outcome(findings, info, error.exit_code if error else 0)
+        project = None
+        if self.project is not None:
+            p = self.project
+            project = ProjectInfo(str(p.root), str(p.config_file), str(p.script_location), p.heads,
+                                  tuple(p.file_of(h) for h in p.heads))
+        postgres = PostgresInfo(self.server.provider, self.server.version) if self.server else None
+        return Report(status, exit_code, project, postgres, self.migrations, findings, dict(self.timings), info,
+                      self.suggestion, None, self.live)
+
+
+def _finish(run: _Run, body: Callable[[], None]) -> Report:
+    started = time.perf_counter()
+    error: DriftbotError | None = None
+    try:
+        body()
+    except DriftbotError as exc:
+        log.debug("run failed", exc_info=exc)
+        error = exc
+    if error is None and run.live is not None and run.live.state == "unknown_revision":
+        error = _unknown_revision(run.live)
+    run.timings["total"] = round(time.perf_counter() - started, 4)
+    return run.report(error)
+
+
+def run_detect(settings: Settings, target: LiveTarget, fix: bool = False) -> Report:
+    run = _Run()
+    return _finish(run, lambda: _detect(_absolute(settings), target, fix, run))
+
+
+def run_status(settings: Settings, target: LiveTarget, version_table: str | None = None) -> Report:
+    run = _Run()
+    return _finish(run, lambda: _status(_absolute(settings), target, version_table, run))
+
+
+# --- detect ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Scratch:
+    """The project and what `check` builds from it, shared by the classification and the fix."""
+
+    project: Project
+    config: Config
+    script: ScriptDirectory
+    server: Server
+    options: EnvOptions
+    metadatas: tuple[MetaData, ...]
+    default_schema: str
+    exclude: frozenset[TableKey]
+    heads: Catalog  # M
+    models: Catalog  # O
+    rejected: tuple[Finding, ...]  # parts of the models PostgreSQL refused (model_rejected)
+
+
+def _detect(settings: Settings, target: LiveTarget, fix: bool, run: _Run) -> None:
+    with project_import_scope(), ExitStack() as stack:
+        with run.stage("live"):
+            probe(target)  # an unreachable database fails now, before any scratch work
+        if settings.alembic_ini.parent.is_dir():
+            stack.enter_context(chdir(settings.alembic_ini.parent))  # as `alembic` runs (see engine.py)
+        with run.stage("project"):
+            project, cfg, script = load_project(settings.alembic_ini)
+        run.project = project
+        if len(project.heads) > 1:
+            run.findings.append(_multiple_heads(project))
+        with run.stage("postgres"):
+            server = stack.enter_context(start_server(settings))
+            run.server = server
+        s = _build_scratch(settings, project, cfg, script, server, run, stack)
+        with run.stage("live"):
+            snapshot = read_live(target, (s.options.version_table_schema, s.options.version_table))
+        run.live = live_info(target, snapshot, project, script, compared=True)
+        at_revision = None
+        if run.live.state == "behind":
+            with run.stage("revision"):
+                at_revision = _migrations_at(settings, s, run.live.current, stack)
+        assert snapshot.catalog is not None
+        live_catalog = _scoped(snapshot.catalog, _schemas_in_scope(s, snapshot))
+        with run.stage("diff"):
+            classified = classify(live_catalog, at_revision, s.heads, s.models)
+            findings = _filtered(classified + [replace(f, classification="models_ahead_of_migrations")
+                                               for f in s.rejected], s, settings)
+            if run.live.pending:
+                run.findings.append(pending_finding(run.live))
+            run.findings += findings
+        if fix and any(f.is_drift for f in run.findings):
+            with run.stage("fix"):
+                run.suggestion, fix_error = _live_fix(settings, target, snapshot, s, {
+                    f.object for f in run.findings if f.classification == "changed_outside_migrations"}, stack)
+            if fix_error:
+                run.live = replace(run.live, fix_error=fix_error)
+
+
+def _build_scratch(settings: Settings, project: Project, cfg: Config, script: ScriptDirectory, server: Server,
+                   run: _Run, stack: ExitStack) -> _Scratch:
+    """Databases M (migrations at the heads) and O (models), as `check` builds them."""
+    with run.stage("postgres"):
+        m_url = stack.enter_context(scratch_database(server, "m"))
+        o_url = stack.enter_context(scratch_database(server, "o"))
+    if settings.baseline:
+        with run.stage("baseline"):
+            _baseline(m_url, settings.baseline, project)
+    with run.stage("migrate"):
+        run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars)
+    raise_for_failure(run.migrations, project)
+    metadatas = load_metadata(settings.metadata) if settings.metadata else options.target_metadata
+    if not metadatas:
+        raise ConfigError(f"{project.script_location / 'env.py'} sets no target_metadata",
+                          hint="set target_metadata in env.py, or pass --metadata module:attr")
+    with run.stage("catalog"):
+        default_schema = _current_schema(m_url)
+        exclude = frozenset({(options.version_table_schema or default_schema, options.version_table)})
+        heads = read(m_url, exclude)
+    o_engine = create_engine(o_url, poolclass=NullPool)
+    try:
+        with run.stage("models"), o_engine.begin() as conn:
+            rejected = build_models_database(conn, metadatas, heads, default_schema, project)
+    finally:
+        o_engine.dispose()
+    with run.stage("catalog"):
+        models = read(o_url, frozenset())
+    return _Scratch(project, cfg, script, server, options, metadatas, default_schema, exclude, heads, models,
+                    tuple(rejected))
+
+
+def _current_schema(url: URL) -> str:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(text("SELECT current_schema()")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _baseline(url: URL, baseline: str, project: Project) -> None:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            apply_baseline(conn, baseline, project)
+    finally:
+        engine.dispose()
+
+
+def _migrations_at(settings: Settings, s: _Scratch, revisions: tuple[str, ...], stack: ExitStack) -> Catalog:
+    """Database R: what the migrations build at the live database's recorded revision(s)."""
+    url = stack.enter_context(scratch_database(s.server, "r"))
+    if settings.baseline:
+        _baseline(url, settings.baseline, s.project)
+    for revision in revisions:  # more than one: the live database is at several branch heads
+        migrations, _ = upgrade(s.project, s.config, s.script, url, settings.url_env_vars, revision)
+        raise_for_failure(migrations, s.project)
+    return read(url, s.exclude)
+
+
+def _schemas_in_scope(s: _Scratch, snapshot: LiveSnapshot) -> frozenset[str] | None:
+    """Like Alembic: only the schemas the project knows, unless env.py sets include_schemas."""
+    if s.options.include_schemas:
+        return None
+    known = {key[0] for c in (s.heads, s.models) for key in (*c.tables, *c.enums, *c.sequences)}
+    return frozenset(known | {s.default_schema, snapshot.facts.default_schema})
+
+
+def _scoped(catalog: Catalog, schemas: frozenset[str] | None) -> Catalog:
+    if schemas is None:
+        return catalog
+    return replace(catalog,
+                   tables={k: v for k, v in catalog.tables.items() if k[0] in schemas},
+                   enums={k: v for k, v in catalog.enums.items() if k[0] in schemas},
+                   sequences={k: v for k, v in catalog.sequences.items() if k[0] in schemas})
+
+
+def _filtered(findings: list[Finding], s: _Scratch, settings: Settings) -> list[Finding]:
+    """The project's include hooks, driftbot's ignore rules, the models' source lines."""
+    kept = apply_ignore_rules(apply_project_hooks(findings, s.options, s.metadatas, s.default_schema),
+                              settings.ignore)
+    tables = {(f.schema, f.table) for f in kept if f.schema and f.table and f.models is not None}
+    sources = locate_sources(s.metadatas, s.default_schema, tables)
+    return [with_source(f, sources) for f in kept]
+
+
+# --- classification: pure functions of four catalogs -------------------------------------------------
+
+_SUFFIXES = ("_missing", "_extra", "_changed", "_added", "_removed", "_renamed", "_reordered")
+
+
+def aspect(kind: str) -> str:
+    """What a finding is about, whatever the direction: column_default_added -> column_default."""
+    base = next((kind[: -len(s)] for s in _SUFFIXES if kind.endswith(s)), kind)
+    return "enum" if base == "enum_values" else base
+
+
+def _key(f: Finding) -> tuple[str, str]:
+    return f.object, aspect(f.kind)
+
+
+_COLUMN_VALUES: dict[str, Callable[[Column], str | None]] = {
+    "column": column_definition,
+    "column_type": lambda c: c.type,
+    "column_nullable": lambda c: "NULL" if c.nullable else "NOT NULL",
+    "column_identity": lambda c: c.identity or _serial(c),
+    "column_generated": lambda c: c.generated,
+    "column_comment": lambda c: c.comment,
+    "column_collation": lambda c: c.collation,
+    "column_default": lambda c: c.default,
+}
+
+
+def value_of(catalog: Catalog, f: Finding) -> str | None:
+    """What `catalog` has for the object and aspect of `f`, rendered as diff.py renders it."""
+    kind = aspect(f.kind)
+    if f.object_type == "enum":
+        return _enum_text(catalog.enums.get((f.schema or "", f.name or "")))
+    if f.object_type == "sequence":
+        sequence = catalog.sequences.get((f.schema or "", f.name or ""))
+        return sequence.definition if sequence else None
+    table = catalog.tables.get((f.schema or "", f.table or ""))
+    if table is None or kind in ("model_rejected", "multiple_heads"):
+        return None
+    if kind == "table":
+        return table_definition(table)
+    if kind == "table_comment":
+        return table.comment
+    if f.object_type == "column":
+        column = table.columns.get(f.name or "")
+        return None if column is None else _COLUMN_VALUES.get(kind, column_definition)(column)
+    named: dict[str, Any] = dict(table.indexes if f.object_type == "index" else table.constraints)
+    if f.kind.endswith("_renamed"):  # the two sides of a rename are names
+        return next((n for n in (f.name, f.migrations) if n is not None and n in named), None)
+    obj = named.get(f.name or "")
+    return obj.definition if obj is not None else None
+
+
+def classify(live: Catalog, at_revision: Catalog | None, heads: Catalog, models: Catalog) -> list[Finding]:
+    """Every difference between the live database, the migrations and the models, classified.
+
+    `at_revision`: what the migrations build at the live database's recorded revision; None when
+    that is the heads (or unknown: then everything live has that the heads don't build is
+    outside the migrations). Each finding's `live`, `migrations` (heads) and `models` are the
+    three definitions of its object.
+    """
+    recorded = at_revision if at_revision is not None else heads
+    outside = diff_catalogs(live, recorded)
+    pending = diff_catalogs(recorded, heads) if at_revision is not None else []
+    ahead = diff_catalogs(heads, models)
+    found: list[Finding] = []
+    for f in outside:
+        at_heads = value_of(heads, f) if at_revision is not None else f.models
+        detail = f.detail
+        if at_revision is not None and at_heads != f.models:
+            detail = _join(detail, f"at the recorded revision the migrations build: {_side(f.models)}")
+        found.append(_three(f, "changed_outside_migrations", live=f.migrations, migrations=at_heads,
+                            models=value_of(models, f), detail=detail))
+    seen = {_key(f) for f in outside}  # live already differs there: reported once, as outside
+    for f in pending:
+        if _key(f) not in seen:
+            found.append(_three(f, "pending_migration", live=f.migrations, migrations=f.models,
+                                models=value_of(models, f), detail=f.detail))
+    for f in ahead:
+        found.append(_three(f, "models_ahead_of_migrations", live=value_of(live, f), migrations=f.migrations,
+                            models=f.models, detail=f.detail))
+    return found
+
+
+def _three(f: Finding, classification: Classification, *, live: str | None, migrations: str | None,
+           models: str | None, detail: str) -> Finding:
+    return replace(f, classification=classification, live=live, migrations=migrations, models=models,
+                   detail=detail)
+
+
+def _side(value: str | None) -> str:
+    return "(absent)" if value is None else value
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+# --- the live database's revision ------------------------------------------------------------------
+
+def revision_state(project: Project, script: ScriptDirectory,
+                   current: tuple[str, ...]) -> tuple[RevisionState, tuple[PendingRevision, ...], tuple[str, ...]]:
+    """Up to date, behind (the revisions `upgrade heads` would run, oldest first), or unknown."""
+    known = {r.revision for r in project.revisions}
+    unknown = tuple(r for r in current if r not in known)
+    if unknown:
+        return "unknown_revision", (), unknown
+    scripts = list(script.iterate_revisions("heads", current, implicit_base=True))
+    pending = tuple(PendingRevision(sc.revision, (sc.doc or "").strip().split("\n")[0], project.file_of(sc.revision))
+                    for sc in reversed(scripts))
+    return ("behind" if pending else "up_to_date"), pending, ()
+
+
+def live_info(target: LiveTarget, snapshot: LiveSnapshot, project: Project, script: ScriptDirectory,
+              compared: bool) -> LiveInfo:
+    current = snapshot.revisions or ()
+    state, pending, unknown = revision_state(project, script, current)
+    return LiveInfo(target.display, snapshot.facts.server_version, ".".join(snapshot.version_table), current,
+                    project.heads, state, pending, unknown, compared, snapshot.seconds,
+                    target.statement_timeout, target.lock_timeout)
+
+
+def pending_finding(live: LiveInfo) -> Finding:
+    """Behind the heads is drift of its own, even when the pending revisions change no schema."""
+    listing = ", ".join(p.revision for p in live.pending)
+    return Finding("revisions_pending", live.version_table, "high", migrations=", ".join(live.heads), models=None,
+                   detail=f"behind the heads by {len(live.pending)} revision(s): {listing}; "
+                          "`alembic upgrade heads` runs them",
+                   object_type="migrations", classification="pending_migration",
+                   live=", ".join(live.current) or None)
+
+
+def _unknown_revision(live: LiveInfo) -> UnknownRevision:
+    return UnknownRevision(
+        f"the live database's {live.version_table} names revision(s) {', '.join(live.unknown)}, "
+        f"which this project does not have (heads: {', '.join(live.heads) or 'none'})",
+        hint="it was migrated from another branch or a newer release, or a revision file was removed; "
+             "compare with that code, or restore the revision")
+
+
+# --- --fix: the migration that brings the live database to the models --------------------------------
+
+def _live_fix(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s: _Scratch,
+              outside: set[str], stack: ExitStack) -> tuple[Suggestion | None, str | None]:
+    """Generated and verified on a scratch copy of the live schema, upgraded to the heads first.
+
+    Returns the suggestion (written when verified) or why none could be made. `outside`: the
+    objects changed outside the migrations.
+    """
+    try:
+        copy = stack.enter_context(scratch_database(s.server, "live"))
+        copy_schema(target, snapshot, copy, s.server.major)
+        # the pending revisions first: the fix revises the heads, so it runs after them
+        migrations, _ = upgrade(s.project, s.config, s.script, copy, settings.url_env_vars)
+        if migrations.failure is not None:
+            failed = migrations.failure
+            return None, (f"revision {failed.revision} fails on a copy of the live schema, so "
+                          f"`alembic upgrade heads` would fail on the live database too: {failed.error}")
+        upgraded = read(copy, s.exclude)
+        drift = [f for f in _filtered(diff_catalogs(upgraded, s.models), s, settings) if f.is_drift]
+        if not drift:
+            return None, None  # `alembic upgrade heads` alone brings it to the models
+        suggestion = suggest(Workspace(
+            s.project, s.config, s.server, str(copy.database), upgraded, s.models, tuple(drift),
+            settings.url_env_vars, s.exclude, s.default_schema,
+            frozenset(t.schema for md in s.metadatas for t in md.tables.values() if t.schema) - {s.default_schema},
+            settings.message))
+    except DriftbotError as exc:
+        log.debug("--fix failed", exc_info=exc)
+        return None, exc.message
+    except Exception as exc:  # the project's code runs here too (env.py, migrations)
+        log.debug("--fix failed", exc_info=exc)
+        return None, describe_exception(exc, (s.project.root,))
+    if suggestion is not None:
+        suggestion = replace(suggestion, hazards=tuple(_live_hazard(h, outside) for h in suggestion.hazards))
+        if suggestion.verified:
+            suggestion = write_suggestion(suggestion)
+    return suggestion, None
+
+
+def _live_hazard(hazard: Hazard, outside: set[str]) -> Hazard:
+    """suggest() calls the copy "the migrations": here it is the live database."""
+    if hazard.kind == "models_behind" and hazard.object in outside:
+        return replace(hazard, message="only the live database has this (made outside the migrations): the "
+                                       "alternative is to add it to the models and the migrations")
+    return hazard
+
+
+# --- status ------------------------------------------------------------------------------------------
+
+def _status(settings: Settings, target: LiveTarget, version_table: str | None, run: _Run) -> None:
+    with project_import_scope(), ExitStack() as stack:
+        if settings.alembic_ini.parent.is_dir():
+            stack.enter_context(chdir(settings.alembic_ini.parent))
+        with run.stage("project"):
+            project, cfg, script = load_project(settings.alembic_ini)
+            table = parse_version_table(version_table) if version_table else \
+                version_table_of(project, cfg, script, settings.url_env_vars)
+        run.project = project
+        with run.stage("live"):
+            snapshot = read_live(target, table, catalog=False)
+        run.live = live_info(target, snapshot, project, script, compared=False)
+        if run.live.pending:
+            run.findings.append(pending_finding(run.live))
+
+
+def parse_version_table(spec: str) -> tuple[str | None, str]:
+    schema, _, table = spec.rpartition(".")
+    if not table:
+        raise ConfigError(f"--version-table {spec!r}: expected TABLE or SCHEMA.TABLE")
+    return schema or None, table
+
+
+class _Configured(Exception):
+    """Raised from configure(): env.py has said what it needed to, nothing more is run."""
+
+
+def version_table_of(project: Project, cfg: Config, script: ScriptDirectory,
+                     env_vars: tuple[str, ...]) -> tuple[str | None, str] | None:
+    """The version table env.py configures, learnt by running it in offline mode up to configure();
+    None if it cannot run offline (then the live catalog says which table it is).
+
+    env.py never sees the live URL: it gets an address that cannot be reached, and it is
+    stopped at configure(), before any migration could run.
+    """
+    seen: dict[str, Any] = {}
+    env = EnvironmentContext(cfg, script, as_sql=True, fn=lambda rev, context: [])
+
+    def configure(*args: Any, **kw: Any) -> None:
+        seen.update(kw)
+        raise _Configured
+
+    env.configure = configure  # type: ignore[method-assign]
+    unreachable = make_url("postgresql://driftbot-offline.invalid/none")
+    try:
+        with pointed_at(cfg, unreachable, env_vars), logging_preserved(), env:
+            script.run_env()
+    except _Configured:
+        return seen.get("version_table_schema"), seen.get("version_table") or DEFAULT_VERSION_TABLE
+    except Exception as exc:
+        log.debug("env.py does not run in offline mode (%s); looking for the version table in the catalog",
+                  describe_exception(exc, (project.root,)))
+    return None
