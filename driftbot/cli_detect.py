@@ -11,17 +11,20 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftbot import cli
 from driftbot.config import configure
 from driftbot.detect import run_detect, run_status
-from driftbot.errors import EXIT_INFRA
+from driftbot.errors import EXIT_INFRA, ConfigError
 from driftbot.findings import Classification, Finding
 from driftbot.live import LiveTarget, live_target
 from driftbot.render import FORMATS, Format, environment, relpath
 from driftbot.report import Report, to_json
 from driftbot.settings import Settings
+
+if TYPE_CHECKING:
+    from driftbot.detect_issue import IssueTarget
 
 LIVE_URL_ENV = "DRIFTBOT_LIVE_DATABASE_URL"
 
@@ -62,6 +65,11 @@ def add_detect(sub: argparse._SubParsersAction[Any]) -> None:
                         help="write the migration that brings the live database to the models, verified on a "
                              "scratch copy of its schema (never applied to it)")
     detect.add_argument("-m", "--message", help="the fix revision's message (default: a summary of the change)")
+    detect.add_argument("--github-issue", action="store_true",
+                        help="open a GitHub issue when the database drifts, update it while it stays drifted, close "
+                             "it when it is back in line (GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL)")
+    detect.add_argument("--issue-id", default="production", metavar="ID",
+                        help="which driftbot issue: one per database checked (default: production)")
 
 
 def add_status(sub: argparse._SubParsersAction[Any]) -> None:
@@ -91,9 +99,29 @@ def run_detect_command(args: argparse.Namespace) -> int:
     settings = configure(cli.settings_from_args(args).replace(target_url=None))
     if settings.debug:
         logging.getLogger().setLevel(logging.DEBUG)
+    issue = _issue_target(args) if args.github_issue else None
     report = run_detect(settings, target, fix=args.fix)
     _emit(report, settings.report_format, settings.report_output)
+    if issue is not None:
+        from driftbot.detect_issue import publish_detect_issue  # the GitHub client, only when asked for
+        print(f"driftbot: {publish_detect_issue(report, issue)}", file=sys.stderr)
     return report.exit_code
+
+
+def _issue_target(args: argparse.Namespace) -> IssueTarget:
+    from driftbot.detect_issue import IssueTarget
+
+    """GitHub's own variables, as a scheduled workflow has them; checked before the database is read."""
+    repo, token = os.environ.get("GITHUB_REPOSITORY", ""), os.environ.get("GITHUB_TOKEN", "")
+    missing = [name for name, value in (("GITHUB_REPOSITORY", repo), ("GITHUB_TOKEN", token)) if not value]
+    if missing:
+        raise ConfigError(f"--github-issue needs {' and '.join(missing)} in the environment",
+                          hint="in a workflow: env: { GITHUB_TOKEN: ${{ github.token }} } and "
+                               "permissions: { issues: write }")
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+    run_id = os.environ.get("GITHUB_RUN_ID")
+    return IssueTarget(repo, token, os.environ.get("GITHUB_API_URL", "https://api.github.com"), args.issue_id,
+                       f"{server}/{repo}/actions/runs/{run_id}" if run_id else None)
 
 
 def run_status_command(args: argparse.Namespace) -> int:
