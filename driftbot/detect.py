@@ -24,47 +24,44 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, chdir, contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from contextlib import ExitStack, chdir
+from dataclasses import replace
 from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
-from driftbot.catalog import Catalog, Column, TableKey
+from driftbot.catalog import Catalog, Column
 from driftbot.diff import _enum_text, _serial, column_definition, diff_catalogs, table_definition
-from driftbot.engine import (
-    _absolute,
-    _multiple_heads,
-    apply_baseline,
-    build_models_database,
-    load_metadata,
-    project_import_scope,
-    write_suggestion,
-)
+from driftbot.engine import write_suggestion
 from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.filters import apply_project_hooks
 from driftbot.findings import Classification, Finding
 from driftbot.fixops import Hazard
 from driftbot.ignore import apply_ignore_rules
 from driftbot.live import DEFAULT_VERSION_TABLE, LiveSnapshot, LiveTarget, copy_schema, probe, read_live
-from driftbot.migrate import EnvOptions, MigrationRun, logging_preserved, pointed_at, raise_for_failure, upgrade
-from driftbot.postgres import Server, scratch_database, start_server
+from driftbot.migrate import logging_preserved, pointed_at, raise_for_failure, upgrade
+from driftbot.postgres import scratch_database, start_server
 from driftbot.project import Project, describe_exception, load_project
 from driftbot.report import (
-    ErrorInfo,
     LiveInfo,
     PendingRevision,
-    PostgresInfo,
-    ProjectInfo,
     Report,
     RevisionState,
-    outcome,
+)
+from driftbot.scratch import (
+    RunRecord,
+    Scratch,
+    absolute_paths,
+    apply_baseline,
+    build_scratch,
+    multiple_heads,
+    project_import_scope,
 )
 from driftbot.settings import Settings
 from driftbot.sources import locate_sources, with_source
@@ -81,41 +78,7 @@ class UnknownRevision(ProjectError):
 
 # --- the run ---------------------------------------------------------------------------------------
 
-@dataclass
-class _Run:
-    """What the stages produced so far: enough to report even when a later stage fails."""
-
-    project: Project | None = None
-    server: Server | None = None
-    migrations: MigrationRun | None = None
-    live: LiveInfo | None = None
-    findings: list[Finding] = field(default_factory=list)
-    suggestion: Suggestion | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[name] = round(self.timings.get(name, 0) + time.perf_counter() - started, 4)
-
-    def report(self, error: DriftbotError | None) -> Report:
-        info = ErrorInfo(error.stage, error.message, error.hint) if error else None
-        findings = tuple(self.findings)
-        status, exit_code = outcome(findings, info, error.exit_code if error else 0)
-        project = None
-        if self.project is not None:
-            p = self.project
-            project = ProjectInfo(str(p.root), str(p.config_file), str(p.script_location), p.heads,
-                                  tuple(p.file_of(h) for h in p.heads))
-        postgres = PostgresInfo(self.server.provider, self.server.version) if self.server else None
-        return Report(status, exit_code, project, postgres, self.migrations, findings, dict(self.timings), info,
-                      self.suggestion, None, self.live)
-
-
-def _finish(run: _Run, body: Callable[[], None]) -> Report:
+def _finish(run: RunRecord, body: Callable[[], None]) -> Report:
     started = time.perf_counter()
     error: DriftbotError | None = None
     try:
@@ -130,35 +93,18 @@ def _finish(run: _Run, body: Callable[[], None]) -> Report:
 
 
 def run_detect(settings: Settings, target: LiveTarget, fix: bool = False) -> Report:
-    run = _Run()
-    return _finish(run, lambda: _detect(_absolute(settings), target, fix, run))
+    run = RunRecord()
+    return _finish(run, lambda: _detect(absolute_paths(settings), target, fix, run))
 
 
 def run_status(settings: Settings, target: LiveTarget, version_table: str | None = None) -> Report:
-    run = _Run()
-    return _finish(run, lambda: _status(_absolute(settings), target, version_table, run))
+    run = RunRecord()
+    return _finish(run, lambda: _status(absolute_paths(settings), target, version_table, run))
 
 
 # --- detect ----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Scratch:
-    """The project and what `check` builds from it, shared by the classification and the fix."""
-
-    project: Project
-    config: Config
-    script: ScriptDirectory
-    server: Server
-    options: EnvOptions
-    metadatas: tuple[MetaData, ...]
-    default_schema: str
-    exclude: frozenset[TableKey]
-    heads: Catalog  # M
-    models: Catalog  # O
-    rejected: tuple[Finding, ...]  # parts of the models PostgreSQL refused (model_rejected)
-
-
-def _detect(settings: Settings, target: LiveTarget, fix: bool, run: _Run) -> None:
+def _detect(settings: Settings, target: LiveTarget, fix: bool, run: RunRecord) -> None:
     with project_import_scope(), ExitStack() as stack:
         with run.stage("live"):
             probe(target)  # an unreachable database fails now, before any scratch work
@@ -168,11 +114,11 @@ def _detect(settings: Settings, target: LiveTarget, fix: bool, run: _Run) -> Non
             project, cfg, script = load_project(settings.alembic_ini)
         run.project = project
         if len(project.heads) > 1:
-            run.findings.append(_multiple_heads(project))
+            run.findings.append(multiple_heads(project))
         with run.stage("postgres"):
             server = stack.enter_context(start_server(settings))
             run.server = server
-        s = _build_scratch(settings, project, cfg, script, server, run, stack)
+        s = build_scratch(settings, project, cfg, script, server, run, stack)
         with run.stage("live"):
             snapshot = read_live(target, (s.options.version_table_schema, s.options.version_table))
         run.live = live_info(target, snapshot, project, script, compared=True)
@@ -197,47 +143,6 @@ def _detect(settings: Settings, target: LiveTarget, fix: bool, run: _Run) -> Non
                 run.live = replace(run.live, fix_error=fix_error)
 
 
-def _build_scratch(settings: Settings, project: Project, cfg: Config, script: ScriptDirectory, server: Server,
-                   run: _Run, stack: ExitStack) -> _Scratch:
-    """Databases M (migrations at the heads) and O (models), as `check` builds them."""
-    with run.stage("postgres"):
-        m_url = stack.enter_context(scratch_database(server, "m"))
-        o_url = stack.enter_context(scratch_database(server, "o"))
-    if settings.baseline:
-        with run.stage("baseline"):
-            _baseline(m_url, settings.baseline, project)
-    with run.stage("migrate"):
-        run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars)
-    raise_for_failure(run.migrations, project)
-    metadatas = load_metadata(settings.metadata) if settings.metadata else options.target_metadata
-    if not metadatas:
-        raise ConfigError(f"{project.script_location / 'env.py'} sets no target_metadata",
-                          hint="set target_metadata in env.py, or pass --metadata module:attr")
-    with run.stage("catalog"):
-        default_schema = _current_schema(m_url)
-        exclude = frozenset({(options.version_table_schema or default_schema, options.version_table)})
-        heads = read(m_url, exclude)
-    o_engine = create_engine(o_url, poolclass=NullPool)
-    try:
-        with run.stage("models"), o_engine.begin() as conn:
-            rejected = build_models_database(conn, metadatas, heads, default_schema, project)
-    finally:
-        o_engine.dispose()
-    with run.stage("catalog"):
-        models = read(o_url, frozenset())
-    return _Scratch(project, cfg, script, server, options, metadatas, default_schema, exclude, heads, models,
-                    tuple(rejected))
-
-
-def _current_schema(url: URL) -> str:
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            return str(conn.execute(text("SELECT current_schema()")).scalar_one())
-    finally:
-        engine.dispose()
-
-
 def _baseline(url: URL, baseline: str, project: Project) -> None:
     engine = create_engine(url, poolclass=NullPool)
     try:
@@ -247,7 +152,7 @@ def _baseline(url: URL, baseline: str, project: Project) -> None:
         engine.dispose()
 
 
-def _migrations_at(settings: Settings, s: _Scratch, revisions: tuple[str, ...], stack: ExitStack) -> Catalog:
+def _migrations_at(settings: Settings, s: Scratch, revisions: tuple[str, ...], stack: ExitStack) -> Catalog:
     """Database R: what the migrations build at the live database's recorded revision(s)."""
     url = stack.enter_context(scratch_database(s.server, "r"))
     if settings.baseline:
@@ -258,7 +163,7 @@ def _migrations_at(settings: Settings, s: _Scratch, revisions: tuple[str, ...], 
     return read(url, s.exclude)
 
 
-def _schemas_in_scope(s: _Scratch, snapshot: LiveSnapshot) -> frozenset[str] | None:
+def _schemas_in_scope(s: Scratch, snapshot: LiveSnapshot) -> frozenset[str] | None:
     """Like Alembic: only the schemas the project knows, unless env.py sets include_schemas."""
     if s.options.include_schemas:
         return None
@@ -275,7 +180,7 @@ def _scoped(catalog: Catalog, schemas: frozenset[str] | None) -> Catalog:
                    sequences={k: v for k, v in catalog.sequences.items() if k[0] in schemas})
 
 
-def _filtered(findings: list[Finding], s: _Scratch, settings: Settings) -> list[Finding]:
+def _filtered(findings: list[Finding], s: Scratch, settings: Settings) -> list[Finding]:
     """The project's include hooks, driftbot's ignore rules, the models' source lines."""
     kept = apply_ignore_rules(apply_project_hooks(findings, s.options, s.metadatas, s.default_schema),
                               settings.ignore)
@@ -425,7 +330,7 @@ def _unknown_revision(live: LiveInfo) -> UnknownRevision:
 
 # --- --fix: the migration that brings the live database to the models --------------------------------
 
-def _live_fix(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s: _Scratch,
+def _live_fix(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s: Scratch,
               outside: set[str], stack: ExitStack) -> tuple[Suggestion | None, str | None]:
     """Generated and verified on a scratch copy of the live schema, upgraded to the heads first.
 
@@ -473,7 +378,7 @@ def _live_hazard(hazard: Hazard, outside: set[str]) -> Hazard:
 
 # --- status ------------------------------------------------------------------------------------------
 
-def _status(settings: Settings, target: LiveTarget, version_table: str | None, run: _Run) -> None:
+def _status(settings: Settings, target: LiveTarget, version_table: str | None, run: RunRecord) -> None:
     with project_import_scope(), ExitStack() as stack:
         if settings.alembic_ini.parent.is_dir():
             stack.enter_context(chdir(settings.alembic_ini.parent))

@@ -1,0 +1,276 @@
+"""Stages 1-3a, shared by `check` and `detect`: the scratch databases M and O and their catalogs.
+
+M is an empty database + the project's migrations to the heads (through its own env.py);
+O is an empty database + `create_all` of the models, built while the migrations run. Both
+catalogs are then read at once. `RunRecord` keeps what the stages produced, so a failing
+stage still yields the report of the stages before it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, MetaData, create_engine, text
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.pool import NullPool
+
+from driftbot.catalog import EMPTY_CATALOG, Catalog, TableKey, read_catalog, read_catalogs
+from driftbot.errors import ConfigError, DriftbotError, ProjectError
+from driftbot.findings import Finding
+from driftbot.migrate import EnvOptions, MigrationRun, _metadata_tuple, raise_for_failure, upgrade
+from driftbot.models_db import create_models, prepare_models_database
+from driftbot.postgres import Server, scratch_database
+from driftbot.project import Project, describe_exception
+from driftbot.report import ErrorInfo, LiveInfo, PostgresInfo, ProjectInfo, Report, SyncResult, outcome
+from driftbot.settings import Settings
+from driftbot.suggest import Suggestion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunRecord:
+    """What the stages produced so far: enough to report even when a later stage fails."""
+
+    project: Project | None = None
+    server: Server | None = None
+    migrations: MigrationRun | None = None
+    findings: list[Finding] = field(default_factory=list)
+    suggestion: Suggestion | None = None
+    sync: SyncResult | None = None
+    live: LiveInfo | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0) + time.perf_counter() - started, 4)
+
+    def report(self, error: DriftbotError | None = None) -> Report:
+        info = ErrorInfo(error.stage, error.message, error.hint) if error else None
+        findings = tuple(self.findings)
+        synced = self.sync is not None and not self.sync.remaining
+        status, exit_code = outcome(findings, info, error.exit_code if error else 0, synced)
+        project = None
+        if self.project is not None:
+            p = self.project
+            project = ProjectInfo(str(p.root), str(p.config_file), str(p.script_location), p.heads,
+                                  tuple(p.file_of(h) for h in p.heads))
+        postgres = PostgresInfo(self.server.provider, self.server.version) if self.server else None
+        return Report(status, exit_code, project, postgres, self.migrations, findings,
+                      dict(self.timings), info, self.suggestion, self.sync, self.live)
+
+
+@contextmanager
+def project_import_scope() -> Iterator[None]:
+    """Modules the project imports are forgotten afterwards, so runs don't leak into each other.
+
+    Warnings raised by the project's code (deprecations in its env.py, alembic.ini, models)
+    are the project's business: they go to the debug log instead of the user's terminal.
+    """
+    modules, path = set(sys.modules), list(sys.path)
+    try:
+        # whatever the project prints must not mix with a report written to stdout
+        with warnings.catch_warnings(record=True) as caught, redirect_stdout(sys.stderr):
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for warning in caught:
+            log.debug("project warning: %s:%s: %s", warning.filename, warning.lineno, warning.message)
+        for name in set(sys.modules) - modules:
+            del sys.modules[name]
+        sys.path[:] = path
+
+
+def absolute_paths(settings: Settings) -> Settings:
+    """Paths the user gave, relative to where they ran driftbot (the run changes directory)."""
+    baseline = settings.baseline
+    if baseline and Path(baseline).suffix == ".sql" and Path(baseline).is_file():
+        baseline = str(Path(baseline).resolve())
+    return settings.replace(project_dir=settings.project_dir.resolve(), baseline=baseline,
+                            config_file=settings.config_file.resolve() if settings.config_file else None)
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """The migrations' database M and the models' database O, built and read."""
+
+    project: Project
+    config: Config
+    script: ScriptDirectory
+    server: Server
+    m_url: URL  # M: at the heads; the template of the suggestion's verification copies
+    options: EnvOptions  # what the project's env.py configured
+    metadatas: tuple[MetaData, ...]
+    default_schema: str
+    exclude: frozenset[TableKey]  # the version table
+    heads: Catalog  # M's catalog
+    models: Catalog  # O's catalog
+    rejected: tuple[Finding, ...]  # parts of the models PostgreSQL refused (model_rejected)
+
+    @property
+    def model_schemas(self) -> frozenset[str]:
+        """The non-default schemas the models use."""
+        return frozenset(t.schema for md in self.metadatas for t in md.tables.values() if t.schema) - {self.default_schema}
+
+
+def build_scratch(settings: Settings, project: Project, cfg: Config, script: ScriptDirectory, server: Server,
+                  run: RunRecord, stack: ExitStack) -> Scratch:
+    """Build M and O on `server` (dropped when `stack` closes) and read both catalogs."""
+    with run.stage("postgres"):
+        m_url = stack.enter_context(scratch_database(server, "m"))
+        o_url = stack.enter_context(scratch_database(server, "o"))
+    m_engine = create_engine(m_url, poolclass=NullPool)
+    o_engine = create_engine(o_url, poolclass=NullPool)
+    try:
+        if settings.baseline:
+            with run.stage("baseline"), m_engine.begin() as conn:
+                apply_baseline(conn, settings.baseline, project)
+        early = _EarlyModels(o_engine, settings.metadata)
+        stack.callback(early.wait)  # before the scratch databases are dropped
+        with run.stage("migrate"):
+            run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars,
+                                              on_configured=early.start)
+        raise_for_failure(run.migrations, project)
+        metadatas = load_metadata(settings.metadata) if settings.metadata else options.target_metadata
+        if not metadatas:
+            raise ConfigError(f"{project.script_location / 'env.py'} sets no target_metadata",
+                              hint="set target_metadata in env.py, or pass --metadata module:attr")
+        with m_engine.connect() as conn:
+            default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+        exclude = version_table(options, default_schema)
+        rejected: list[Finding] = []
+        with run.stage("models"):
+            built_early = early.wait()
+        if built_early:
+            with run.stage("catalog"):
+                heads, models = read_catalogs((m_engine, exclude), (o_engine, frozenset()))
+        else:  # the careful build needs the extensions the migrations installed
+            with run.stage("catalog"), m_engine.connect() as conn:
+                heads = read_catalog(conn, exclude=exclude)
+            with run.stage("models"), o_engine.begin() as conn:
+                rejected = build_models_database(conn, metadatas, heads, default_schema, project)
+            with run.stage("catalog"), o_engine.connect() as conn:
+                models = read_catalog(conn)
+    finally:
+        m_engine.dispose()  # no connection may stay open to M: it is copied as a template later
+        o_engine.dispose()
+    return Scratch(project, cfg, script, server, m_url, options, metadatas, default_schema, exclude, heads, models,
+                   tuple(rejected))
+
+
+class _EarlyModels:
+    """Builds the models' database while the migrations run (both take seconds on big projects).
+
+    Started as soon as env.py has configured the context, so the target metadata is known.
+    It only tries the plain `create_all`, in one transaction; if anything fails (an extension
+    the migrations install, an object PostgreSQL rejects) it rolls back and the careful
+    sequential build runs after the migrations instead.
+    """
+
+    def __init__(self, engine: Engine, metadata_spec: str | None) -> None:
+        self.engine = engine
+        self.metadata_spec = metadata_spec
+        self.thread: threading.Thread | None = None
+        self.succeeded = False
+
+    def start(self, options: EnvOptions) -> None:
+        try:
+            metadatas = load_metadata(self.metadata_spec) if self.metadata_spec else options.target_metadata
+        except DriftbotError:
+            return  # reported by the main path, with the right stage
+        if metadatas:
+            self.thread = threading.Thread(target=self._build, args=(metadatas,), name="driftbot-models", daemon=True)
+            self.thread.start()
+
+    def _build(self, metadatas: tuple[MetaData, ...]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+                prepare_models_database(conn, metadatas, EMPTY_CATALOG, default_schema)
+                for metadata in metadatas:
+                    metadata.create_all(conn)
+            self.succeeded = True
+        except Exception as exc:
+            log.debug("early models build failed; building after the migrations: %s", exc)
+
+    def wait(self) -> bool:
+        """Whether the early build produced the complete models' database."""
+        if self.thread is not None:
+            self.thread.join()
+        return self.succeeded
+
+
+def version_table(options: EnvOptions, default_schema: str) -> frozenset[tuple[str, str]]:
+    return frozenset({(options.version_table_schema or default_schema, options.version_table)})
+
+
+def build_models_database(conn: Connection, metadatas: tuple[MetaData, ...], m_catalog: Catalog,
+                          default_schema: str, project: Project) -> list[Finding]:
+    try:
+        prepare_models_database(conn, metadatas, m_catalog, default_schema)
+        return create_models(conn, metadatas, default_schema)
+    except DriftbotError:
+        raise
+    except Exception as exc:
+        raise ProjectError(f"building the models' schema failed: "
+                           f"{describe_exception(exc, (project.root,))}") from exc
+
+
+def load_metadata(spec: str) -> tuple[MetaData, ...]:
+    """`module:attr` → the MetaData (or list of MetaData, or declarative Base) it names."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"--metadata {spec!r}: expected module:attribute, e.g. myapp.models:Base")
+    try:
+        value: object = importlib.import_module(module_name)
+        for part in attr.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        raise ProjectError(f"--metadata {spec}: {describe_exception(exc)}") from exc
+    return _metadata_tuple(value)
+
+
+def apply_baseline(conn: Connection, baseline: str, project: Project) -> None:
+    """Prepare the empty migrations database: a SQL file, or a `module:callable(connection)`."""
+    for candidate in (Path(baseline), project.root / baseline):
+        if candidate.suffix == ".sql" and candidate.is_file():
+            try:
+                conn.exec_driver_sql(candidate.read_text())
+            except Exception as exc:
+                raise ProjectError(f"--baseline {candidate} failed: {exc}") from exc
+            return
+    if baseline.endswith(".sql"):
+        raise ConfigError(f"--baseline {baseline}: file not found")
+    module_name, _, attr = baseline.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"--baseline {baseline!r}: expected FILE.sql or module:callable")
+    if str(project.root) not in sys.path:
+        sys.path.insert(0, str(project.root))
+    try:
+        prepare = getattr(importlib.import_module(module_name), attr)
+        prepare(conn)
+    except Exception as exc:
+        raise ProjectError(f"--baseline {baseline} failed: {describe_exception(exc)}") from exc
+
+
+def multiple_heads(project: Project) -> Finding:
+    listing = "\n".join(f"{head} ({project.file_of(head)})" for head in project.heads)
+    return Finding("multiple_heads", "migrations.heads", "high", migrations=listing, models=None,
+                   detail=f"{len(project.heads)} heads: the branch was probably created from an older "
+                          "main. Merge them with `alembic merge heads -m merge`.",
+                   object_type="migrations")
