@@ -46,3 +46,28 @@ def fence(text: object, lang: str = "") -> str:
     s = nomention(strip_control(str(text)))
     ticks = "`" * max(3, _longest_run(s, "`") + 1)
     return f"{ticks}{lang}\n{s.rstrip()}\n{ticks}"
+
+
+def table_code(text: object) -> str:
+    """Inline code inside a GFM table cell: GFM splits cells on `|` before it sees code spans."""
+    return code(text).replace("|", "\\|")
+
+
+_UNSAFE_EXACT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def exact_safe(text: str) -> bool:
+    """`text` can be shown byte for byte in a code block: no control characters (tab and LF aside)."""
+    return not _UNSAFE_EXACT.search(text)
+
+
+def fence_exact(text: str, lang: str = "") -> str:
+    """A fenced block that keeps `text` byte for byte (a file the commit command copies from the comment).
+
+    Only the fence adapts (longer than any backtick run, so it cannot be closed from inside);
+    Markdown, HTML and mentions do not render in a code block. Callers check `exact_safe` first.
+    """
+    if not exact_safe(text):
+        raise ValueError("text with control characters cannot be shown exactly")
+    ticks = "`" * max(3, _longest_run(text, "`") + 1)
+    return f"{ticks}{lang}\n{text}{'' if text.endswith(chr(10)) or not text else chr(10)}{ticks}"

@@ -36,7 +36,8 @@ def environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                       autoescape=False)
     env.filters.update(md=escape.md, code=escape.code, fence=escape.fence, html=escape.html_text,
-                       clean=escape.strip_control, relpath=relpath, indent_lines=_indent_lines)
+                       clean=escape.strip_control, relpath=relpath, indent_lines=_indent_lines,
+                       table_code=escape.table_code, fence_exact=escape.fence_exact)
     return env
 
 

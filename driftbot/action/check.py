@@ -1,0 +1,100 @@
+"""The `check` mode: the PR's code runs in the token-free worker; the orchestrator publishes.
+
+The scratch PostgreSQL is started here, on the trusted side (the worker gets only a URL: it
+needs no Docker socket and no server binaries of its own). Same-repository PRs get the
+comment and status straight away; a fork PR's token is read-only, so the report goes to a
+file that a `workflow_run` workflow publishes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
+
+from driftbot.action.publish import FORK_WORKFLOW, Published, Target, annotate, exit_code, publish_to_pr, set_outputs, summarize
+from driftbot.action.settings import Settings
+from driftbot.cli import write_atomically
+from driftbot.errors import EXIT_CLEAN, EXIT_INFRA, DriftbotError
+from driftbot.github.client import GitHubError, make_github
+from driftbot.github.events import PullRequestEvent
+from driftbot.github.status import CannotSetStatus, set_status
+from driftbot.github.workflow import grouped
+from driftbot.postgres import start_server
+from driftbot.report import ErrorInfo, PostgresInfo, Report, to_json
+from driftbot.settings import Secret
+from driftbot.settings import Settings as EngineSettings
+from driftbot.worker import run_in_worker
+
+if TYPE_CHECKING:  # the instance comes from driftbot.github.client; only that package uses PyGithub
+    from github import Github
+
+log = logging.getLogger(__name__)
+
+
+def run_check(settings: Settings, payload: Mapping[str, Any]) -> int:
+    target = _target(settings, payload)
+    gh = make_github(settings.github_token.value, settings.api_url) if settings.github_token.value else None
+    if gh is not None and target is not None and target.pr_number is not None and not target.is_fork:
+        _pending(gh, target)
+    report = check_project(settings)
+    write_atomically(settings.in_workspace(settings.report_path), to_json(report))
+    annotate(report, settings)
+    published = Published()
+    if target is not None and target.is_fork:
+        published.notes.append(
+            f"This pull request comes from a fork, whose token cannot comment or set statuses. The report is in "
+            f"`{settings.report_path}`: upload it as the `driftbot-report` artifact and the `workflow_run` workflow "
+            f"({FORK_WORKFLOW}) publishes the comment and the status.")
+    elif gh is not None and target is not None:
+        published = publish_to_pr(gh, settings, report, target)
+    elif target is not None:
+        published.notes.append("No github-token: the comment and the status were skipped.")
+    summarize(report, settings, target, published.notes)
+    set_outputs(report, settings, comment_url=published.comment_url)
+    code = exit_code(report, settings.fail_on)
+    return code if code != EXIT_CLEAN or not published.api_failed else EXIT_INFRA
+
+
+def check_project(settings: Settings) -> Report:
+    """A scratch server on the trusted side, then `install` and the engine in the worker.
+
+    A failure before the engine's own report (no server, no such directory) becomes a report
+    too, so the comment and the status say what went wrong instead of staying pending."""
+    engine = EngineSettings(
+        project_dir=settings.project_dir,
+        config_file=settings.project_dir / settings.config if settings.config else None,
+        metadata=settings.metadata, url_env_vars=settings.url_env, baseline=settings.baseline,
+        suggest=settings.suggest, debug=settings.debug, postgres="url")
+    server_settings = EngineSettings(postgres=settings.postgres, postgres_version=settings.postgres_version,
+                                     postgres_image=settings.postgres_image, database_url=settings.database_url)
+    try:
+        with ExitStack() as stack:
+            with grouped("PostgreSQL"):  # groups don't nest: the worker's own groups come after this one
+                server = stack.enter_context(start_server(server_settings))
+            url = server.admin_url.render_as_string(hide_password=False)
+            report = run_in_worker(dataclasses.replace(engine, database_url=Secret(url)), install=settings.install,
+                                   share=settings.workspace, secret_values=[settings.github_token.value])
+            # the worker saw a URL: the provider is what the trusted side started
+            return dataclasses.replace(report, postgres=PostgresInfo(server.provider, server.version))
+    except DriftbotError as exc:  # no server, no working directory, ...: still a report to publish
+        return Report("error", exc.exit_code, None, None, None, (), {}, ErrorInfo(exc.stage, exc.message, exc.hint))
+
+
+def _target(settings: Settings, payload: Mapping[str, Any]) -> Target | None:
+    if settings.event_name == "pull_request":
+        pr = PullRequestEvent.from_payload(payload)
+        return Target(pr.repo, pr.head_sha, pr.number, pr.head_ref, pr.head_repo, pr.is_fork, settings.run_url)
+    if settings.sha:  # push, merge_group, schedule, manual: a status on the commit, no comment
+        return Target(settings.repository, settings.sha, run_url=settings.run_url)
+    return None
+
+
+def _pending(gh: Github, target: Target) -> None:
+    try:
+        set_status(gh, target.repository, target.head_sha, "pending", "Checking the models against the migrations",
+                   target_url=target.run_url)
+    except (CannotSetStatus, GitHubError) as exc:
+        log.debug("pending status not set: %s", exc.message)

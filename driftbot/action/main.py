@@ -1,0 +1,91 @@
+"""The GitHub Action, top to bottom: settings → mode → run the mode → exit code (DESIGN.md).
+
+`entrypoint.py` (the container's ENTRYPOINT) only calls `main()`. Errors with a message for
+the user become one `::error::` line and their exit code; anything else is a bug: one line,
+where to report it, exit 4.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from types import FrameType
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from driftbot import __version__
+from driftbot.action.check import run_check
+from driftbot.action.commit import run_commit
+from driftbot.action.modes import find_mode
+from driftbot.action.publish import run_publish
+from driftbot.action.settings import Mode, Settings
+from driftbot.cli import ISSUES_URL
+from driftbot.errors import EXIT_INFRA, ConfigError, DriftbotError, Terminated
+from driftbot.github.events import load_event
+from driftbot.github.workflow import GitHubFormatter, add_mask, annotation
+from driftbot.worker import protect_process
+
+log = logging.getLogger("driftbot")
+
+RUN: dict[Mode, Callable[[Settings, Mapping[str, Any]], int]] = {
+    "check": run_check,
+    "publish": run_publish,
+    "commit": run_commit,
+}
+
+
+def main(environ: Mapping[str, str] | None = None) -> int:
+    protect_process()  # before anything else: PR code must not read our /proc/<pid>/environ
+    _logging(debug=False)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        settings = Settings.from_environ(environ)
+        _logging(settings.debug)
+        _mask(settings)
+        payload = load_event(settings.event_path)
+        mode = find_mode(settings.event_name, payload, settings.mode)
+        if mode in ("publish", "commit") and not settings.github_token.value:
+            raise ConfigError(f"the {mode} mode needs the github-token input")
+        log.info("driftbot %s: %s mode (%s event, %s)", __version__, mode, settings.event_name, settings.repository)
+        return RUN[mode](settings, payload)
+    except DriftbotError as exc:
+        print(annotation("error", str(exc), title="driftbot"), flush=True)
+        return exc.exit_code
+    except Terminated:
+        print("driftbot: stopped by SIGTERM; scratch databases and servers were removed", flush=True)
+        return 143
+    except Exception as exc:
+        log.debug("internal error", exc_info=exc)
+        print(annotation("error", f"driftbot internal error: {type(exc).__name__}; run with debug logging "
+                                  f"(re-run with ACTIONS_STEP_DEBUG) and report it at {ISSUES_URL}",
+                         title="driftbot"), flush=True)
+        return EXIT_INFRA
+
+
+def _logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stdout)  # the runner reads workflow commands from stdout
+    handler.setFormatter(GitHubFormatter("%(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    for noisy in ("urllib3", "github"):
+        logging.getLogger(noisy).setLevel(logging.INFO if debug else logging.WARNING)
+
+
+def _mask(settings: Settings) -> None:
+    """The database password, in case the URL was written into the workflow rather than a secret.
+
+    Not the token: `github.token` and `secrets.*` are masked by the runner already, and an
+    `::add-mask::` line would put it in our output (the runner hides it, a copied log may not).
+    """
+    if settings.database_url is not None:
+        password = make_url(settings.database_url.value).password
+        if password:
+            print(add_mask(str(password)), flush=True)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signal.Signals(signum).name)

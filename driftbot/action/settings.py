@@ -1,0 +1,232 @@
+"""The action's inputs and GitHub context: one frozen Settings from the environment.
+
+The runner hands every `action.yml` input to the container as `INPUT_<NAME>` with the name
+upper-cased and hyphens kept (`INPUT_GITHUB-TOKEN`), and its context as `GITHUB_*`. One
+parse function per input turns text into a typed value or an error message; every bad input
+is reported in one `InvalidInputs` (exit 2), so a user fixes the workflow once, not N times.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Literal, TypeVar, cast, get_args
+
+from driftbot.errors import ConfigError
+from driftbot.settings import Secret
+
+Mode = Literal["check", "publish", "commit"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+FailOn = Literal["drift", "error", "never"]
+FAIL_ON: tuple[FailOn, ...] = get_args(FailOn)
+Postgres = Literal["auto", "local", "docker", "url"]
+POSTGRES: tuple[Postgres, ...] = get_args(Postgres)
+
+_TRUE = ("on", "true", "yes", "1")
+_FALSE = ("off", "false", "no", "0")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+T = TypeVar("T")
+
+
+class InvalidInputs(ConfigError):
+    """Every input that could not be read, each with what was expected."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid action inputs:\n" + "\n".join(f"  - {p}" for p in problems),
+                         hint="see the inputs table in driftbot's README")
+        self.problems = problems
+
+
+class Token(Secret):
+    """The GitHub token: `str()` and `repr()` show `***`, only `.value` holds it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # inputs (action.yml); `metadata={"input": ...}` names the input each field comes from
+    github_token: Token = field(repr=False, metadata={"input": "github-token"})
+    mode: Mode | None = field(default=None, metadata={"input": "mode"})
+    working_directory: Path = field(default=Path("."), metadata={"input": "working-directory"})
+    config: Path | None = field(default=None, metadata={"input": "config"})
+    metadata: str | None = field(default=None, metadata={"input": "metadata"})
+    url_env: tuple[str, ...] = field(default=("DATABASE_URL",), metadata={"input": "url-env"})
+    install: str | None = field(default=None, metadata={"input": "install"})
+    postgres: Postgres = field(default="auto", metadata={"input": "postgres"})
+    postgres_version: int | None = field(default=None, metadata={"input": "postgres-version"})
+    postgres_image: str | None = field(default=None, metadata={"input": "postgres-image"})
+    database_url: Secret | None = field(default=None, repr=False, metadata={"input": "database-url"})
+    baseline: str | None = field(default=None, metadata={"input": "baseline"})
+    fail_on: FailOn = field(default="drift", metadata={"input": "fail-on"})
+    comment: bool = field(default=True, metadata={"input": "comment"})
+    suggest: bool = field(default=True, metadata={"input": "suggest"})
+    comment_id: str = field(default="default", metadata={"input": "id"})
+    report_path: Path = field(default=Path("driftbot-report.json"), metadata={"input": "report-path"})
+    # the GitHub context (GITHUB_* / RUNNER_*), set by the runner
+    event_name: str = ""
+    event_path: Path = Path("/github/workflow/event.json")
+    repository: str = ""
+    workspace: Path = Path("/github/workspace")
+    api_url: str = "https://api.github.com"
+    server_url: str = "https://github.com"
+    run_id: str = ""
+    run_attempt: str = "1"
+    sha: str = ""
+    output_file: Path | None = None
+    summary_file: Path | None = None
+    debug: bool = False
+
+    @property
+    def run_url(self) -> str | None:
+        if not self.run_id or not self.repository:
+            return None
+        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+    @property
+    def project_dir(self) -> Path:
+        """working-directory, inside the workspace (relative inputs are relative to it)."""
+        return self.workspace / self.working_directory
+
+    def in_workspace(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.workspace / path
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+
+        def read(name: str, parse: Callable[[str], T], default: T) -> T:
+            raw = env.get(f"INPUT_{name.upper()}", "").strip()
+            if not raw:
+                return default
+            try:
+                return parse(raw)
+            except ValueError as exc:
+                problems.append(f"{name}: {exc}")
+                return default
+
+        def context(name: str, required: bool = False, default: str = "") -> str:
+            value = env.get(name, "").strip()
+            if required and not value:
+                problems.append(f"{name} is not set: run driftbot as a GitHub Action step, or set it by hand")
+            return value or default
+
+        token = env.get("INPUT_GITHUB-TOKEN", "").strip()
+        repository = context("GITHUB_REPOSITORY", required=True)
+        if repository and not _REPO.match(repository):
+            problems.append(f"GITHUB_REPOSITORY: {repository!r} is not owner/name")
+        settings = cls(
+            github_token=Token(token),
+            mode=read("mode", _choice(MODES), None),
+            working_directory=read("working-directory", _relative_path, Path(".")),
+            config=read("config", _relative_path, None),
+            metadata=read("metadata", _module_attr, None),
+            url_env=read("url-env", _env_names, ("DATABASE_URL",)),
+            install=read("install", str, None),
+            postgres=read("postgres", _choice(POSTGRES), "auto"),
+            postgres_version=read("postgres-version", _major_version, None),
+            postgres_image=read("postgres-image", _image, None),
+            database_url=read("database-url", _database_url, None),
+            baseline=read("baseline", str, None),
+            fail_on=read("fail-on", _choice(FAIL_ON), "drift"),
+            comment=read("comment", _boolean, True),
+            suggest=read("suggest", _boolean, True),
+            comment_id=read("id", _comment_id, "default"),
+            report_path=read("report-path", Path, Path("driftbot-report.json")),
+            event_name=context("GITHUB_EVENT_NAME", required=True),
+            event_path=Path(context("GITHUB_EVENT_PATH", required=True, default="/github/workflow/event.json")),
+            repository=repository,
+            workspace=Path(context("GITHUB_WORKSPACE", default=os.getcwd())),
+            api_url=context("GITHUB_API_URL", default="https://api.github.com").rstrip("/"),
+            server_url=context("GITHUB_SERVER_URL", default="https://github.com").rstrip("/"),
+            run_id=context("GITHUB_RUN_ID"),
+            run_attempt=context("GITHUB_RUN_ATTEMPT", default="1"),
+            sha=context("GITHUB_SHA"),
+            output_file=Path(p) if (p := context("GITHUB_OUTPUT")) else None,
+            summary_file=Path(p) if (p := context("GITHUB_STEP_SUMMARY")) else None,
+            debug=context("RUNNER_DEBUG") == "1" or context("ACTIONS_STEP_DEBUG") == "true",
+        )
+        if settings.postgres == "url" and settings.database_url is None:
+            problems.append("postgres: `url` needs the database-url input")
+        if settings.postgres_image is not None and settings.postgres not in ("auto", "docker"):
+            problems.append(f"postgres-image: only for `postgres: docker`, not {settings.postgres}")
+        if settings.postgres_version is not None and settings.postgres == "url":
+            problems.append("postgres-version: does not apply to `postgres: url` (the server is yours)")
+        if problems:
+            raise InvalidInputs(problems)
+        return settings
+
+
+def input_names() -> dict[str, str]:
+    """action.yml input name → Settings field (the README/action.yml agreement test uses it)."""
+    return {str(f.metadata["input"]): f.name for f in fields(Settings) if "input" in f.metadata}
+
+
+def _choice(choices: tuple[T, ...]) -> Callable[[str], T]:
+    def parse(raw: str) -> T:
+        value = raw.lower()
+        if value not in choices:
+            raise ValueError(f"{raw!r} is not one of {', '.join(map(str, choices))}")
+        return cast(T, value)
+    return parse
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{raw!r} is not on/off (or true/false)")
+
+
+def _relative_path(raw: str) -> Path:
+    path = Path(raw)
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"{raw!r} must be a path inside the repository (relative, without `..`)")
+    return path
+
+
+def _module_attr(raw: str) -> str:
+    module, _, attr = raw.partition(":")
+    if not module or not attr or " " in raw:
+        raise ValueError(f"{raw!r} is not module:attribute (e.g. myapp.models:Base)")
+    return raw
+
+
+def _env_names(raw: str) -> tuple[str, ...]:
+    names = tuple(n for n in re.split(r"[\s,]+", raw) if n)
+    bad = [n for n in names if not _ENV_NAME.match(n)]
+    if bad:
+        raise ValueError(f"{', '.join(map(repr, bad))}: not environment variable names")
+    return names
+
+
+def _major_version(raw: str) -> int:
+    if not raw.isdigit() or not 9 <= int(raw) <= 99:
+        raise ValueError(f"{raw!r} is not a PostgreSQL major version (e.g. 16)")
+    return int(raw)
+
+
+def _image(raw: str) -> str:
+    if not re.fullmatch(r"[\w][\w.:/@+-]*", raw):
+        raise ValueError(f"{raw!r} is not a Docker image reference")
+    return raw
+
+
+def _database_url(raw: str) -> Secret:
+    if not re.match(r"^postgres(ql)?(\+\w+)?://", raw):
+        # never echo the value: it usually carries a password
+        raise ValueError("expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
+    return Secret(raw)
+
+
+def _comment_id(raw: str) -> str:
+    if not _ID.match(raw):
+        raise ValueError(f"{raw!r}: use letters, digits, `.`, `_`, `-` (at most 64)")
+    return raw

@@ -1,0 +1,3 @@
+from driftbot.action.main import main
+
+raise SystemExit(main())
