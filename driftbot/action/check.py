@@ -12,13 +12,13 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from driftbot.action.publish import FORK_WORKFLOW, Published, Target, annotate, exit_code, publish_to_pr, set_outputs, summarize
 from driftbot.action.settings import Settings
 from driftbot.cli import write_atomically
 from driftbot.errors import EXIT_CLEAN, EXIT_INFRA, DriftbotError
-from driftbot.github.client import GitHubError, make_github
+from driftbot.github.client import GitHubClient, GitHubError, make_github
 from driftbot.github.events import PullRequestEvent
 from driftbot.github.status import CannotSetStatus, set_status
 from driftbot.github.workflow import grouped
@@ -27,9 +27,6 @@ from driftbot.report import ErrorInfo, PostgresInfo, Report, to_json
 from driftbot.settings import Secret
 from driftbot.settings import Settings as EngineSettings
 from driftbot.worker import run_in_worker
-
-if TYPE_CHECKING:  # the instance comes from driftbot.github.client; only that package uses PyGithub
-    from github import Github
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +89,7 @@ def _target(settings: Settings, payload: Mapping[str, Any]) -> Target | None:
     return None
 
 
-def _pending(gh: Github, target: Target) -> None:
+def _pending(gh: GitHubClient, target: Target) -> None:
     try:
         set_status(gh, target.repository, target.head_sha, "pending", "Checking the models against the migrations",
                    target_url=target.run_url)

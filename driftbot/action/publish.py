@@ -9,22 +9,20 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from driftbot.action.settings import FailOn, Settings
 from driftbot.comment import CommentContext, render_comment, render_summary, repo_path
 from driftbot.errors import EXIT_CLEAN, EXIT_INFRA
 from driftbot.findings import Finding
-from driftbot.github.client import GitHubError, api_errors, make_github
+from driftbot.github.client import GitHubClient, GitHubError, make_github
 from driftbot.github.comments import CannotPostComment, find_sticky_comment, marker, post_sticky_comment
 from driftbot.github.events import WorkflowRunEvent
+from driftbot.github.pulls import find_pull_for_run
 from driftbot.github.status import CannotSetStatus, State, set_status
 from driftbot.github.workflow import Level, add_job_summary, annotation, set_output
 from driftbot.report import Report
 from driftbot.worker import read_report
-
-if TYPE_CHECKING:  # the instance comes from driftbot.github.client; only that package uses PyGithub
-    from github import Github
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +87,7 @@ def comment_context(settings: Settings, target: Target, previously_reported: boo
         previously_reported=previously_reported)
 
 
-def publish_to_pr(gh: Github, settings: Settings, report: Report, target: Target) -> Published:
+def publish_to_pr(gh: GitHubClient, settings: Settings, report: Report, target: Target) -> Published:
     """The sticky comment and the status. A refusal (403: a read-only token) is a note, not a failure."""
     done = Published()
     if settings.comment and target.pr_number is not None:
@@ -188,7 +186,7 @@ def run_publish(settings: Settings, payload: Mapping[str, Any]) -> int:
         return EXIT_CLEAN
     report = read_report(Path(path), ARTIFACT_MAX_BYTES)
     gh = make_github(settings.github_token.value, settings.api_url)
-    number, branch = _find_pull(gh, settings.repository, run)
+    number, branch = find_pull_for_run(gh, settings.repository, run)
     run_url = f"{settings.server_url}/{settings.repository}/actions/runs/{run.id}"
     if number is None:
         log.info("no open pull request has head %s any more: nothing to publish", run.head_sha[:12])
@@ -199,17 +197,3 @@ def run_publish(settings: Settings, payload: Mapping[str, Any]) -> int:
     summarize(report, settings, target, published.notes)
     set_outputs(report, settings, comment_url=published.comment_url)
     return EXIT_INFRA if published.api_failed else EXIT_CLEAN
-
-
-def _find_pull(gh: Github, repository: str, run: WorkflowRunEvent) -> tuple[int | None, str | None]:
-    """The open PR whose head is the run's head SHA (fork PRs are not listed in the payload)."""
-    with api_errors("find the pull request of the workflow run"):
-        repo = gh.get_repo(repository)
-        candidates = [repo.get_pull(n) for n in run.pull_numbers]
-        if not candidates and run.head_repository and run.head_branch:
-            owner = run.head_repository.split("/")[0]
-            candidates = list(repo.get_pulls(state="open", head=f"{owner}:{run.head_branch}"))
-        for pr in candidates:
-            if pr.state == "open" and pr.head.sha == run.head_sha:
-                return pr.number, pr.head.ref
-    return None, None

@@ -12,6 +12,8 @@ from urllib3 import Retry
 
 from driftbot.errors import InfrastructureError
 
+GitHubClient = Github  # for annotations outside driftbot.github, which never imports PyGithub itself
+
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.github.com"
