@@ -247,4 +247,7 @@ def raise_for_failure(run: MigrationRun, project: Project) -> None:
         hint = ("the first revision expects tables that already exist: if your application "
                 "creates a base schema before `alembic stamp`, pass --baseline FILE.sql or "
                 "--baseline module:callable to prepare the empty database first")
+    if "out of shared memory" in f.error:
+        hint = ("the server ran out of lock slots, not the migration: one transaction locks every table it "
+                "touches; raise max_locks_per_transaction on the server (driftbot's own servers use 256)")
     raise MigrationError(f"revision {f.revision} ({where}) failed: {f.error}", hint=hint)
