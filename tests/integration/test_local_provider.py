@@ -83,9 +83,10 @@ def test_each_server_gets_its_own_password_and_stays_private(cache_dir: Path) ->
             assert conn.execute("SHOW fsync").fetchone() == ("off",)
             socket_dir = Path(str(conn.execute("SHOW unix_socket_directories").fetchone()[0]))  # type: ignore[index]
             pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+            # read while the connection is open: its backend process exits with it
+            uid = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                       if line.startswith("Uid:"))
         assert socket_dir.name.startswith(WORKDIR_PREFIX) and socket_dir.stat().st_mode & 0o077 == 0
-        uid = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                   if line.startswith("Uid:"))
         assert uid != 0 and (os.geteuid() == 0 or uid == os.geteuid())
     assert not socket_dir.exists()
 
