@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -37,14 +36,12 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     yield cache
 
 
-def _boot_and_query() -> float:
-    started = time.perf_counter()
+def _boot_and_query() -> None:
     with local_server() as server, psycopg.connect(libpq_conninfo(server.admin_url)) as conn:
-        conn.execute("SELECT 1")
-        return time.perf_counter() - started
+        assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_second_boot_copies_the_cached_data_directory_and_is_ready_in_under_a_second(
+def test_second_boot_copies_the_cached_data_directory(
         cache_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     binaries = find_binaries()
     assert binaries is not None
@@ -54,10 +51,10 @@ def test_second_boot_copies_the_cached_data_directory_and_is_ready_in_under_a_se
     template = template_dir(binaries.bindir, binaries.version_line)
     assert (template / "PG_VERSION").read_text().strip() == str(binaries.major)
     caplog.clear()
-    times = [_boot_and_query() for _ in range(3)]
+    for _ in range(3):
+        _boot_and_query()
     assert caplog.text.count("data directory by cache") == 3
-    # start to first query; benchmarks/boot.py measures the same thing with more runs
-    assert statistics.median(times) < 1.0, times
+    # how fast that is: benchmarks/boot.py (speed is measured in benchmarks, not in tests)
 
 
 def test_cache_switched_off_runs_initdb(cache_dir: Path, caplog: pytest.LogCaptureFixture,
