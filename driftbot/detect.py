@@ -23,7 +23,6 @@ scheduled GitHub issue, later) takes it as it is.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from contextlib import ExitStack, chdir
 from dataclasses import replace
@@ -46,7 +45,7 @@ from driftbot.fixops import Hazard
 from driftbot.ignore import apply_ignore_rules
 from driftbot.live import DEFAULT_VERSION_TABLE, LiveSnapshot, LiveTarget, copy_schema, probe, read_live
 from driftbot.migrate import logging_preserved, pointed_at, raise_for_failure, upgrade
-from driftbot.postgres import scratch_database, start_server
+from driftbot.postgres import scratch_database
 from driftbot.project import Project, describe_exception, load_project
 from driftbot.report import (
     LiveInfo,
@@ -60,7 +59,7 @@ from driftbot.scratch import (
     absolute_paths,
     apply_baseline,
     build_scratch,
-    multiple_heads,
+    open_project,
     project_import_scope,
 )
 from driftbot.settings import Settings
@@ -79,16 +78,9 @@ class UnknownRevision(ProjectError):
 # --- the run ---------------------------------------------------------------------------------------
 
 def _finish(run: RunRecord, body: Callable[[], None]) -> Report:
-    started = time.perf_counter()
-    error: DriftbotError | None = None
-    try:
-        body()
-    except DriftbotError as exc:
-        log.debug("run failed", exc_info=exc)
-        error = exc
+    error = run.execute(body)
     if error is None and run.live is not None and run.live.state == "unknown_revision":
         error = _unknown_revision(run.live)
-    run.timings["total"] = round(time.perf_counter() - started, 4)
     return run.report(error)
 
 
@@ -108,16 +100,7 @@ def _detect(settings: Settings, target: LiveTarget, fix: bool, run: RunRecord) -
     with project_import_scope(), ExitStack() as stack:
         with run.stage("live"):
             probe(target)  # an unreachable database fails now, before any scratch work
-        if settings.alembic_ini.parent.is_dir():
-            stack.enter_context(chdir(settings.alembic_ini.parent))  # as `alembic` runs (see engine.py)
-        with run.stage("project"):
-            project, cfg, script = load_project(settings.alembic_ini)
-        run.project = project
-        if len(project.heads) > 1:
-            run.findings.append(multiple_heads(project))
-        with run.stage("postgres"):
-            server = stack.enter_context(start_server(settings))
-            run.server = server
+        project, cfg, script, server = open_project(settings, run, stack)
         s = build_scratch(settings, project, cfg, script, server, run, stack)
         with run.stage("live"):
             snapshot = read_live(target, (s.options.version_table_schema, s.options.version_table))

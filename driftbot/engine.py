@@ -7,8 +7,7 @@ the Report, which still carries everything the stages before it produced.
 from __future__ import annotations
 
 import logging
-import time
-from contextlib import ExitStack, chdir
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,19 +19,18 @@ from sqlalchemy.pool import NullPool
 from driftbot.catalog import Catalog, read_catalog
 from driftbot.config import configure
 from driftbot.diff import diff_catalogs
-from driftbot.errors import ConfigError, DriftbotError
+from driftbot.errors import ConfigError
 from driftbot.filters import apply_project_hooks
 from driftbot.ignore import apply_ignore_rules
 from driftbot.migrate import EnvOptions, raise_for_failure, upgrade
-from driftbot.postgres import start_server
 from driftbot.postgres.base import DRIVER, display_url
-from driftbot.project import Project, describe_scripts, load_project
+from driftbot.project import Project, describe_scripts
 from driftbot.report import Report, SyncResult
 from driftbot.scratch import (
     RunRecord,
     absolute_paths,
     build_scratch,
-    multiple_heads,
+    open_project,
     project_import_scope,
     version_table,
 )
@@ -45,32 +43,13 @@ log = logging.getLogger(__name__)
 
 def run_check(settings: Settings) -> Report:
     run = RunRecord()
-    started = time.perf_counter()
-    try:
-        _check(settings, run)
-        error = None
-    except DriftbotError as exc:
-        log.debug("run failed", exc_info=exc)
-        error = exc
-    run.timings["total"] = round(time.perf_counter() - started, 4)
-    return run.report(error)
+    return run.report(run.execute(lambda: _check(settings, run)))
 
 
 def _check(settings: Settings, run: RunRecord) -> None:
     settings = absolute_paths(configure(settings))  # [tool.driftbot] under what the caller set
     with project_import_scope(), ExitStack() as stack:
-        if settings.alembic_ini.parent.is_dir():
-            # Alembic resolves relative script_location and prepend_sys_path against the working
-            # directory: run where `alembic` is run, next to alembic.ini
-            stack.enter_context(chdir(settings.alembic_ini.parent))
-        with run.stage("project"):
-            project, cfg, script = load_project(settings.alembic_ini)
-        run.project = project
-        if len(project.heads) > 1:
-            run.findings.append(multiple_heads(project))
-        with run.stage("postgres"):
-            server = stack.enter_context(start_server(settings))
-            run.server = server
+        project, cfg, script, server = open_project(settings, run, stack)
         s = build_scratch(settings, project, cfg, script, server, run, stack)
         with run.stage("diff"):
             findings = apply_ignore_rules(apply_project_hooks(diff_catalogs(s.heads, s.models) + list(s.rejected),

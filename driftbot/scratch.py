@@ -14,8 +14,8 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, redirect_stdout
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, chdir, contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,8 +30,8 @@ from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.findings import Finding
 from driftbot.migrate import EnvOptions, MigrationRun, _metadata_tuple, raise_for_failure, upgrade
 from driftbot.models_db import create_models, prepare_models_database
-from driftbot.postgres import Server, scratch_database
-from driftbot.project import Project, describe_exception
+from driftbot.postgres import Server, scratch_database, start_server
+from driftbot.project import Project, describe_exception, load_project
 from driftbot.report import ErrorInfo, LiveInfo, PostgresInfo, ProjectInfo, Report, SyncResult, outcome
 from driftbot.settings import Settings
 from driftbot.suggest import Suggestion
@@ -59,6 +59,18 @@ class RunRecord:
             yield
         finally:
             self.timings[name] = round(self.timings.get(name, 0) + time.perf_counter() - started, 4)
+
+    def execute(self, body: Callable[[], None]) -> DriftbotError | None:
+        """Run the stages in `body`, timing the whole; the error that ended them, if any."""
+        started = time.perf_counter()
+        error: DriftbotError | None = None
+        try:
+            body()
+        except DriftbotError as exc:
+            log.debug("run failed", exc_info=exc)
+            error = exc
+        self.timings["total"] = round(time.perf_counter() - started, 4)
+        return error
 
     def report(self, error: DriftbotError | None = None) -> Report:
         info = ErrorInfo(error.stage, error.message, error.hint) if error else None
@@ -126,6 +138,23 @@ class Scratch:
     def model_schemas(self) -> frozenset[str]:
         """The non-default schemas the models use."""
         return frozenset(t.schema for md in self.metadatas for t in md.tables.values() if t.schema) - {self.default_schema}
+
+
+def open_project(settings: Settings, run: RunRecord, stack: ExitStack) -> tuple[Project, Config, ScriptDirectory, Server]:
+    """The project (run next to its alembic.ini) and the scratch server, which `stack` stops."""
+    if settings.alembic_ini.parent.is_dir():
+        # Alembic resolves relative script_location and prepend_sys_path against the working
+        # directory: run where `alembic` is run, next to alembic.ini
+        stack.enter_context(chdir(settings.alembic_ini.parent))
+    with run.stage("project"):
+        project, cfg, script = load_project(settings.alembic_ini)
+    run.project = project
+    if len(project.heads) > 1:
+        run.findings.append(multiple_heads(project))
+    with run.stage("postgres"):
+        server = stack.enter_context(start_server(settings))
+        run.server = server
+    return project, cfg, script, server
 
 
 def build_scratch(settings: Settings, project: Project, cfg: Config, script: ScriptDirectory, server: Server,
