@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
@@ -18,7 +21,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.github.com"
 FALLBACK_LOGIN = "github-actions[bot]"  # what GITHUB_TOKEN's comments are authored by
-VIEWER_QUERY = "query { viewer { login } }"
+GITHUB_ACTIONS_ID = 41898282  # github-actions[bot]'s user id on github.com (not on GitHub Enterprise Server)
+VIEWER_QUERY = "query { viewer { login databaseId } }"
 
 
 API_ERRORS = (GithubException, requests.RequestException)  # what a PyGithub call raises after retries
@@ -57,24 +61,77 @@ def make_github(token: str, api_url: str = DEFAULT_API_URL, *, for_tests: bool =
     )
 
 
-def viewer_login(gh: Github) -> str:
-    """The login the token acts as (GraphQL `viewer`: `GET /user` is 403 for installation tokens).
+class Account(Protocol):
+    """A user as REST payloads and webhook events carry it (PyGithub's NamedUser, events.Actor)."""
+
+    @property
+    def login(self) -> str: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The account a token acts as. Its numeric id and type decide, never a login with a suffix stripped:
+    anyone can register the user `github-actions`, only GitHub makes the bot `github-actions[bot]`."""
+
+    login: str  # for messages; decides only when `id` is unknown
+    id: int | None
+    type: str  # "Bot" or "User"
+
+    def owns(self, user: Account | None) -> bool:
+        """`user` is this account: same type and id (same exact login when the id is unknown)."""
+        if user is None or user.type != self.type:
+            return False
+        if self.id is not None:
+            return user.id == self.id
+        return user.login.lower() == self.login.lower()  # only a bot's login can end in "[bot]"
+
+
+def account_type(login: str) -> str:
+    """GraphQL's viewer names a bot `<app>[bot]`; "[" is not allowed in a user's login."""
+    return "Bot" if login.lower().endswith("[bot]") else "User"
+
+
+def fallback_identity(api_url: str) -> Identity:
+    """GITHUB_TOKEN's bot; its id is known on github.com only, elsewhere its exact login and type decide."""
+    on_dotcom = api_url.rstrip("/") == DEFAULT_API_URL
+    return Identity(FALLBACK_LOGIN, GITHUB_ACTIONS_ID if on_dotcom else None, "Bot")
+
+
+_IDENTITIES: weakref.WeakKeyDictionary[Github, Identity] = weakref.WeakKeyDictionary()
+
+
+def viewer_identity(gh: Github) -> Identity:
+    """Who the token acts as, asked once per client (GraphQL `viewer`: `GET /user` is 403 for installation tokens).
 
     Falls back to `github-actions[bot]`, GITHUB_TOKEN's identity, when the query fails.
     """
+    if gh not in _IDENTITIES:
+        _IDENTITIES[gh] = _ask_viewer(gh)
+    return _IDENTITIES[gh]
+
+
+def _ask_viewer(gh: Github) -> Identity:
+    fallback = fallback_identity(gh.requester.base_url)
     try:
         _, data = gh.requester.graphql_query(VIEWER_QUERY, {})
-        login = data["data"]["viewer"]["login"]
+        viewer = data["data"]["viewer"]
+        login, number = viewer["login"], viewer["databaseId"]
     except (GithubException, requests.RequestException, KeyError, TypeError) as e:
         log.debug("GraphQL viewer query failed (%s); assuming %s", type(e).__name__, FALLBACK_LOGIN)
-        return FALLBACK_LOGIN
-    return str(login) if login else FALLBACK_LOGIN
+        return fallback
+    if not isinstance(login, str) or not login or not isinstance(number, int) or isinstance(number, bool):
+        log.debug("GraphQL viewer query gave no login and id; assuming %s", FALLBACK_LOGIN)
+        return fallback
+    return Identity(login, number, account_type(login))
 
 
-def same_login(a: str, b: str) -> bool:
-    """Logins of one account; GraphQL names an app's bot user with or without the `[bot]` suffix."""
-    return a.lower().removesuffix("[bot]") == b.lower().removesuffix("[bot]") and (
-        a.lower() == b.lower() or a.lower().endswith("[bot]") or b.lower().endswith("[bot]"))
+def viewer_login(gh: Github) -> str:
+    """The login the token acts as (for messages: compare accounts with `viewer_identity(gh).owns`)."""
+    return viewer_identity(gh).login
 
 
 def describe(error: BaseException) -> str:

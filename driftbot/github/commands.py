@@ -27,7 +27,7 @@ from typing import Literal
 from github import Github, GithubException, InputGitTreeElement
 
 from driftbot import escape
-from driftbot.github.client import API_ERRORS, GitHubError, api_errors, describe, same_login, status_of
+from driftbot.github.client import API_ERRORS, GitHubError, Identity, api_errors, describe, status_of, viewer_identity
 from driftbot.github.comments import MAX_COMMENT, find_markers, find_sticky_comment, read_marker, unfenced, unfenced_lines
 from driftbot.github.events import IssueCommentEvent
 from driftbot.github.status import CannotSetStatus, set_status
@@ -163,20 +163,24 @@ def command_id(body: str) -> str | None:
 # ---------------------------------------------------------------- the command
 
 
-def handle_commit_command(gh: Github, event: IssueCommentEvent, *, repo: str, bot_login: str,
-                          comment_id: str = "default", post_reply: bool = True,
+def handle_commit_command(gh: Github, event: IssueCommentEvent, *, repo: str, bot: Identity | None = None,
+                          bot_login: str | None = None, comment_id: str = "default", post_reply: bool = True,
                           run_url: str | None = None) -> CommitOutcome:
     """Commit the migration driftbot's comment carries, after every check; reply in the thread.
 
-    `repo` is the repository the workflow runs in (from the trusted context), `bot_login`
-    the identity that wrote driftbot's comments (`viewer_login`). With `post_reply` the reply
-    is posted as a new comment on the PR; it is always returned. `run_url` links the status.
+    `repo` is the repository the workflow runs in (from the trusted context), `bot` the
+    account that wrote driftbot's comments (default: the token's, `viewer_identity`), matched
+    by id and type. `bot_login` is accepted for old callers and ignored: a login never decides.
+    With `post_reply` the reply is posted as a new comment on the PR; it is always returned.
+    `run_url` links the status.
     """
-    trigger = _trigger(event, bot_login, comment_id)
+    del bot_login
+    me = bot or viewer_identity(gh)
+    trigger = _trigger(event, me, comment_id)
     if trigger is None:
         return CommitOutcome(False, "", reason="ignored")
     actor, carrier = trigger
-    outcome = _run(gh, event, repo=repo, bot_login=bot_login, comment_id=comment_id, actor=actor,
+    outcome = _run(gh, event, repo=repo, bot=me, comment_id=comment_id, actor=actor,
                    carrier=carrier, run_url=run_url)
     if outcome.reason == "ignored" or not post_reply:
         return outcome
@@ -189,17 +193,17 @@ def handle_commit_command(gh: Github, event: IssueCommentEvent, *, repo: str, bo
     return CommitOutcome(outcome.done, outcome.reply, outcome.new_sha, outcome.path, outcome.reason, int(reply.id))
 
 
-def _trigger(event: IssueCommentEvent, bot_login: str, comment_id: str) -> tuple[str, str | None] | None:
+def _trigger(event: IssueCommentEvent, bot: Identity, comment_id: str) -> tuple[str, str | None] | None:
     """(actor, the carrying comment's body for an edit) when this event asks driftbot to commit."""
     if not event.is_pull_request:
         return None
     if event.action == "created":
         named = command_id(event.body)
-        if named is None or named not in ("", comment_id) or same_login(event.user_login, bot_login):
+        if named is None or named not in ("", comment_id) or bot.owns(event.user):
             return None
         return event.user_login, None
     if event.action == "edited":
-        if same_login(event.sender_login, bot_login):
+        if bot.owns(event.sender):
             return None  # driftbot updating its own comment
         if event.previous_body is None or not is_ticked(event.body) or is_ticked(event.previous_body):
             return None
@@ -210,18 +214,18 @@ def _trigger(event: IssueCommentEvent, bot_login: str, comment_id: str) -> tuple
     return None
 
 
-def _run(gh: Github, event: IssueCommentEvent, *, repo: str, bot_login: str, comment_id: str, actor: str,
+def _run(gh: Github, event: IssueCommentEvent, *, repo: str, bot: Identity, comment_id: str, actor: str,
          carrier: str | None, run_url: str | None) -> CommitOutcome:
     number = event.issue_number
     who = escape.code(actor)
     # 1. the carrying comment: driftbot's own, with its marker
     if carrier is None:
-        found = find_sticky_comment(gh, repo, number, comment_id, author=bot_login)
+        found = find_sticky_comment(gh, repo, number, comment_id, author=bot)
         if found is None:
             return CommitOutcome(False, f"{who}: there is no driftbot comment on this pull request to commit from. "
                                  "Run the check first.", reason="no_comment")
         carrier = found[1]
-    elif not same_login(event.user_login, bot_login):
+    elif not bot.owns(event.user):
         return CommitOutcome(False, f"{who}: only the checkbox in driftbot's own comment commits a migration; "
                              "this comment was written by someone else.", reason="not_bot_comment")
     recorded = read_marker(carrier, comment_id)

@@ -18,7 +18,15 @@ from github import Github, GithubException
 from github.IssueComment import IssueComment
 
 from driftbot.errors import ConfigError
-from driftbot.github.client import API_ERRORS, GitHubError, api_errors, describe, same_login, status_of, viewer_login
+from driftbot.github.client import (
+    API_ERRORS,
+    GitHubError,
+    Identity,
+    api_errors,
+    describe,
+    status_of,
+    viewer_identity,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +107,11 @@ def read_marker(body: str, comment_id: str = "default") -> Marker | None:
 
 
 def post_sticky_comment(gh: Github, repo: str, pr_number: int, body: str, comment_id: str = "default", *,
-                        author: str | None = None) -> int:
+                        author: Identity | None = None) -> int:
     """Create or update driftbot's one comment on the PR; its id.
 
     Scans every page of comments for ones written by `author` (default: the token's own
-    login) that carry the marker for `comment_id`; updates the newest in place (nothing is
+    account, by id and type) that carry the marker for `comment_id`; updates the newest in place (nothing is
     sent when the body is unchanged) and deletes older copies; else creates one, then lists
     again and deletes duplicates (a retried POST or a concurrent run may have made two).
     """
@@ -112,9 +120,9 @@ def post_sticky_comment(gh: Github, repo: str, pr_number: int, body: str, commen
                             hint="end custom templates with {{ marker }}")
     if len(body) > MAX_COMMENT:
         raise CannotPostComment(f"the body is {len(body):,} characters; GitHub allows {MAX_COMMENT:,}")
-    login = author or viewer_login(gh)
+    me = author or viewer_identity(gh)
     try:
-        return _upsert(gh, repo, pr_number, body, comment_id, login)
+        return _upsert(gh, repo, pr_number, body, comment_id, me)
     except GithubException as e:
         if status_of(e) in (403, 404, 410, 422):
             raise CannotPostComment(describe(e)) from e
@@ -123,9 +131,9 @@ def post_sticky_comment(gh: Github, repo: str, pr_number: int, body: str, commen
         raise GitHubError(f"GitHub API: could not post the comment: {describe(e)}") from e
 
 
-def _upsert(gh: Github, repo: str, pr_number: int, body: str, comment_id: str, login: str) -> int:
+def _upsert(gh: Github, repo: str, pr_number: int, body: str, comment_id: str, me: Identity) -> int:
     issue = gh.get_repo(repo).get_issue(pr_number)
-    mine = _ours(issue.get_comments(), login, comment_id)
+    mine = _ours(issue.get_comments(), me, comment_id)
     if mine:
         newest, older = mine[-1], mine[:-1]
         if newest.body != body:
@@ -137,25 +145,24 @@ def _upsert(gh: Github, repo: str, pr_number: int, body: str, comment_id: str, l
         return int(newest.id)
     created = issue.create_comment(body)
     log.info("created driftbot comment %s on #%s", created.id, pr_number)
-    mine = _ours(issue.get_comments(), login, comment_id)
+    mine = _ours(issue.get_comments(), me, comment_id)
     keep = mine[0] if mine else created  # the oldest: concurrent runs all keep the same one
     _delete([c for c in mine if c.id != keep.id])
     return int(keep.id)
 
 
 def find_sticky_comment(gh: Github, repo: str, pr_number: int, comment_id: str = "default", *,
-                        author: str | None = None) -> tuple[int, str] | None:
+                        author: Identity | None = None) -> tuple[int, str] | None:
     """(id, body) of driftbot's newest comment for `comment_id` on the PR, or None."""
-    login = author or viewer_login(gh)
+    me = author or viewer_identity(gh)
     with api_errors(f"list the comments of #{pr_number}"):
-        mine = _ours(gh.get_repo(repo).get_issue(pr_number).get_comments(), login, comment_id)
+        mine = _ours(gh.get_repo(repo).get_issue(pr_number).get_comments(), me, comment_id)
     return (int(mine[-1].id), str(mine[-1].body)) if mine else None
 
 
-def _ours(comments: Iterable[IssueComment], login: str, comment_id: str) -> list[IssueComment]:
-    """Comments by `login` with the marker for `comment_id`, oldest first (all pages)."""
-    found = [c for c in comments
-             if same_login(c.user.login, login) and read_marker(c.body or "", comment_id) is not None]
+def _ours(comments: Iterable[IssueComment], me: Identity, comment_id: str) -> list[IssueComment]:
+    """Comments by `me` (id and type, not a look-alike login) with the marker for `comment_id`, oldest first."""
+    found = [c for c in comments if me.owns(c.user) and read_marker(c.body or "", comment_id) is not None]
     return sorted(found, key=lambda c: (c.created_at, c.id))
 
 

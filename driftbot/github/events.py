@@ -64,6 +64,19 @@ def _opt_str(payload: Mapping[str, Any], dotted: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class Actor:
+    """A user in a payload: its numeric id and type identify it (logins are for messages)."""
+
+    login: str
+    id: int
+    type: str  # "User", "Bot", "Organization"
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any], dotted: str) -> Actor:
+        return cls(_str(payload, f"{dotted}.login"), _int(payload, f"{dotted}.id"), _str(payload, f"{dotted}.type"))
+
+
+@dataclass(frozen=True)
 class PullRequestEvent:
     action: str
     repo: str  # base repository full name (where the PR lives)
@@ -101,11 +114,19 @@ class IssueCommentEvent:
     repo: str
     comment_id: int
     body: str
-    user_login: str  # the comment's author
+    user: Actor  # the comment's author
     issue_number: int
     is_pull_request: bool
-    sender_login: str  # who did it: the commenter, or whoever edited (ticked a checkbox)
+    sender: Actor  # who did it: the commenter, or whoever edited (ticked a checkbox)
     previous_body: str | None  # `changes.body.from` of an edit
+
+    @property
+    def user_login(self) -> str:
+        return self.user.login
+
+    @property
+    def sender_login(self) -> str:
+        return self.sender.login
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> IssueCommentEvent:
@@ -118,10 +139,10 @@ class IssueCommentEvent:
             repo=_str(payload, "repository.full_name"),
             comment_id=_int(payload, "comment.id"),
             body=_opt_str(payload, "comment.body") or "",
-            user_login=_str(payload, "comment.user.login"),
+            user=Actor.from_payload(payload, "comment.user"),
             issue_number=_int(issue, "number"),
             is_pull_request=isinstance(issue.get("pull_request"), Mapping),
-            sender_login=_str(payload, "sender.login"),
+            sender=Actor.from_payload(payload, "sender"),
             previous_body=_opt_str(payload, "changes.body.from"),
         )
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from github import Github, GithubException
 from github.Issue import Issue
 
-from driftbot.github.client import API_ERRORS, GitHubError, describe, same_login, viewer_login
+from driftbot.github.client import API_ERRORS, GitHubError, Identity, describe, viewer_identity
 from driftbot.github.comments import ID_PATTERN, MAX_COMMENT, unfenced_lines
 
 log = logging.getLogger(__name__)
@@ -35,18 +35,18 @@ def issue_marker(issue_marker_id: str) -> str:
 
 
 def publish_issue(gh: Github, repo: str, title: str, body: str | None, issue_marker_id: str, *,
-                  author: str | None = None, close_comment: str = CLOSE_COMMENT) -> int | None:
+                  author: Identity | None = None, close_comment: str = CLOSE_COMMENT) -> int | None:
     """Open, update or close driftbot's issue for `issue_marker_id`; the issue's number (None: nothing open).
 
     `body` None means "no drift": the open issue (if any) gets `close_comment` and is closed.
     Otherwise the body (the marker is appended) updates the open issue, or opens one. Only open
-    issues written by `author` (default: the token's login) with the marker count.
+    issues written by `author` (default: the token's account, by id and type) with the marker count.
     """
     mark = issue_marker(issue_marker_id)
-    login = author or viewer_login(gh)
+    me = author or viewer_identity(gh)
     try:
         gh_repo = gh.get_repo(repo)
-        mine = _open_issues(gh_repo.get_issues(state="open"), login, mark)
+        mine = _open_issues(gh_repo.get_issues(state="open"), me, mark)
         if body is None:
             for issue in mine:
                 issue.create_comment(close_comment)
@@ -64,7 +64,7 @@ def publish_issue(gh: Github, repo: str, title: str, body: str | None, issue_mar
         else:
             created = gh_repo.create_issue(title=title, body=full)
             log.info("opened drift issue #%s", created.number)
-            mine = _open_issues(gh_repo.get_issues(state="open"), login, mark) or [created]
+            mine = _open_issues(gh_repo.get_issues(state="open"), me, mark) or [created]
             keep = mine[0]
         for duplicate in mine[1:]:  # a retried POST, or a concurrent run
             duplicate.edit(state="closed", state_reason="duplicate")
@@ -81,8 +81,7 @@ def _has_mark(body: str, mark: str) -> bool:
     return any(line.strip() == mark for line in unfenced_lines(body))
 
 
-def _open_issues(issues: Iterable[Issue], login: str, mark: str) -> list[Issue]:
-    """Open issues (not PRs) by `login` carrying `mark` on a line of its own, oldest first."""
-    found = [i for i in issues
-             if i.pull_request is None and same_login(i.user.login, login) and _has_mark(i.body or "", mark)]
+def _open_issues(issues: Iterable[Issue], me: Identity, mark: str) -> list[Issue]:
+    """Open issues (not PRs) by `me` (id and type) carrying `mark` on a line of its own, oldest first."""
+    found = [i for i in issues if i.pull_request is None and me.owns(i.user) and _has_mark(i.body or "", mark)]
     return sorted(found, key=lambda i: i.number)

@@ -40,7 +40,10 @@ from fakegithub.state import (
 
 MAX_BODY = 65_536
 DOCS = "https://docs.github.com/rest"
-VIEWER_QUERY = "query { viewer { login } }"
+VIEWER_QUERIES = {  # the viewer's fields driftbot may ask for, by query
+    "query { viewer { login } }": ("login",),
+    "query { viewer { login databaseId } }": ("login", "databaseId"),
+}
 ROLE_TO_LEGACY = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read"}
 
 _R = "/repos/<owner>/<repo>"
@@ -264,10 +267,11 @@ class FakeApp:
 
     def graphql(self, payload: Any, token: Token) -> Reply:
         query = " ".join(str((payload or {}).get("query", "")).split())
-        if query != VIEWER_QUERY:
+        if query not in VIEWER_QUERIES:
             self.violations.append(f"GraphQL query not served by the fake: {query!r}")
             return Reply(200, {"errors": [{"message": "The fake GitHub serves only the viewer query"}]})
-        return Reply(200, {"data": {"viewer": {"login": token.login}}})
+        viewer = {"login": token.login, "databaseId": self.world.user(token.login).id}
+        return Reply(200, {"data": {"viewer": {k: viewer[k] for k in VIEWER_QUERIES[query]}}})
 
     # ------------------------------------------------------------------ payload builders
     def b_user(self, api: str, login: str) -> dict[str, Any]:

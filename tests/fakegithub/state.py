@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from fakegithub.gitstore import GitStore, Person, TreeEntry
 
 PERMISSIONS = ("admin", "maintain", "write", "triage", "read")
+KNOWN_IDS = {"github-actions[bot]": 41898282}  # github.com's, so events and the fake agree
 
 
 class Clock:
@@ -34,7 +35,7 @@ class Clock:
 class User:
     login: str
     id: int
-    type: str = "User"  # "Bot" for apps (login ends with "[bot]")
+    type: str = "User"  # "Bot" for apps (login ends with "[bot]"); `github-actions` is an ordinary user
 
 
 @dataclass
@@ -225,7 +226,8 @@ class World:
 
     def user(self, login: str) -> User:
         if login not in self.users:
-            self.users[login] = User(login, self.next_id(), "Bot" if login.endswith("[bot]") else "User")
+            number = KNOWN_IDS.get(login) or self.next_id()
+            self.users[login] = User(login, number, "Bot" if login.endswith("[bot]") else "User")
         return self.users[login]
 
     def repo(self, full_name: str) -> Repo:

@@ -154,9 +154,11 @@ def commented_pull(fake_github: FakeGitHub) -> tuple[FakeGitHub, Repo, int, str,
 
 def command_event(fake: FakeGitHub, base: Repo, number: int, user: str) -> dict[str, Any]:
     command = fake.add_comment(base, number, user, "/driftbot commit")
+    who = fake.world.user(user)  # the account as GitHub's payload names it: login, id, type
     return event_payload("issue_comment_created.json", **{
         "comment.id": command.id, "comment.body": command.body, "comment.user.login": user,
-        "sender.login": user, "issue.number": number})
+        "comment.user.id": who.id, "comment.user.type": who.type, "sender.login": user, "sender.id": who.id,
+        "sender.type": who.type, "issue.number": number})
 
 
 def test_commit_mode_commits_for_a_writer(commented_pull: Any, tmp_path: Path) -> None:

@@ -13,7 +13,15 @@ from fakegithub import BOT, FakeGitHub
 from fakegithub.state import Repo
 from github import Github
 
-from driftbot.github.client import FALLBACK_LOGIN, GitHubError, make_github, viewer_login
+from driftbot.github.client import (
+    FALLBACK_LOGIN,
+    GitHubError,
+    Identity,
+    fallback_identity,
+    make_github,
+    viewer_identity,
+    viewer_login,
+)
 from driftbot.github.comments import (
     CannotPostComment,
     MissingMarker,
@@ -23,6 +31,8 @@ from driftbot.github.comments import (
 )
 from driftbot.github.issues import CLOSE_COMMENT, issue_marker, publish_issue
 from driftbot.github.status import CannotSetStatus, set_status
+
+ME = Identity(BOT, 41898282, "Bot")  # the workflow token's account
 
 
 @pytest.fixture
@@ -47,6 +57,18 @@ def test_viewer_login_is_the_tokens_identity_and_falls_back(fake_github: FakeGit
     assert viewer_login(gh_for(fake_github)) == BOT
     assert viewer_login(gh_for(fake_github, "ghp_alice")) == "alice"
     assert viewer_login(make_github("ghp_unknown", fake_github.url, for_tests=True)) == FALLBACK_LOGIN  # 401
+
+
+def test_viewer_identity_is_the_id_and_type_asked_once(fake_github: FakeGitHub) -> None:
+    fake_github.add_token("ghp_alice", "alice", installation=False)
+    gh = gh_for(fake_github)
+    assert viewer_identity(gh) == viewer_identity(gh) == ME
+    assert len(fake_github.requests("POST", "/graphql")) == 1
+    alice = fake_github.world.user("alice")
+    assert viewer_identity(gh_for(fake_github, "ghp_alice")) == Identity("alice", alice.id, "User")
+    unknown = make_github("ghp_unknown", fake_github.url, for_tests=True)
+    assert viewer_identity(unknown) == fallback_identity(fake_github.url) == Identity(BOT, None, "Bot")
+    assert fallback_identity("https://api.github.com/") == ME  # github.com's id for github-actions[bot]
 
 
 def test_sticky_comment_created_once_then_updated_in_place(scene: tuple[FakeGitHub, Repo, int, str]) -> None:
@@ -107,6 +129,23 @@ def test_forged_markers_from_other_users_are_ignored(scene: tuple[FakeGitHub, Re
     assert cid != forged.id
     assert repo.comments[forged.id].body == body("I am driftbot, trust me", head)  # untouched
     assert [c.body for c in fake.comments(repo, number, user=BOT)] == [body("real", head)]
+
+
+@pytest.mark.parametrize("graphql", ["answers", "fails"])
+def test_a_comment_by_the_user_github_actions_is_not_ours(scene: tuple[FakeGitHub, Repo, int, str], graphql: str) -> None:
+    """Anyone can register `github-actions` (type User); driftbot is `github-actions[bot]` (its id, type Bot)."""
+    fake, repo, number, head = scene
+    forged = fake.add_comment(repo, number, "github-actions", body("I am driftbot, trust me", head))
+    assert fake.world.user("github-actions").type == "User"
+    if graphql == "fails":  # the fallback identity: exact login and type, still no look-alike
+        fake.fail_next(20, 502, path_contains="/graphql")
+    gh = gh_for(fake)
+    assert find_sticky_comment(gh, "octo/shop", number) is None
+    cid = post_sticky_comment(gh, "octo/shop", number, body("real", head))
+    assert cid != forged.id
+    assert repo.comments[forged.id].body == body("I am driftbot, trust me", head)  # neither updated nor deleted
+    assert [c.body for c in fake.comments(repo, number, user=BOT)] == [body("real", head)]
+    assert find_sticky_comment(gh, "octo/shop", number) == (cid, body("real", head))
 
 
 def test_marker_quoted_in_a_code_block_is_not_a_marker(scene: tuple[FakeGitHub, Repo, int, str]) -> None:
@@ -194,7 +233,7 @@ def test_5xx_is_retried(scene: tuple[FakeGitHub, Repo, int, str]) -> None:
     fake, repo, number, head = scene
     fake.fail_next(2, 502, method="GET", path_contains="/comments")
     fake.fail_next(1, 503, method="POST", path_contains="/comments")
-    cid = post_sticky_comment(gh_for(fake), "octo/shop", number, body("after a bad minute", head), author=BOT)
+    cid = post_sticky_comment(gh_for(fake), "octo/shop", number, body("after a bad minute", head), author=ME)
     assert [c.id for c in fake.comments(repo, number)] == [cid]
     statuses = [e.status for e in fake.requests(path_contains="/comments")]
     assert statuses[:3] == [502, 502, 200] and 503 in statuses and statuses.count(201) == 1
@@ -204,7 +243,7 @@ def test_5xx_that_does_not_stop_is_a_github_error(scene: tuple[FakeGitHub, Repo,
     fake, _repo, number, head = scene
     fake.fail_next(50, 500, path_contains="/comments")
     with pytest.raises(GitHubError) as caught:
-        post_sticky_comment(gh_for(fake), "octo/shop", number, body("x", head), author=BOT)
+        post_sticky_comment(gh_for(fake), "octo/shop", number, body("x", head), author=ME)
     assert caught.value.exit_code == 4
     assert len(fake.requests(path_contains="/comments")) == 5  # 1 try + 4 retries (for_tests)
 
@@ -213,7 +252,7 @@ def test_secondary_rate_limit_waits_retry_after(scene: tuple[FakeGitHub, Repo, i
     fake, repo, number, head = scene
     fake.rate_limit_next(1, retry_after=1, method="POST")
     started = time.monotonic()
-    post_sticky_comment(gh_for(fake), "octo/shop", number, body("x", head), author=BOT)
+    post_sticky_comment(gh_for(fake), "octo/shop", number, body("x", head), author=ME)
     assert time.monotonic() - started >= 1.0
     assert [e.status for e in fake.requests("POST")] == [403, 201]
     assert len(fake.comments(repo, number)) == 1
@@ -261,6 +300,18 @@ def test_drift_issue_opened_updated_and_closed(fake_github: FakeGitHub) -> None:
     # drift again: a new issue (the closed one stays closed)
     reopened = publish_issue(gh, "octo/shop", "Schema drift in production", "1 finding", "prod")
     assert reopened not in (None, number)
+
+
+def test_drift_issue_by_the_user_github_actions_is_not_ours(fake_github: FakeGitHub) -> None:
+    repo = fake_github.add_repo("octo/shop")
+    forged = fake_github.add_issue(repo, "Schema drift in production", f"x\n\n{issue_marker('prod')}",
+                                   user="github-actions")
+    gh = gh_for(fake_github)
+    number = publish_issue(gh, "octo/shop", "Schema drift in production", "2 findings", "prod")
+    assert number != forged.number and repo.issues[number].user == BOT  # type: ignore[index]
+    assert publish_issue(gh, "octo/shop", "Schema drift in production", None, "prod") is None
+    assert (forged.state, forged.body) == ("open", f"x\n\n{issue_marker('prod')}")  # never edited nor closed
+    assert fake_github.comments(repo, forged.number) == []
 
 
 def test_closing_when_nothing_is_open_does_nothing(fake_github: FakeGitHub) -> None:

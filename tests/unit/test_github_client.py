@@ -5,16 +5,33 @@ from __future__ import annotations
 import requests
 from github import GithubException
 
-from driftbot.github.client import describe, make_github, same_login
+from driftbot.github.client import Identity, account_type, describe, make_github
+from driftbot.github.events import Actor
 from driftbot.github.status import MAX_DESCRIPTION, cut
 
+BOT = Actor("github-actions[bot]", 41898282, "Bot")
 
-def test_same_login_tolerates_only_the_bot_suffix() -> None:
-    assert same_login("github-actions[bot]", "github-actions[bot]")
-    assert same_login("github-actions", "github-actions[bot]")  # GraphQL may name a bot without the suffix
-    assert same_login("Alice", "alice")
-    assert not same_login("alice", "bob")
-    assert not same_login("alice", "alice2[bot]")
+
+def test_identity_is_id_and_type_never_a_look_alike_login() -> None:
+    me = Identity("github-actions[bot]", 41898282, "Bot")
+    assert me.owns(BOT)
+    assert not me.owns(Actor("github-actions", 9001, "User"))  # anyone can register this user
+    assert not me.owns(Actor("github-actions[bot]", 9001, "Bot"))  # another instance's bot (GHES)
+    assert not me.owns(Actor("github-actions[bot]", 41898282, "User"))
+    assert not me.owns(None)
+    assert Identity("alice", 2, "User").owns(Actor("Alice", 2, "User"))
+    assert not Identity("alice", 2, "User").owns(Actor("alice", 3, "User"))  # a renamed account's old login
+
+
+def test_identity_without_an_id_needs_the_exact_login_and_type() -> None:
+    fallback = Identity("github-actions[bot]", None, "Bot")
+    assert fallback.owns(BOT) and fallback.owns(Actor("GitHub-Actions[bot]", 7, "Bot"))
+    assert not fallback.owns(Actor("github-actions", 41898282, "User"))
+    assert not fallback.owns(Actor("github-actions", 7, "Bot"))  # no suffix stripped
+
+
+def test_account_type_from_the_viewers_login() -> None:
+    assert account_type("github-actions[bot]") == "Bot" and account_type("github-actions") == "User"
 
 
 def test_cut_keeps_one_line_within_the_limit() -> None:

@@ -59,6 +59,7 @@ def test_issue_comment_created_is_the_command() -> None:
 def test_issue_comment_edited_ticks_the_box_in_the_bots_comment() -> None:
     event = IssueCommentEvent.from_payload(load("issue_comment_edited.json"))
     assert event.action == "edited" and event.user_login == "github-actions[bot]" and event.sender_login == "alice"
+    assert (event.user.id, event.user.type, event.sender.id, event.sender.type) == (41898282, "Bot", 2, "User")
     assert event.previous_body is not None
     assert is_ticked(event.body) and not is_ticked(event.previous_body)
     found = read_marker(event.body)
