@@ -6,8 +6,10 @@ import html
 import re
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|[\x00-\x08\x0b-\x1f\x7f]")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
-_MENTION = re.compile(r"@(?=[\w-])|&#0*64;|&#x0*40;", re.IGNORECASE)
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&])")  # `&`: no entity (`&commat;`) is decoded
+# a character reference as HTML5 reads it (numeric ones even without the `;`); html.unescape decodes it alike
+_ENTITY = re.compile(r"&(?:#[xX][0-9a-fA-F]+|#[0-9]+|[A-Za-z][A-Za-z0-9]*);?")
+_BARE_AT = re.compile("@(?!\u200b)")
 ZWSP = "\u200b"
 
 
@@ -17,7 +19,10 @@ def strip_control(text: str) -> str:
 
 
 def nomention(text: str) -> str:
-    return _MENTION.sub(lambda m: "@" + ZWSP, text)
+    """A ZWSP after every `@` GitHub could link, including one spelled as a character reference
+    (`&#64;`, `&#x40;`, `&#0064;`, `&commat;`): Markdown decodes those before GitHub looks for mentions."""
+    text = _ENTITY.sub(lambda m: "@" if html.unescape(m[0]) == "@" else m[0], text)
+    return _BARE_AT.sub("@" + ZWSP, text)
 
 
 def md(text: object) -> str:
