@@ -30,8 +30,13 @@ def md(text: object) -> str:
     return nomention(_MD_SPECIAL.sub(r"\\\1", strip_control(str(text))))
 
 
+_MD_IN_HTML = str.maketrans({c: f"&#{ord(c)};" for c in "![]`|\\"})
+
+
 def html_text(text: object) -> str:
-    return nomention(html.escape(strip_control(str(text))))
+    """Text inside HTML (`<summary>`, `<td>`): escaped, and the characters that start Markdown links,
+    images, code and table cells as character references, so it stays text even where Markdown renders."""
+    return nomention(html.escape(strip_control(str(text))).translate(_MD_IN_HTML))
 
 
 def _longest_run(text: str, char: str) -> int:
