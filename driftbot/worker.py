@@ -8,7 +8,15 @@ A PR's migrations, models and `install` command are untrusted. They run in a sub
   a secret the caller names;
 - runs, when we are root (a container action always is), as an unprivileged account with no
   supplementary groups (so not the docker socket's group), which cannot read the parent's
-  /proc/<pid>/environ nor the workspace's `.git` (where actions/checkout keeps the token);
+  /proc/<pid>/environ nor any `.git` in the workspace (where actions/checkout keeps the token:
+  every one, nested checkouts included, is closed to others until the caller's run ends);
+- works, as that account, on a copy of the workspace (no `.git`, only what others may read:
+  a 0600 credentials file another step left stays out), so no mode in the workspace changes;
+  the report's paths are translated back to the workspace;
+- leaves nothing behind: after each command every process of the account is killed (it is
+  ours alone), so no detached process outlives the worker to read what opens later. Not root,
+  the worker is us: its session, process group and descendants are killed (we are their
+  subreaper), but a process that got itself adopted elsewhere (a service manager) escapes;
 - cannot read the parent's /proc/<pid>/environ as the same user either: the parent marks
   itself non-dumpable (prctl PR_SET_DUMPABLE), which makes its /proc files root's.
 The Report comes back as JSON, checked against the schema like any untrusted input.
@@ -30,6 +38,8 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
@@ -40,7 +50,7 @@ from typing import IO, Any
 import jsonschema
 
 from driftbot.errors import EXIT_INFRA, EXIT_UNCHECKABLE, EXIT_USAGE, ConfigError, InfrastructureError
-from driftbot.report import ErrorInfo, Report, from_dict
+from driftbot.report import ErrorInfo, Report, from_dict, to_dict
 from driftbot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +63,8 @@ _SCRUB_NAMES = frozenset({"GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_
                           "DRIFTBOT_DATABASE_URL", "PYTHONSTARTUP", "PYTHONINSPECT"})
 _SCRUB_PATTERN = re.compile(r"TOKEN", re.IGNORECASE)
 PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+KILL_TIMEOUT = 10.0  # seconds for every leftover process to be gone (SIGKILL: only D-state delays it)
 
 
 class ReportRejected(ConfigError):
@@ -103,23 +115,55 @@ def run_in_worker(settings: Settings, *, install: str | None = None, share: Path
                   secret_values: Sequence[str] = (), stream: IO[str] | None = None) -> Report:
     """Run `install` (if any) and the engine on `settings.project_dir` in the worker; its Report.
 
-    `share` is the tree the worker must be able to read (default: the project directory).
-    The worker's output goes to `stream` (default stdout), fenced off from workflow commands.
+    `share` is the tree the worker may read (default: the project directory): as root, a copy
+    of it, and the report's paths are mapped back. The worker's output goes to `stream`
+    (default stdout), fenced off from workflow commands.
     """
     protect_process()
     account = worker_account()
     project_dir = settings.project_dir.resolve()
     if not project_dir.is_dir():
         raise ConfigError(f"{settings.project_dir} is not a directory")
+    root = (share or project_dir).resolve()
+    if not project_dir.is_relative_to(root):
+        raise ConfigError(f"{settings.project_dir} is not inside {share}")
     out = stream if stream is not None else sys.stdout
     with tempfile.TemporaryDirectory(prefix="driftbot-worker-") as tmp, ExitStack() as stack:
         scratch = Path(tmp)
-        if account is not None:
-            os.chown(scratch, account.uid, account.gid)
-            make_readable(share or project_dir, account)
-            stack.enter_context(git_dir_hidden(share or project_dir))
-        report = _work(settings, project_dir, scratch, account, install, secret_values, out)
-    return report
+        if account is None:
+            become_subreaper()
+            return _work(settings, project_dir, scratch, account, install, secret_values, out)
+        os.chown(scratch, account.uid, account.gid)
+        stack.enter_context(git_dirs_closed(root))
+        tree = scratch / "tree"
+        copy_tree(root, tree, account)
+        copied = settings.replace(project_dir=tree / project_dir.relative_to(root),
+                                  config_file=_moved(settings.config_file, root, tree))
+        report = _work(copied, tree / project_dir.relative_to(root), scratch, account, install, secret_values, out)
+        return relocated(report, tree, root)
+
+
+def _moved(path: Path | None, root: Path, tree: Path) -> Path | None:
+    """`path` in the worker's copy, when it is in the shared tree."""
+    if path is None or not path.resolve().is_relative_to(root):
+        return path
+    return tree / path.resolve().relative_to(root)
+
+
+def relocated(report: Report, tree: Path, root: Path) -> Report:
+    """The report with the copy's paths (in paths, messages, tracebacks) as the workspace's."""
+    prefix = re.compile(re.escape(str(tree)) + r"(?![\w.-])")
+
+    def move(value: Any) -> Any:
+        if isinstance(value, str):
+            return prefix.sub(lambda _: str(root), value)
+        if isinstance(value, dict):
+            return {k: move(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [move(v) for v in value]
+        return value
+
+    return from_dict(move(to_dict(report)))
 
 
 def _work(settings: Settings, project_dir: Path, scratch: Path, account: Account | None, install: str | None,
@@ -229,7 +273,11 @@ def create_venv(venv: Path, account: Account | None, env: dict[str, str], out: I
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], account: Account | None, out: IO[str], *,
          title: str) -> int:
-    """Run one worker command, its output copied to `out` between stop-commands markers."""
+    """Run one worker command, its output copied to `out` between stop-commands markers.
+
+    The command ends when its process does: whatever it left running is killed then (it could
+    hold the output open, or wait to read what opens later), by a watcher while we read.
+    """
     kwargs: dict[str, Any] = {}
     if account is not None:
         kwargs.update(user=account.uid, group=account.gid, extra_groups=[])
@@ -237,6 +285,7 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], account: Account | None
     fence = secrets.token_hex(16)
     out.write(f"::group::{title}\n::stop-commands::{fence}\n")
     out.flush()
+    before = frozenset(p.pid for p in processes() if p.ppid == os.getpid()) if account is None else frozenset()
     try:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True,
@@ -248,17 +297,31 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], account: Account | None
                                   hint="the worker's Python and the project must be readable by that account "
                                        "(the action's image is set up for it); or run driftbot as a non-root user"
                                   ) from exc
+    watcher = threading.Thread(target=_kill_when_done, args=(proc, account, before), daemon=True)
+    watcher.start()
+    last = "\n"
     try:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            out.write(line)
+        with proc.stdout:
+            for line in proc.stdout:
+                out.write(line)
+                last = line
         return proc.wait()
     except BaseException:
         _stop(proc)
         raise
     finally:
-        out.write(f"::{fence}::\n::endgroup::\n")
+        watcher.join()
+        kill_leftovers(proc.pid, account, before)
+        # unterminated output would glue the resume token to its last line: commands never resume
+        out.write(("" if last.endswith("\n") else "\n") + f"::{fence}::\n::endgroup::\n")
         out.flush()
+
+
+def _kill_when_done(proc: subprocess.Popen[str], account: Account | None, before: frozenset[int]) -> None:
+    with suppress(Exception):  # best effort, early: the caller kills again, and reports what it cannot
+        proc.wait()
+        kill_leftovers(proc.pid, account, before)
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -273,44 +336,184 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
-def make_readable(root: Path, account: Account) -> None:
-    """Let `account` read the project: o+rX on the tree (not .git), o+x on the directories above it.
-
-    Only bits that are missing are added; a checkout is normally world-readable already.
-    """
-    root = root.resolve()
-    for parent in reversed(root.parents):
-        _add_mode(parent, stat.S_IXOTH)
-    _add_mode(root, stat.S_IROTH | stat.S_IXOTH)
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d != ".git"]
-        for name in dirnames:
-            _add_mode(Path(dirpath) / name, stat.S_IROTH | stat.S_IXOTH)
-        for name in filenames:
-            _add_mode(Path(dirpath) / name, stat.S_IROTH)
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    ppid: int
+    pgid: int
+    sid: int
+    zombie: bool
+    uids: tuple[int, ...]  # real, effective, saved, filesystem
 
 
-def _add_mode(path: Path, bits: int) -> None:
+def processes() -> list[Process]:
+    """Every process /proc shows (none where there is no /proc)."""
+    found = []
     with suppress(OSError):
-        st = path.lstat()
-        if stat.S_ISLNK(st.st_mode) or st.st_mode & bits == bits:
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                with suppress(OSError, ValueError, IndexError):
+                    found.append(_process(int(entry.name)))
+    return found
+
+
+def _process(pid: int) -> Process:
+    stat_line = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat_line[stat_line.rindex(")") + 2:].split()  # the name in (...) may hold anything
+    status = Path(f"/proc/{pid}/status").read_text()
+    uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+    return Process(pid, int(fields[1]), int(fields[2]), int(fields[3]), fields[0] in ("Z", "X"),
+                   tuple(map(int, uids)))
+
+
+def kill_leftovers(leader: int, account: Account | None, before: frozenset[int] = frozenset()) -> None:
+    """SIGKILL what a worker command left running, until nothing is left.
+
+    As root: every process of the worker's account (dedicated to it: all of them are PR code).
+    Not root: the worker is us, so only its tree can be told apart: its session and process
+    group, their descendants, and the orphans handed to us as their subreaper (our children
+    that were not there before the command, `before`).
+    """
+    deadline = time.monotonic() + KILL_TIMEOUT
+    while True:
+        found = processes()
+        _reap(found, account, before, leader)
+        targets = _of_account(found, account) if account is not None else _of_tree(found, leader, before)
+        if not targets:
             return
-        os.chmod(path, stat.S_IMODE(st.st_mode) | bits)
+        if time.monotonic() > deadline:
+            raise InfrastructureError(f"{len(targets)} processes of the worker survive SIGKILL (pids "
+                                      f"{', '.join(map(str, sorted(targets)[:10]))})")
+        if account is not None:
+            _kill_everything_as(account)
+        for pid in targets:
+            with suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+
+
+def _of_account(found: list[Process], account: Account) -> set[int]:
+    return {p.pid for p in found if not p.zombie and account.uid in p.uids}
+
+
+def _of_tree(found: list[Process], leader: int, before: frozenset[int]) -> set[int]:
+    me, uid = os.getpid(), os.getuid()
+    live = [p for p in found if not p.zombie and p.uids[0] == uid and p.pid != me]
+    tree = {p.pid for p in live if leader in (p.sid, p.pgid) or (p.ppid == me and p.pid not in before)}
+    tree.add(leader)
+    while grown := {p.pid for p in live if p.ppid in tree} - tree:
+        tree |= grown
+    return tree & {p.pid for p in live}
+
+
+def _reap(found: list[Process], account: Account | None, before: frozenset[int], leader: int) -> None:
+    """Wait for the killed orphans handed to us (PID 1 in a container, or their subreaper)."""
+    me, uid = os.getpid(), (account.uid if account else os.getuid())
+    for p in found:
+        if p.zombie and p.ppid == me and uid in p.uids and p.pid not in before and p.pid != leader:
+            with suppress(ChildProcessError):
+                os.waitpid(p.pid, os.WNOHANG)
+
+
+def _kill_everything_as(account: Account) -> None:
+    """kill(-1, SIGKILL) from inside the account: the kernel signals all of it at once, so no
+    fork between our look at /proc and our kill can slip through (a fork bomb neither)."""
+    with suppress(OSError, subprocess.SubprocessError):
+        subprocess.run([sys.executable, "-I", "-S", "-c", "import os; os.kill(-1, 9)"], cwd="/", env={},
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       user=account.uid, group=account.gid, extra_groups=[], timeout=KILL_TIMEOUT, check=False)
+
+
+def become_subreaper() -> None:
+    """Orphans of our children come to us rather than to init: a worker that runs as us, and
+    daemonizes, stays findable (and killable) as our child."""
+    if not sys.platform.startswith("linux"):
+        return
+    with suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            log.debug("prctl(PR_SET_CHILD_SUBREAPER, 1) failed: errno %s", ctypes.get_errno())
+
+
+def copy_tree(root: Path, tree: Path, account: Account) -> None:
+    """What of `root` others may read, copied as root into `tree`, owned by the worker's account.
+
+    No `.git` (the token), no file others cannot read and no directory others cannot enter (a
+    0600 credentials file another step wrote stays out), no device, socket or FIFO. Links are
+    copied as links, never followed: we are root. The workspace itself is not touched.
+    """
+    _make_dir(tree, root.lstat(), account)
+    for dirpath, dirnames, filenames in os.walk(root):
+        src, dest = Path(dirpath), tree / Path(dirpath).relative_to(root)
+        shared = []
+        for name in dirnames:
+            st = (src / name).lstat()
+            if stat.S_ISLNK(st.st_mode):
+                _copy_link(src / name, dest / name, account)
+            elif name != ".git" and st.st_mode & _OTHERS_ENTER == _OTHERS_ENTER:
+                _make_dir(dest / name, st, account)
+                shared.append(name)
+        dirnames[:] = shared
+        for name in filenames:
+            st = (src / name).lstat()
+            if stat.S_ISLNK(st.st_mode):
+                _copy_link(src / name, dest / name, account)
+            elif stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IROTH:
+                _copy_file(src / name, dest / name, st, account)
+
+
+_OTHERS_ENTER = stat.S_IROTH | stat.S_IXOTH
+
+
+def _make_dir(path: Path, st: os.stat_result, account: Account) -> None:
+    os.mkdir(path, 0o700)
+    os.chown(path, account.uid, account.gid)
+    os.chmod(path, stat.S_IMODE(st.st_mode) & 0o777 | 0o700)  # the worker's copy: its install may write
+
+
+def _copy_link(src: Path, dest: Path, account: Account) -> None:
+    os.symlink(os.readlink(src), dest)
+    os.lchown(dest, account.uid, account.gid)
+
+
+def _copy_file(src: Path, dest: Path, st: os.stat_result, account: Account) -> None:
+    with open(os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as fin:
+        if not stat.S_ISREG(os.fstat(fin.fileno()).st_mode):
+            return
+        with open(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+            os.fchown(fout.fileno(), account.uid, account.gid)
+            os.fchmod(fout.fileno(), stat.S_IMODE(st.st_mode) & 0o777)  # no set-id bits
+            os.utime(fout.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 @contextmanager
-def git_dir_hidden(root: Path) -> Iterator[None]:
-    """actions/checkout writes the token into .git/config: keep .git closed while PR code runs."""
-    hidden: list[tuple[Path, int]] = []
-    for candidate in {root.resolve() / ".git", *(p / ".git" for p in root.resolve().parents)}:
-        with suppress(OSError):
-            st = candidate.lstat()
-            if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o077:
-                os.chmod(candidate, stat.S_IMODE(st.st_mode) & 0o700)
-                hidden.append((candidate, stat.S_IMODE(st.st_mode)))
+def git_dirs_closed(root: Path) -> Iterator[None]:
+    """actions/checkout writes the token into .git/config: every .git in `root` (nested checkouts
+    too) and above it is closed to others while this lasts (as root; not root, the worker is us).
+
+    Wrap the whole run in it, not one worker command: what opens .git again must come after
+    the last of the PR's code is dead. Modes are put back as they were.
+    """
+    closed: list[tuple[Path, int]] = []
+    if os.geteuid() == 0:
+        for git in _git_dirs(root.resolve()):
+            with suppress(OSError):
+                mode = stat.S_IMODE(git.lstat().st_mode)
+                if stat.S_ISDIR(git.lstat().st_mode) and mode & 0o077:
+                    os.chmod(git, mode & 0o700)
+                    closed.append((git, mode))
     try:
         yield
     finally:
-        for path, mode in hidden:
+        for path, mode in reversed(closed):
             with suppress(OSError):
                 os.chmod(path, mode)
+
+
+def _git_dirs(root: Path) -> Iterator[Path]:
+    yield from (parent / ".git" for parent in (root, *root.parents))
+    for dirpath, dirnames, _ in os.walk(root):
+        if ".git" in dirnames and Path(dirpath) != root:
+            yield Path(dirpath) / ".git"
+        dirnames[:] = [d for d in dirnames if d != ".git"]

@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from types import FrameType
 from typing import Any
 
@@ -26,7 +27,7 @@ from driftbot.cli import ISSUES_URL
 from driftbot.errors import EXIT_INFRA, ConfigError, DriftbotError, Terminated
 from driftbot.github.events import load_event
 from driftbot.github.workflow import GitHubFormatter, add_mask, annotation
-from driftbot.worker import protect_process
+from driftbot.worker import git_dirs_closed, protect_process
 
 log = logging.getLogger("driftbot")
 
@@ -50,7 +51,9 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         if mode in ("publish", "commit") and not settings.github_token.value:
             raise ConfigError(f"the {mode} mode needs the github-token input")
         log.info("driftbot %s: %s mode (%s event, %s)", __version__, mode, settings.event_name, settings.repository)
-        return RUN[mode](settings, payload)
+        # the checkout's .git (token inside) stays closed to the worker's account until the run ends
+        with git_dirs_closed(settings.workspace) if mode == "check" else nullcontext():
+            return RUN[mode](settings, payload)
     except DriftbotError as exc:
         print(annotation("error", str(exc), title="driftbot"), flush=True)
         return exc.exit_code
