@@ -131,7 +131,6 @@ def run_in_worker(settings: Settings, *, install: str | None = None, share: Path
     with tempfile.TemporaryDirectory(prefix="driftbot-worker-") as tmp, ExitStack() as stack:
         scratch = Path(tmp)
         if account is None:
-            become_subreaper()
             return _work(settings, project_dir, scratch, account, install, secret_values, out)
         os.chown(scratch, account.uid, account.gid)
         stack.enter_context(git_dirs_closed(root))
@@ -285,7 +284,10 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], account: Account | None
     fence = secrets.token_hex(16)
     out.write(f"::group::{title}\n::stop-commands::{fence}\n")
     out.flush()
-    before = frozenset(p.pid for p in processes() if p.ppid == os.getpid()) if account is None else frozenset()
+    before: frozenset[int] = frozenset()
+    if account is None:  # the worker is us: its orphans must come to us to be told apart from others'
+        become_subreaper()
+        before = frozenset(p.pid for p in processes() if p.ppid == os.getpid())
     try:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True,

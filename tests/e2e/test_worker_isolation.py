@@ -328,3 +328,31 @@ def test_a_process_that_outlives_the_worker_finds_no_token_in_the_container(pull
     assert tried and set(tried) <= {"PermissionError", "FileNotFoundError"}, tried
     assert_no_secret(loot, run.stdout, run.stderr, run.summary)
     assert NESTED_CREDENTIAL not in loot and "SECRETcloudTOKEN" not in loot
+
+
+NOT_ROOT_RUN = """
+import io, os, sys, time
+from pathlib import Path
+from driftbot import worker
+daemon = "import os, time\\nif os.fork() == 0:\\n    os.setsid()\\n    if os.fork() == 0:\\n        time.sleep(30)\\n    os._exit(0)\\n"
+worker._run([sys.executable, "-c", daemon], Path("/"), {"PATH": os.defpath}, None, io.StringIO(), title="daemon")
+print(os.getuid(), ",".join(str(p.pid) for p in worker.processes() if not p.zombie and p.uids[0] == os.getuid()
+                            and p.pid != os.getpid()))
+"""
+
+
+@ROOT_ONLY
+def test_not_root_the_workers_daemon_is_killed_too(worker_python: str) -> None:
+    """Not root, the worker runs as us: a double-forked, setsid daemon is still found (we are its
+    subreaper) and killed; only the test's own process of that account is left."""
+    account = worker_account()
+    assert account is not None
+    started = time.monotonic()
+    done = subprocess.run([worker_python, "-c", NOT_ROOT_RUN], user=account.uid, group=account.gid, extra_groups=[],
+                          capture_output=True, text=True, timeout=60, check=False, cwd="/")
+
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 20, "the command waited for its daemon"
+    uid, left = done.stdout.split()[0], done.stdout.split()[1:]
+    assert uid == str(account.uid) and left == [], f"left running: {left}"
+    assert processes_of(account.uid) == []
