@@ -13,12 +13,15 @@ the job summary, which always carries the full report).
 from __future__ import annotations
 
 import os
+import posixpath
+import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 from urllib.parse import quote
 
 from driftbot import escape
+from driftbot.errors import ConfigError
 from driftbot.findings import Finding
 from driftbot.github.commands import build_file_block, commit_checkbox, create_file_link, safe_path
 from driftbot.render import environment, relpath
@@ -39,6 +42,13 @@ KIND_WORDS = {
     "changed": "differs",
     "renamed": "named differently",
 }
+
+
+_MIGRATION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\.py")
+
+
+class UnsafeMigrationPath(ConfigError):
+    """The report names a migration file outside the project's versions directory (a hostile report)."""
 
 
 @dataclass(frozen=True)
@@ -100,20 +110,20 @@ def _render(template: str, report: Report, ctx: CommentContext, variant: Variant
         groups.setdefault(key, []).append(row)
     s = report.suggestion
     migration_path = repo_path(s.path, root, ctx.project_path) if s else None
+    offered = _offered_path(report, ctx.project_path)
     content_shown = bool(s and s.content and not s.error and escape.exact_safe(s.content)
                          and (variant == "full" or (variant == "compact" and len(s.content) <= COMPACT_CONTENT)))
     # the comment carries the verified file for the commit command (which replies with the manual
     # steps when the branch is a fork's); the checkbox only where the token can push
     file_block = ""
-    if (s and content_shown and s.verified and migration_path and safe_path(migration_path)
-            and template == "comment.md.j2" and ctx.head_sha and ctx.branch):
-        file_block = build_file_block(migration_path, s.content)
+    if s and content_shown and s.verified and offered and template == "comment.md.j2" and ctx.head_sha and ctx.branch:
+        file_block = build_file_block(offered, s.content)
     checkbox = commit_checkbox(ctx.branch) if file_block and ctx.branch and ctx.can_commit else ""
     body = environment().get_template(template).render(
         report=report, s=s, ctx=ctx, variant=variant, marker=marker, groups=list(groups.items()),
         drift=[r for r in rows if r.severity != "info"], info=[r for r in rows if r.severity == "info"],
         migration_path=migration_path, content_shown=content_shown, file_block=file_block, checkbox=checkbox,
-        new_file_url=_new_file_url(report, ctx, migration_path) if checkbox == "" else None,
+        new_file_url=_new_file_url(report, ctx, offered) if checkbox == "" else None,
         cut=TEXT_CUT[variant], compact_findings=COMPACT_FINDINGS, short_sha=(ctx.head_sha or "")[:7],
         timings=_timings(report), models_behind=bool(s and any(h.kind == "models_behind" for h in s.hazards)),
         destructive=[h for h in (s.hazards if s else ()) if h.kind != "models_behind"],
@@ -141,6 +151,52 @@ def repo_path(path: str, root: str | None, project_path: str) -> str:
     return str(PurePosixPath(project_path) / inside) if project_path not in ("", ".") else inside
 
 
+def committable_path(report: Report, project_path: str) -> str:
+    """The repository path of the report's migration, when it may be offered for committing.
+
+    Only a file `<name>.py` of plain characters (`[A-Za-z0-9._-]`) directly in a versions
+    directory of the project: `<script_location>/versions` or where a head revision's file is,
+    inside `project_path` (the workflow's `working-directory`), no `..`, not absolute. The
+    report is untrusted (a fork's artifact, or the worker's after running PR code): else
+    UnsafeMigrationPath.
+    """
+    s, project = report.suggestion, report.project
+    if s is None or project is None:
+        raise UnsafeMigrationPath("the report has no migration or no project to place it in")
+    path = repo_path(s.path, project.root, project_path)
+    directory, name = posixpath.split(path)
+    if (not safe_path(path) or not _MIGRATION_NAME.fullmatch(name) or not _inside(path, project_path)
+            or directory not in _versions_dirs(report, project_path)):
+        raise UnsafeMigrationPath(
+            f"the report's migration {escape.strip_control(path)!r} is not a file of the project's versions "
+            f"directory ({', '.join(sorted(_versions_dirs(report, project_path))) or 'none'}): driftbot offers "
+            "only `<name>.py` there, in letters, digits, '.', '_' and '-'",
+            hint="the report was made by another tool or tampered with; re-run the check")
+    return path
+
+
+def _versions_dirs(report: Report, project_path: str) -> set[str]:
+    """Where the project's migrations are: `<script_location>/versions` and the head revisions' directories."""
+    project = report.project
+    if project is None:
+        return set()
+    found = [repo_path(posixpath.join(project.script_location, "versions"), project.root, project_path)]
+    found += [posixpath.dirname(repo_path(f, project.root, project_path)) for f in project.head_files]
+    return {d for d in found if safe_path(d) and _inside(d + "/x", project_path)}
+
+
+def _inside(path: str, project_path: str) -> bool:
+    prefix = project_path.strip("/")
+    return prefix in ("", ".") or path.startswith(prefix + "/")
+
+
+def _offered_path(report: Report, project_path: str) -> str | None:
+    try:
+        return committable_path(report, project_path)
+    except UnsafeMigrationPath:
+        return None
+
+
 def _new_file_url(report: Report, ctx: CommentContext, migration_path: str | None) -> str | None:
     """GitHub's prefilled "create new file" page, for a fork's branch the token cannot push to.
 
@@ -149,8 +205,6 @@ def _new_file_url(report: Report, ctx: CommentContext, migration_path: str | Non
     s = report.suggestion
     repo = ctx.head_repository or ctx.repository
     if ctx.can_commit or not (s and s.content and s.verified and migration_path and repo and ctx.branch):
-        return None
-    if not safe_path(migration_path):
         return None
     return create_file_link(f"{ctx.server_url}/{repo}", ctx.branch, migration_path, s.content)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from driftbot.action.settings import FailOn, Settings
-from driftbot.comment import CommentContext, render_comment, render_summary, repo_path
+from driftbot.comment import CommentContext, committable_path, render_comment, render_summary, repo_path
 from driftbot.errors import EXIT_CLEAN, EXIT_INFRA
 from driftbot.findings import Finding
 from driftbot.github.client import GitHubClient, GitHubError, make_github
@@ -169,6 +169,14 @@ def set_outputs(report: Report, settings: Settings, *, comment_url: str | None =
 
 # ---------------------------------------------------------------------------------- publish mode
 
+def check_artifact(report: Report, settings: Settings) -> None:
+    """What the schema cannot say: a migration the report carries is a file of the project's versions
+    directory (the comment offers it for committing). UnsafeMigrationPath otherwise."""
+    s = report.suggestion
+    if s is not None and s.content and not s.error:
+        committable_path(report, str(settings.working_directory))
+
+
 def run_publish(settings: Settings, payload: Mapping[str, Any]) -> int:
     """Post a fork PR's comment and status from the report artifact its check uploaded.
 
@@ -185,6 +193,7 @@ def run_publish(settings: Settings, payload: Mapping[str, Any]) -> int:
                  settings.report_path)
         return EXIT_CLEAN
     report = read_report(Path(path), ARTIFACT_MAX_BYTES)
+    check_artifact(report, settings)
     gh = make_github(settings.github_token.value, settings.api_url)
     number, branch = find_pull_for_run(gh, settings.repository, run)
     run_url = f"{settings.server_url}/{settings.repository}/actions/runs/{run.id}"

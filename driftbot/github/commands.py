@@ -105,10 +105,13 @@ class _Carried:
     verified: bool  # the content matches the sha256 the bot wrote
 
 
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9._/-]+")  # no space, newline or shell/Markdown character in a path we commit
+
+
 def safe_path(path: str) -> bool:
-    """A relative path inside the repository, not under .git/ or .github/ (workflows)."""
+    """A relative path of plain characters inside the repository, not under .git/ or .github/ (workflows)."""
     parts = path.split("/")
-    return (bool(path) and "\x00" not in path and "\\" not in path and all(p not in ("", ".", "..") for p in parts)
+    return (_PLAIN_PATH.fullmatch(path) is not None and all(p not in ("", ".", "..") for p in parts)
             and parts[0] != ".github" and ".git" not in parts)
 
 

@@ -119,6 +119,27 @@ def test_publish_refuses_an_artifact_that_is_not_a_driftbot_report(fork_pull: An
     assert fake.comments(base, number) == [] and fake.statuses(base, head) == []
 
 
+@pytest.mark.parametrize("path", ["/github/workspace/backend/conftest.py", "/github/workspace/setup.py",
+                                  "/github/workspace/backend/migrations/versions/x\n::error::forged.py"])
+def test_publish_refuses_a_migration_path_outside_the_versions_directory(fork_pull: Any, tmp_path: Path,
+                                                                         path: str) -> None:
+    """The artifact picks the file the comment offers: only a migration in the versions directory."""
+    fake, base, fork, number, head = fork_pull
+    payload = workflow_run(fake, base, fork, head)
+    report = json.loads(REPORT.read_text())
+    report["suggestion"]["path"] = path
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "driftbot-report.json").write_text(json.dumps(report))
+
+    done, _ = run_action(fake, tmp_path / "ws", "workflow_run", payload)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    [error] = [line for line in done.stdout.splitlines() if line.startswith("::error")]
+    assert "versions directory" in error
+    assert not any(line.startswith("::error::forged") for line in done.stdout.splitlines())
+    assert fake.comments(base, number) == [] and fake.statuses(base, head) == []
+
+
 def test_publish_does_nothing_when_the_pr_moved_on(fork_pull: Any, tmp_path: Path) -> None:
     fake, base, fork, number, head = fork_pull
     payload = workflow_run(fake, base, fork, head)

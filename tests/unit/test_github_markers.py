@@ -70,8 +70,15 @@ def test_path_must_stay_inside_the_repository() -> None:
         assert not safe_path(path), path
         assert extract_migration(build_file_block(path, CONTENT)) is None, path
     assert safe_path(PATH) and safe_path("db/versions/2024_01_01_x.py")
-    assert "%20" in build_file_marker("with space/x.py", CONTENT)
-    assert extract_migration(build_file_block("with space/x.py", CONTENT)) == ("with space/x.py", CONTENT)
+
+
+def test_path_keeps_to_plain_characters() -> None:
+    """Letters, digits, `.`, `_`, `-` and `/` only: a newline in a path would forge log lines (`::error::`)."""
+    for path in ("migrations/versions/x\n::error::pwned.py", "with space/x.py", "a/b;c.py", "a/\u00fcber.py",
+                 "a/b\r.py", "a/b%0A.py", "a/$(id).py"):
+        assert not safe_path(path), path
+        assert extract_migration(build_file_block(path, CONTENT)) is None, path
+    assert "%0A" in build_file_marker("x\n.py", CONTENT)  # quoted in the marker, refused when read back
 
 
 def test_markers_inside_code_blocks_and_ambiguity() -> None:
