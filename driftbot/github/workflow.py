@@ -28,6 +28,14 @@ def escape_property(s: str) -> str:
     return escape_data(s).replace(":", "%3A").replace(",", "%2C")
 
 
+def plain(text: str) -> str:
+    """Text for the log outside a command: one line (CR and LF escaped as data) that cannot start a
+    command (the runner reads any line starting with `::`, after spaces, as one)."""
+    line = escape_data(text)
+    stripped = line.lstrip()
+    return line if not stripped.startswith("::") else line[: len(line) - len(stripped)] + "%3A" + stripped[1:]
+
+
 def command(name: str, value: str = "", **properties: str | int | None) -> str:
     """`::name key=value,...::value`, every part escaped (None properties are left out)."""
     props = ",".join(f"{k}={escape_property(str(v))}" for k, v in properties.items() if v is not None)
@@ -107,7 +115,9 @@ def add_job_summary(markdown: str, *, path: Path | None = None) -> bool:
 class GitHubFormatter(logging.Formatter):
     """Log records as workflow commands: DEBUG → `::debug::`, WARNING → `::warning::`, ERROR → `::error::`.
 
-    INFO stays plain text (a `::notice::` per line would flood the run's annotations).
+    INFO stays plain text (a `::notice::` per line would flood the run's annotations), one line
+    through `plain`: messages carry untrusted text (paths, branches, error messages), and a
+    newline in one must not start a command of its own.
     """
 
     def format(self, record: logging.LogRecord) -> str:
@@ -118,7 +128,7 @@ class GitHubFormatter(logging.Formatter):
             return command("warning", text)
         if record.levelno <= logging.DEBUG:
             return command("debug", text)
-        return text
+        return plain(text)
 
 
 @contextmanager

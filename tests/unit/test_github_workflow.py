@@ -110,6 +110,22 @@ def test_formatter_maps_levels_to_commands() -> None:
     assert fmt(logging.CRITICAL, "boom") == "::error::boom"
 
 
+@pytest.mark.parametrize("level", [logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR])
+def test_untrusted_text_in_a_log_record_never_starts_a_workflow_command(level: int) -> None:
+    """A migration path from a report or a comment, a branch, an error message: any of them may carry
+    a newline, and the runner reads a line starting with `::` (after spaces) as a command."""
+    formatter = GitHubFormatter("%(message)s")
+    hostile = "migrations/versions/x\n::error::forged\r\n  ::add-mask::x\r::warning::y"
+    for msg, args in (("committed %s to %s", (hostile, "main")), ("%s", ("::error::first line",))):
+        out = formatter.format(logging.LogRecord("driftbot", level, __file__, 1, msg, args, None))
+        assert "\n" not in out and "\r" not in out, out
+        if level == logging.INFO:  # plain text: it must not start a command itself
+            assert not out.lstrip().startswith("::"), out
+        else:  # one command whose data carries the rest, escaped
+            assert re.match(r"::(debug|warning|error)::", out), out
+        assert "forged" in out or "first line" in out  # escaped, not dropped
+
+
 def test_grouped_wraps_output() -> None:
     lines: list[str] = []
     with workflow.grouped("migrate: 3 revisions", lines.append):
