@@ -18,8 +18,8 @@ from driftbot import __version__, cli_detect
 from driftbot.config import configure
 from driftbot.engine import run_check
 from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT, EXIT_INFRA, EXIT_USAGE, DriftbotError, Terminated
+from driftbot.masking import ScrubbingFormatter, register_url, scrub
 from driftbot.postgres import cleanup
-from driftbot.postgres.base import display_url
 from driftbot.render import FORMATS, Format, render
 from driftbot.report import Report
 from driftbot.settings import POSTGRES_KINDS, Secret, Settings
@@ -177,14 +177,17 @@ def write_atomically(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="driftbot: %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for url in (getattr(args, "database_url", None), getattr(args, "target_url", None)):
+        register_url(url)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr)
+    for handler_ in logging.getLogger().handlers:
+        handler_.setFormatter(ScrubbingFormatter("driftbot: %(levelname)s %(name)s: %(message)s"))
     signal.signal(signal.SIGTERM, _terminate)
     try:
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except DriftbotError as exc:
-        print(f"driftbot: {exc}", file=sys.stderr)
+        print(f"driftbot: {scrub(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("driftbot: interrupted; scratch databases and servers were removed", file=sys.stderr)
@@ -194,11 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return 143
     except Exception as exc:
         if getattr(args, "debug", False):
-            traceback.print_exc()
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        for url in (getattr(args, "database_url", None), getattr(args, "target_url", None)):
-            if url:
-                message = message.replace(url, display_url(url))
+            print(scrub(traceback.format_exc()), file=sys.stderr, end="")
+        message = scrub(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
         print(f"driftbot: internal error: {type(exc).__name__}: {message}\n"
               f"run again with --debug and report it at {ISSUES_URL}", file=sys.stderr)
         return EXIT_INFRA

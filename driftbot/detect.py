@@ -31,11 +31,10 @@ from typing import Any
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import NullPool
 
 from driftbot.catalog import Catalog, Column
+from driftbot.containment import contained, hidden_from_project, own_engine
 from driftbot.diff import _enum_text, _serial, column_definition, diff_catalogs, table_definition
 from driftbot.engine import write_suggestion
 from driftbot.errors import ConfigError, DriftbotError, ProjectError
@@ -44,6 +43,7 @@ from driftbot.findings import Classification, Finding
 from driftbot.fixops import Hazard
 from driftbot.ignore import apply_ignore_rules
 from driftbot.live import DEFAULT_VERSION_TABLE, LiveSnapshot, LiveTarget, copy_schema, probe, read_live
+from driftbot.masking import register_url
 from driftbot.migrate import logging_preserved, pointed_at, raise_for_failure, upgrade
 from driftbot.postgres import scratch_database
 from driftbot.project import Project, describe_exception, load_project
@@ -97,7 +97,8 @@ def run_status(settings: Settings, target: LiveTarget, version_table: str | None
 # --- detect ----------------------------------------------------------------------------------------
 
 def _detect(settings: Settings, target: LiveTarget, fix: bool, run: RunRecord) -> None:
-    with project_import_scope(), ExitStack() as stack:
+    register_url(target.url.value)
+    with hidden_from_project(target.url.value), project_import_scope(), ExitStack() as stack:
         with run.stage("live"):
             probe(target)  # an unreachable database fails now, before any scratch work
         project, cfg, script, server = open_project(settings, run, stack)
@@ -127,10 +128,10 @@ def _detect(settings: Settings, target: LiveTarget, fix: bool, run: RunRecord) -
 
 
 def _baseline(url: URL, baseline: str, project: Project) -> None:
-    engine = create_engine(url, poolclass=NullPool)
+    engine = own_engine(url)
     try:
         with engine.begin() as conn:
-            apply_baseline(conn, baseline, project)
+            apply_baseline(conn, baseline, project, url)
     finally:
         engine.dispose()
 
@@ -141,7 +142,7 @@ def _migrations_at(settings: Settings, s: Scratch, revisions: tuple[str, ...], s
     if settings.baseline:
         _baseline(url, settings.baseline, s.project)
     for revision in revisions:  # more than one: the live database is at several branch heads
-        migrations, _ = upgrade(s.project, s.config, s.script, url, settings.url_env_vars, revision)
+        migrations, _ = upgrade(s.project, s.config, s.script, url, settings.url_env_vars, revision, step="revision")
         raise_for_failure(migrations, s.project)
     return read(url, s.exclude)
 
@@ -362,7 +363,8 @@ def _live_hazard(hazard: Hazard, outside: set[str]) -> Hazard:
 # --- status ------------------------------------------------------------------------------------------
 
 def _status(settings: Settings, target: LiveTarget, version_table: str | None, run: RunRecord) -> None:
-    with project_import_scope(), ExitStack() as stack:
+    register_url(target.url.value)
+    with hidden_from_project(target.url.value), project_import_scope(), ExitStack() as stack:
         if settings.alembic_ini.parent.is_dir():
             stack.enter_context(chdir(settings.alembic_ini.parent))
         with run.stage("project"):
@@ -406,7 +408,7 @@ def version_table_of(project: Project, cfg: Config, script: ScriptDirectory,
     env.configure = configure  # type: ignore[method-assign]
     unreachable = make_url("postgresql://driftbot-offline.invalid/none")
     try:
-        with pointed_at(cfg, unreachable, env_vars), logging_preserved(), env:
+        with pointed_at(cfg, unreachable, env_vars), logging_preserved(), env, contained("offline", None, project.root):
             script.run_env()
     except _Configured:
         return seen.get("version_table_schema"), seen.get("version_table") or DEFAULT_VERSION_TABLE

@@ -12,12 +12,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from alembic.config import Config
-from sqlalchemy import MetaData, create_engine
+from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from driftbot.catalog import Catalog, read_catalog
 from driftbot.config import configure
+from driftbot.containment import own_engine
 from driftbot.diff import diff_catalogs
 from driftbot.errors import ConfigError
 from driftbot.filters import apply_project_hooks
@@ -75,9 +75,9 @@ def sync_target(settings: Settings, project: Project, cfg: Config, models: Catal
     assert settings.target_url is not None
     target = make_url(settings.target_url.value).set(drivername=DRIVER)
     project_now, script_now = describe_scripts(cfg, project.config_file)
-    migrations, _ = upgrade(project_now, cfg, script_now, target, settings.url_env_vars)
+    migrations, _ = upgrade(project_now, cfg, script_now, target, settings.url_env_vars, step="sync")
     raise_for_failure(migrations, project_now)
-    engine = create_engine(target, poolclass=NullPool)
+    engine = own_engine(target)
     try:
         with engine.connect() as conn:
             live = read_catalog(conn, exclude=version_table(options, default_schema))

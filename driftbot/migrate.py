@@ -25,7 +25,9 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
+from driftbot.containment import contained
 from driftbot.errors import ConfigError, MigrationError, ProjectError
+from driftbot.masking import scrub
 from driftbot.project import Project, describe_exception, user_frame
 
 log = logging.getLogger(__name__)
@@ -198,11 +200,14 @@ def database_error_text(exc: BaseException) -> str:
 def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
             env_vars: Sequence[str], destination: str = "heads",
             downgrade: bool = False,
-            on_configured: Callable[[EnvOptions], None] | None = None) -> tuple[MigrationRun, EnvOptions]:
+            on_configured: Callable[[EnvOptions], None] | None = None,
+            step: str = "migrate") -> tuple[MigrationRun, EnvOptions]:
     """Run `upgrade <destination>` (or `downgrade`) through the project's env.py against `url`.
 
     `on_configured` is called as soon as env.py has configured the context, before any
-    revision runs: the engine starts building the models' database then.
+    revision runs: the engine starts building the models' database then. Every connection the
+    project's code opens goes to `url` (containment.py), whatever URL it built; `step` names the
+    step in the report when it asked for another database.
 
     Raises ProjectError when env.py itself fails; a failing revision is returned as
     `MigrationRun.failure` (with the revisions that ran before it) and raised by the caller.
@@ -213,7 +218,7 @@ def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
     failure: MigrationFailure | None = None
     with pointed_at(cfg, scratch_url_for(cfg, url), env_vars), logging_preserved():
         try:
-            with _observed_environment(cfg, script, recorder):
+            with _observed_environment(cfg, script, recorder), contained(step, url, project.root):
                 script.run_env()
         except Exception as exc:
             if not recorder.planned:
@@ -221,7 +226,7 @@ def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
             failed = recorder.planned[min(len(recorder.applied), len(recorder.planned) - 1)]
             where = user_frame(exc, (project.script_location,))
             failure = MigrationFailure(failed, project.file_of(failed),
-                                       where[1] if where else None, database_error_text(exc))
+                                       where[1] if where else None, scrub(database_error_text(exc)))
             log.debug("revision %s failed", failed, exc_info=exc)
     if recorder.configured is None:
         raise ProjectError(f"{project.script_location / 'env.py'} never called context.configure()")

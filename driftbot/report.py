@@ -10,6 +10,7 @@ from typing import Any, Literal
 import dacite
 
 from driftbot import __version__
+from driftbot.containment import Redirect
 from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT, EXIT_UNCHECKABLE
 from driftbot.findings import Finding
 from driftbot.migrate import AppliedRevision, MigrationRun
@@ -92,6 +93,8 @@ class Report:
     suggestion: Suggestion | None = None
     sync: SyncResult | None = None
     live: LiveInfo | None = None
+    # connections project code asked to make elsewhere, which went to the scratch database instead
+    redirects: tuple[Redirect, ...] = ()
     driftbot_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 

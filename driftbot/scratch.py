@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
+import sysconfig
 import threading
 import time
 import warnings
@@ -21,13 +23,15 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData, create_engine, text
+from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.pool import NullPool
 
+from driftbot import containment
 from driftbot.catalog import EMPTY_CATALOG, Catalog, TableKey, read_catalog, read_catalogs
+from driftbot.containment import contained, own_engine
 from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.findings import Finding
+from driftbot.masking import register_url, scrub
 from driftbot.migrate import EnvOptions, MigrationRun, _metadata_tuple, raise_for_failure, upgrade
 from driftbot.models_db import create_models, prepare_models_database
 from driftbot.postgres import Server, scratch_database, start_server
@@ -64,6 +68,7 @@ class RunRecord:
         """Run the stages in `body`, timing the whole; the error that ended them, if any."""
         started = time.perf_counter()
         error: DriftbotError | None = None
+        containment.reset()
         try:
             body()
         except DriftbotError as exc:
@@ -73,7 +78,7 @@ class RunRecord:
         return error
 
     def report(self, error: DriftbotError | None = None) -> Report:
-        info = ErrorInfo(error.stage, error.message, error.hint) if error else None
+        info = ErrorInfo(error.stage, scrub(error.message), scrub(error.hint)) if error else None
         findings = tuple(self.findings)
         synced = self.sync is not None and not self.sync.remaining
         status, exit_code = outcome(findings, info, error.exit_code if error else 0, synced)
@@ -84,7 +89,8 @@ class RunRecord:
                                   tuple(p.file_of(h) for h in p.heads))
         postgres = PostgresInfo(self.server.provider, self.server.version) if self.server else None
         return Report(status, exit_code, project, postgres, self.migrations, findings,
-                      dict(self.timings), info, self.suggestion, self.sync, self.live)
+                      dict(self.timings), info, self.suggestion, self.sync, self.live,
+                      redirects=containment.redirects())
 
 
 @contextmanager
@@ -104,8 +110,18 @@ def project_import_scope() -> Iterator[None]:
         for warning in caught:
             log.debug("project warning: %s:%s: %s", warning.filename, warning.lineno, warning.message)
         for name in set(sys.modules) - modules:
-            del sys.modules[name]
+            if not _installed(sys.modules[name]):
+                del sys.modules[name]
         sys.path[:] = path
+
+
+_INSTALLED = tuple({str(Path(p).resolve()) + os.sep for p in sysconfig.get_paths().values()})
+
+
+def _installed(module: object) -> bool:
+    """A module of Python or of an installed package: kept, since extension modules can't be imported twice."""
+    file = getattr(module, "__file__", None)
+    return isinstance(file, str) and str(Path(file).resolve()).startswith(_INSTALLED)
 
 
 def absolute_paths(settings: Settings) -> Settings:
@@ -151,8 +167,11 @@ def open_project(settings: Settings, run: RunRecord, stack: ExitStack) -> tuple[
     run.project = project
     if len(project.heads) > 1:
         run.findings.append(multiple_heads(project))
+    for url in (settings.database_url, settings.target_url):
+        register_url(url.value if url else None)
     with run.stage("postgres"):
         server = stack.enter_context(start_server(settings))
+        register_url(server.admin_url)
         run.server = server
     return project, cfg, script, server
 
@@ -163,19 +182,23 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
     with run.stage("postgres"):
         m_url = stack.enter_context(scratch_database(server, "m"))
         o_url = stack.enter_context(scratch_database(server, "o"))
-    m_engine = create_engine(m_url, poolclass=NullPool)
-    o_engine = create_engine(o_url, poolclass=NullPool)
+    m_engine = own_engine(m_url)
+    o_engine = own_engine(o_url)
     try:
         if settings.baseline:
             with run.stage("baseline"), m_engine.begin() as conn:
-                apply_baseline(conn, settings.baseline, project)
+                apply_baseline(conn, settings.baseline, project, m_url)
         early = _EarlyModels(o_engine, settings.metadata)
         stack.callback(early.wait)  # before the scratch databases are dropped
         with run.stage("migrate"):
             run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars,
                                               on_configured=early.start)
         raise_for_failure(run.migrations, project)
-        metadatas = load_metadata(settings.metadata) if settings.metadata else options.target_metadata
+        if settings.metadata:
+            with contained("models", m_url, project.root):
+                metadatas = load_metadata(settings.metadata)
+        else:
+            metadatas = options.target_metadata
         if not metadatas:
             raise ConfigError(f"{project.script_location / 'env.py'} sets no target_metadata",
                               hint="set target_metadata in env.py, or pass --metadata module:attr")
@@ -274,8 +297,8 @@ def load_metadata(spec: str) -> tuple[MetaData, ...]:
     return _metadata_tuple(value)
 
 
-def apply_baseline(conn: Connection, baseline: str, project: Project) -> None:
-    """Prepare the empty migrations database: a SQL file, or a `module:callable(connection)`."""
+def apply_baseline(conn: Connection, baseline: str, project: Project, url: URL) -> None:
+    """Prepare the empty migrations database `url`: a SQL file, or a `module:callable(connection)`."""
     for candidate in (Path(baseline), project.root / baseline):
         if candidate.suffix == ".sql" and candidate.is_file():
             try:
@@ -291,8 +314,9 @@ def apply_baseline(conn: Connection, baseline: str, project: Project) -> None:
     if str(project.root) not in sys.path:
         sys.path.insert(0, str(project.root))
     try:
-        prepare = getattr(importlib.import_module(module_name), attr)
-        prepare(conn)
+        with contained("baseline", url, project.root):
+            prepare = getattr(importlib.import_module(module_name), attr)
+            prepare(conn)
     except Exception as exc:
         raise ProjectError(f"--baseline {baseline} failed: {describe_exception(exc)}") from exc
 

@@ -33,13 +33,12 @@ from alembic.config import Config
 from alembic.operations import ops
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import Script, ScriptDirectory
-from sqlalchemy import create_engine
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
-from sqlalchemy.pool import NullPool
 
 from driftbot.catalog import Catalog, TableKey, read_catalog
 from driftbot.catalog import Table as CatalogTable
+from driftbot.containment import contained, own_engine
 from driftbot.diff import column_definition, diff_catalogs
 from driftbot.findings import Finding
 from driftbot.fixops import Context, FixOp, Hazard, change_hazards, fix_ops, qi
@@ -255,7 +254,7 @@ def project_versions_dir(project: Project, cfg: Config) -> Path:
 
 
 def read(url: URL, exclude: frozenset[TableKey]) -> Catalog:
-    engine = create_engine(url, poolclass=NullPool)
+    engine = own_engine(url)
     try:
         with engine.connect() as conn:
             return read_catalog(conn, exclude)
@@ -380,7 +379,7 @@ class _Session:
             original(*a, **kw)
 
         env.configure = configure  # type: ignore[method-assign]
-        with env:
+        with env, contained("autogenerate", self.m_url, self.ws.project.root):
             directory.run_env()
         scripts = [s for s in revision_context.generate_scripts() if s is not None]
         if len(scripts) != 1:
@@ -391,7 +390,7 @@ class _Session:
         """Run the scratch scripts to `destination`; the error text if it fails."""
         project, script = self.scripts()
         try:
-            run, _ = upgrade(project, self.cfg, script, url, self.ws.env_vars, destination, downgrade)
+            run, _ = upgrade(project, self.cfg, script, url, self.ws.env_vars, destination, downgrade, step="verify")
         except Exception as exc:
             return describe_exception(exc, (self.tmp, project.root))
         return run.failure.error if run.failure else None

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
 from driftbot.errors import InfrastructureError
+from driftbot.masking import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ def server_version(url: URL) -> str:
 
 
 def display_url(url: URL | str) -> str:
-    """A URL safe to print: the password is masked."""
-    return make_url(url).render_as_string(hide_password=True)
+    """A URL safe to print: the password is masked (in the user part and in `?password=`)."""
+    return mask_url(url)
 
 
 def first_line(exc: BaseException) -> str:
