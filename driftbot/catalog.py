@@ -44,7 +44,14 @@ SELECT a.attrelid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod) AS 
          FROM pg_depend dep JOIN pg_sequence s ON s.seqrelid = dep.objid
          WHERE dep.refclassid = 'pg_class'::regclass AND dep.refobjid = a.attrelid  -- pg_depend's index
            AND dep.refobjsubid = a.attnum AND dep.classid = 'pg_class'::regclass AND dep.deptype = 'i' LIMIT 1)
-       END AS identity_options
+       END AS identity_options,
+       -- the sequence a default calls, as (schema, name) from pg_depend: never parsed from its text
+       CASE WHEN d.oid IS NOT NULL THEN (
+         SELECT ARRAY[sn.nspname::text, sc.relname::text]
+         FROM pg_depend sd JOIN pg_class sc ON sc.oid = sd.refobjid JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+         WHERE sd.classid = 'pg_attrdef'::regclass AND sd.objid = d.oid  -- pg_depend's index
+           AND sd.refclassid = 'pg_class'::regclass AND sc.relkind = 'S' ORDER BY sc.oid LIMIT 1)
+       END AS default_sequence
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
@@ -110,6 +117,7 @@ class Column:
     generated: str | None  # the expression of a GENERATED ALWAYS AS (...) STORED column
     comment: str | None
     collation: str | None
+    default_sequence: TableKey | None = None  # (schema, name) of the sequence the default calls
 
 
 @dataclass(frozen=True)
@@ -191,7 +199,8 @@ def read_catalog(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -
                 name=r.attname, type=r.type, nullable=not r.attnotnull,
                 default=None if r.attgenerated else r.expr,
                 identity=identity_text(r.attidentity, r.identity_options), generated=generated,
-                comment=r.comment, collation=r.collation)
+                comment=r.comment, collation=r.collation,
+                default_sequence=(r.default_sequence[0], r.default_sequence[1]) if r.default_sequence else None)
     constraints: dict[int, dict[str, Constraint]] = defaultdict(dict)
     for r in rows(CONSTRAINTS_SQL):
         if r.conrelid in tables_by_oid:

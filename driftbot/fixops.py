@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from driftbot.catalog import Catalog, Column, Table
+from driftbot.catalog import Catalog, Column, Table, TableKey
 from driftbot.diff import CONSTRAINT_KINDS
 from driftbot.findings import Finding
+from driftbot.sqlnames import literal as sql_literal
+from driftbot.sqlnames import qualified, quote_ident, text_escaped
 
 # before autogenerate's ops, after them, at the very end; "rename": a table rename, first both ways
 Phase = Literal["pre", "post", "last", "rename"]
@@ -39,22 +41,9 @@ class FixOp:
     hazards: tuple[Hazard, ...] = field(default_factory=tuple)
 
 
-_SIMPLE_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
-
-
-def qi(name: str) -> str:
-    """Quote an identifier the way PostgreSQL's quote_ident would."""
-    return name if _SIMPLE_IDENT.match(name) else '"' + name.replace('"', '""') + '"'
-
-
-def sql_literal(value: str | None) -> str:
-    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
-
-
 def execute(sql: str) -> str:
-    """`op.execute(...)` of one statement; colons are escaped from SQLAlchemy's text()."""
-    escaped = re.sub(r"(?<![:\\]):(?=\w)", r"\\:", sql)
-    return f"op.execute({escaped!r})"
+    """`op.execute(...)` of one statement, as a Python literal that text() leaves as it is."""
+    return f"op.execute({text_escaped(sql)!r})"
 
 
 def autocommit(*statements: str) -> tuple[str, ...]:
@@ -74,7 +63,7 @@ class Context:
 
 
 def table_ref(f: Finding) -> str:
-    return f"{qi(f.schema or 'public')}.{qi(f.table or '')}"
+    return qualified(f.schema or "public", f.table or "")
 
 
 def _column(catalog: Catalog, f: Finding) -> Column | None:
@@ -84,27 +73,40 @@ def _column(catalog: Catalog, f: Finding) -> Column | None:
 
 # --- columns -----------------------------------------------------------------------------
 
-_NEXTVAL_DEFAULT = re.compile(r"^nextval\('(.+)'::regclass\)$")
+_NEXTVAL_DEFAULT = re.compile(r"^nextval\('.+'::regclass\)$", re.DOTALL)  # recognises a serial default, nothing more
+
+
+def serial_sequence(catalog: Catalog, f: Finding) -> TableKey | None:
+    """The (schema, name) of the sequence a serial-style default calls, from the catalog (pg_depend)."""
+    column = _column(catalog, f)
+    if column is None or not _NEXTVAL_DEFAULT.match(column.default or ""):
+        return None
+    return column.default_sequence
+
+
+def _move_sequence(frm: TableKey, to: TableKey) -> list[str]:
+    steps = [f"ALTER SEQUENCE {qualified(*frm)} RENAME TO {quote_ident(to[1])}"] if frm[1] != to[1] else []
+    if frm[0] != to[0]:
+        steps.append(f"ALTER SEQUENCE {qualified(frm[0], to[1])} SET SCHEMA {quote_ident(to[0])}")
+    return steps
 
 
 def column_default(f: Finding, ctx: Context) -> Iterator[FixOp]:
-    col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {qi(f.name or '')}"
-    m_seq, o_seq = _NEXTVAL_DEFAULT.match(f.migrations or ""), _NEXTVAL_DEFAULT.match(f.models or "")
-    if m_seq and o_seq:
+    col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {quote_ident(f.name or '')}"
+    m_seq, o_seq = serial_sequence(ctx.migrations, f), serial_sequence(ctx.models, f)
+    if m_seq and o_seq and m_seq != o_seq:
         # the same serial under another sequence name (a renamed table): rename the sequence
-        old, new = m_seq.group(1), o_seq.group(1)
-        yield FixOp(f.object, _sql(f"ALTER SEQUENCE {old} RENAME TO {new.rsplit('.', 1)[-1]}"),
-                    _sql(f"ALTER SEQUENCE {new} RENAME TO {old.rsplit('.', 1)[-1]}"))
+        yield FixOp(f.object, _sql(*_move_sequence(m_seq, o_seq)), _sql(*_move_sequence(o_seq, m_seq)))
         return
 
-    def set_(default: str | None) -> str:
+    def set_(default: str | None) -> str:  # PostgreSQL's own rendering of the expression (pg_get_expr)
         return f"{col} SET DEFAULT {default}" if default is not None else f"{col} DROP DEFAULT"
 
     yield FixOp(f.object, _sql(set_(f.models)), _sql(set_(f.migrations)))
 
 
 def column_nullable(f: Finding, ctx: Context) -> Iterator[FixOp]:
-    col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {qi(f.name or '')}"
+    col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {quote_ident(f.name or '')}"
 
     def set_(nullable: str | None) -> str:
         return f"{col} DROP NOT NULL" if nullable == "NULL" else f"{col} SET NOT NULL"
@@ -113,8 +115,8 @@ def column_nullable(f: Finding, ctx: Context) -> Iterator[FixOp]:
 
 
 def column_type(f: Finding, ctx: Context) -> Iterator[FixOp]:
-    col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {qi(f.name or '')}"
-    name = qi(f.name or "")
+    col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {quote_ident(f.name or '')}"
+    name = quote_ident(f.name or "")
     hazards = (Hazard("destructive", f.object, f"narrows {f.migrations} to {f.models}: values that "
                       "do not fit make the upgrade fail or are truncated"),) \
         if is_narrowing(f.migrations or "", f.models or "") else ()
@@ -123,7 +125,7 @@ def column_type(f: Finding, ctx: Context) -> Iterator[FixOp]:
 
 
 def column_comment(f: Finding, ctx: Context) -> Iterator[FixOp]:
-    target = f"COLUMN {table_ref(f)}.{qi(f.name or '')}"
+    target = f"COLUMN {table_ref(f)}.{quote_ident(f.name or '')}"
     yield FixOp(f.object, _sql(f"COMMENT ON {target} IS {sql_literal(f.models)}"),
                 _sql(f"COMMENT ON {target} IS {sql_literal(f.migrations)}"))
 
@@ -135,11 +137,15 @@ def table_comment(f: Finding, ctx: Context) -> Iterator[FixOp]:
 
 
 _IDENTITY = re.compile(r"GENERATED (ALWAYS|BY DEFAULT) AS IDENTITY(?: \((.*)\))?")
-_NEXTVAL = re.compile(r"^DEFAULT nextval\('(.+)'::regclass\)$")
+_NEXTVAL = re.compile(r"^DEFAULT nextval\('.+'::regclass\)$", re.DOTALL)
 
 
-def _identity_steps(col: str, table: str, column: str, frm: str | None, to: str | None) -> list[str]:
-    """Statements that turn one identity/serial spec into another (None: plain column)."""
+def _identity_steps(col: str, table: str, column: str, frm: str | None, to: str | None,
+                    frm_seq: TableKey | None, to_seq: TableKey | None) -> list[str]:
+    """Statements that turn one identity/serial spec into another (None: plain column).
+
+    A serial's sequence is named by the catalog (`frm_seq`, `to_seq`), never taken from the text.
+    """
     steps: list[str] = []
     frm_serial = _NEXTVAL.match(frm or "")
     to_serial = _NEXTVAL.match(to or "")
@@ -151,24 +157,32 @@ def _identity_steps(col: str, table: str, column: str, frm: str | None, to: str 
         cycle = " SET CYCLE" if options.endswith("CYCLE") else " SET NO CYCLE"
         return [f"{col} SET GENERATED {to_ident.group(1)} {sets}{cycle}"]
     if frm_serial:
-        steps += [f"{col} DROP DEFAULT", f"DROP SEQUENCE {frm_serial.group(1)}"]
+        steps.append(f"{col} DROP DEFAULT")
+        if frm_seq:
+            steps.append(f"DROP SEQUENCE {qualified(*frm_seq)}")
     if frm_ident:
         steps.append(f"{col} DROP IDENTITY")
     if to_ident:
         options = f" ({to_ident.group(2)})" if to_ident.group(2) else ""
         steps.append(f"{col} ADD GENERATED {to_ident.group(1)} AS IDENTITY{options}")
-    if to_serial:
-        seq = to_serial.group(1)
-        steps += [f"CREATE SEQUENCE {seq} OWNED BY {table}.{qi(column)}",
-                  f"{col} SET DEFAULT nextval('{seq}'::regclass)"]
+    if to_serial and to_seq:
+        seq = qualified(*to_seq)
+        steps += [f"CREATE SEQUENCE {seq} OWNED BY {table}.{quote_ident(column)}",
+                  f"{col} SET DEFAULT nextval({sql_literal(seq)}::regclass)"]
     return steps
 
 
+def _sequence_of(catalog: Catalog, f: Finding) -> TableKey | None:
+    column = _column(catalog, f)
+    return column.default_sequence if column is not None else None
+
+
 def column_identity(f: Finding, ctx: Context) -> Iterator[FixOp]:
-    col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {qi(f.name or '')}"
+    col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {quote_ident(f.name or '')}"
     args = (col, table_ref(f), f.name or "")
-    yield FixOp(f.object, _sql(*_identity_steps(*args, f.migrations, f.models)),
-                _sql(*_identity_steps(*args, f.models, f.migrations)))
+    m_seq, o_seq = _sequence_of(ctx.migrations, f), _sequence_of(ctx.models, f)
+    yield FixOp(f.object, _sql(*_identity_steps(*args, f.migrations, f.models, m_seq, o_seq)),
+                _sql(*_identity_steps(*args, f.models, f.migrations, o_seq, m_seq)))
 
 
 def column_generated(f: Finding, ctx: Context) -> Iterator[FixOp]:
@@ -176,7 +190,7 @@ def column_generated(f: Finding, ctx: Context) -> Iterator[FixOp]:
     m_col, o_col = _column(ctx.migrations, f), _column(ctx.models, f)
     if m_col is None or o_col is None:
         return
-    table, name = table_ref(f), qi(f.name or "")
+    table, name = table_ref(f), quote_ident(f.name or "")
 
     def recreate(c: Column) -> tuple[str, ...]:
         spec = f"{c.type} GENERATED ALWAYS AS ({c.generated}) STORED" if c.generated else c.type
@@ -191,11 +205,12 @@ def column_generated(f: Finding, ctx: Context) -> Iterator[FixOp]:
 # --- constraints and indexes -------------------------------------------------------------------
 
 def constraint(f: Finding, ctx: Context) -> Iterator[FixOp]:
-    table, name = table_ref(f), qi(f.name or "")
+    table, name = table_ref(f), quote_ident(f.name or "")
     change = f.kind.rsplit("_", 1)[1]
     if change == "renamed":
-        yield FixOp(f.object, _sql(f"ALTER TABLE {table} RENAME CONSTRAINT {qi(f.migrations or '')} TO {qi(f.models or '')}"),
-                    _sql(f"ALTER TABLE {table} RENAME CONSTRAINT {qi(f.models or '')} TO {qi(f.migrations or '')}"))
+        old, new = quote_ident(f.migrations or ""), quote_ident(f.models or "")
+        yield FixOp(f.object, _sql(f"ALTER TABLE {table} RENAME CONSTRAINT {old} TO {new}"),
+                    _sql(f"ALTER TABLE {table} RENAME CONSTRAINT {new} TO {old}"))
         return
     drop = f"ALTER TABLE {table} DROP CONSTRAINT {name}"
 
@@ -208,13 +223,13 @@ def constraint(f: Finding, ctx: Context) -> Iterator[FixOp]:
 
 
 def index(f: Finding, ctx: Context) -> Iterator[FixOp]:
-    qualified = f"{qi(f.schema or 'public')}.{qi(f.name or '')}"
+    schema = f.schema or "public"
     if f.kind == "index_renamed":
-        schema = qi(f.schema or "public")
-        yield FixOp(f.object, _sql(f"ALTER INDEX {schema}.{qi(f.migrations or '')} RENAME TO {qi(f.models or '')}"),
-                    _sql(f"ALTER INDEX {schema}.{qi(f.models or '')} RENAME TO {qi(f.migrations or '')}"))
+        old, new = f.migrations or "", f.models or ""
+        yield FixOp(f.object, _sql(f"ALTER INDEX {qualified(schema, old)} RENAME TO {quote_ident(new)}"),
+                    _sql(f"ALTER INDEX {qualified(schema, new)} RENAME TO {quote_ident(old)}"))
         return
-    drop = f"DROP INDEX {qualified}"
+    drop = f"DROP INDEX {qualified(schema, f.name or '')}"
     up = ([drop] if f.migrations else []) + ([f.models] if f.models else [])
     down = ([drop] if f.models else []) + ([f.migrations] if f.migrations else [])
     yield FixOp(f.object, _sql(*up), _sql(*down))
@@ -223,7 +238,7 @@ def index(f: Finding, ctx: Context) -> Iterator[FixOp]:
 # --- types and sequences ------------------------------------------------------------------------
 
 def _enum_columns(catalog: Catalog, schema: str, name: str) -> list[tuple[Table, Column]]:
-    spellings = {name, f"{schema}.{name}", qi(name), f"{qi(schema)}.{qi(name)}"}
+    spellings = {quote_ident(name), qualified(schema, name)}  # as format_type writes the type
     return [(t, c) for t in catalog.tables.values() for c in t.columns.values() if c.type in spellings]
 
 
@@ -239,30 +254,30 @@ def _enum_swap(f: Finding, to_labels: tuple[str, ...], catalog: Catalog) -> tupl
     type (a partial index `WHERE status = 'open'`): they are dropped first and rebuilt after.
     """
     schema, name = f.schema or "public", f.name or ""
-    qualified, old = f"{qi(schema)}.{qi(name)}", f"{name}__driftbot_old"
+    type_name, old = qualified(schema, name), f"{name}__driftbot_old"
     labels = ", ".join(sql_literal(v) for v in to_labels)
     before: list[str] = []
     convert: list[str] = []
     after: list[str] = []
     for table, col in _enum_columns(catalog, schema, name):
-        ref = f"{qi(table.schema)}.{qi(table.name)}"
-        mentions = re.compile(rf"\b{re.escape(qi(col.name))}\b")
+        ref = qualified(table.schema, table.name)
+        mentions = re.compile(rf"\b{re.escape(quote_ident(col.name))}\b")
         for index in table.indexes.values():
             if mentions.search(index.shape.split(" USING ", 1)[-1]):
-                before.append(f"DROP INDEX {qi(table.schema)}.{qi(index.name)}")
+                before.append(f"DROP INDEX {qualified(table.schema, index.name)}")
                 after.append(index.definition)
         for con in table.constraints.values():
             if con.type == "c" and mentions.search(con.definition):
-                before.append(f"ALTER TABLE {ref} DROP CONSTRAINT {qi(con.name)}")
-                after.append(f"ALTER TABLE {ref} ADD CONSTRAINT {qi(con.name)} {con.definition}")
-        alter = f"ALTER TABLE {ref} ALTER COLUMN {qi(col.name)}"
+                before.append(f"ALTER TABLE {ref} DROP CONSTRAINT {quote_ident(con.name)}")
+                after.append(f"ALTER TABLE {ref} ADD CONSTRAINT {quote_ident(con.name)} {con.definition}")
+        alter = f"ALTER TABLE {ref} ALTER COLUMN {quote_ident(col.name)}"
         if col.default is not None:
             before.append(f"{alter} DROP DEFAULT")
             after.append(f"{alter} SET DEFAULT {col.default}")
-        convert.append(f"{alter} TYPE {qualified} USING {qi(col.name)}::text::{qualified}")
-    return _sql(*before, f"ALTER TYPE {qualified} RENAME TO {qi(old)}",
-                f"CREATE TYPE {qualified} AS ENUM ({labels})", *convert,
-                f"DROP TYPE {qi(schema)}.{qi(old)}", *after)
+        convert.append(f"{alter} TYPE {type_name} USING {quote_ident(col.name)}::text::{type_name}")
+    return _sql(*before, f"ALTER TYPE {type_name} RENAME TO {quote_ident(old)}",
+                f"CREATE TYPE {type_name} AS ENUM ({labels})", *convert,
+                f"DROP TYPE {qualified(schema, old)}", *after)
 
 
 def enum_values(f: Finding, ctx: Context) -> Iterator[FixOp]:
@@ -271,13 +286,13 @@ def enum_values(f: Finding, ctx: Context) -> Iterator[FixOp]:
     if f.kind != min(kinds):  # one op per type, whatever mix of added/removed/reordered
         return
     swap_down = _enum_swap(f, before, ctx.migrations)
-    qualified = f"{qi(f.schema or 'public')}.{qi(f.name or '')}"
+    type_name = qualified(f.schema or "public", f.name or "")
     if kinds == {"enum_values_added"} and [v for v in after if v in before] == list(before):
         statements = []
         for i, value in enumerate(after):
             if value not in before:
                 anchor = next((f" BEFORE {sql_literal(v)}" for v in after[i + 1:] if v in before), "")
-                statements.append(f"ALTER TYPE {qualified} ADD VALUE IF NOT EXISTS {sql_literal(value)}{anchor}")
+                statements.append(f"ALTER TYPE {type_name} ADD VALUE IF NOT EXISTS {sql_literal(value)}{anchor}")
         yield FixOp(f.object, autocommit(*statements), swap_down, phase="pre", hazards=(
             Hazard("rewrite_lock", f.object, "the downgrade removes the values again with a type "
                    "swap, which rewrites every table that uses the type under an exclusive lock"),))
@@ -300,33 +315,33 @@ def _enum_used_by_table_change(f: Finding, ctx: Context, kind: str, catalog: Cat
 
 def enum_type(f: Finding, ctx: Context) -> Iterator[FixOp]:
     """A type alone: Alembic creates an enum only inside create_table, and never drops one."""
-    qualified = f"{qi(f.schema or 'public')}.{qi(f.name or '')}"
+    type_name = qualified(f.schema or "public", f.name or "")
 
     def create(catalog: Catalog) -> str:
         labels = ", ".join(sql_literal(v) for v in _labels(catalog, f))
-        return f"CREATE TYPE {qualified} AS ENUM ({labels})"
+        return f"CREATE TYPE {type_name} AS ENUM ({labels})"
 
     if f.kind == "enum_missing":
         if _enum_used_by_table_change(f, ctx, "table_missing", ctx.models):
             return  # create_table creates it
-        yield FixOp(f.object, _sql(create(ctx.models)), _sql(f"DROP TYPE {qualified}"), phase="pre")
+        yield FixOp(f.object, _sql(create(ctx.models)), _sql(f"DROP TYPE {type_name}"), phase="pre")
     else:
         recreated_by_table = _enum_used_by_table_change(f, ctx, "table_extra", ctx.migrations)
         down = () if recreated_by_table else _sql(create(ctx.migrations))
-        yield FixOp(f.object, _sql(f"DROP TYPE {qualified}"), down, phase="last")
+        yield FixOp(f.object, _sql(f"DROP TYPE {type_name}"), down, phase="last")
 
 
 def sequence(f: Finding, ctx: Context) -> Iterator[FixOp]:
-    qualified = f"{qi(f.schema or 'public')}.{qi(f.name or '')}"
+    seq = qualified(f.schema or "public", f.name or "")
     if f.kind == "sequence_missing":
-        yield FixOp(f.object, _sql(f"CREATE SEQUENCE {qualified} {f.models}"),
-                    _sql(f"DROP SEQUENCE {qualified}"), phase="pre")
+        yield FixOp(f.object, _sql(f"CREATE SEQUENCE {seq} {f.models}"),
+                    _sql(f"DROP SEQUENCE {seq}"), phase="pre")
     elif f.kind == "sequence_extra":
-        yield FixOp(f.object, _sql(f"DROP SEQUENCE {qualified}"),
-                    _sql(f"CREATE SEQUENCE {qualified} {f.migrations}"), phase="last")
+        yield FixOp(f.object, _sql(f"DROP SEQUENCE {seq}"),
+                    _sql(f"CREATE SEQUENCE {seq} {f.migrations}"), phase="last")
     else:
-        yield FixOp(f.object, _sql(f"ALTER SEQUENCE {qualified} {f.models}"),
-                    _sql(f"ALTER SEQUENCE {qualified} {f.migrations}"), phase="pre")
+        yield FixOp(f.object, _sql(f"ALTER SEQUENCE {seq} {f.models}"),
+                    _sql(f"ALTER SEQUENCE {seq} {f.migrations}"), phase="pre")
 
 
 FixFn = Callable[[Finding, Context], Iterable[FixOp]]

@@ -27,6 +27,7 @@ from sqlalchemy.sql.sqltypes import SchemaType
 from driftbot.catalog import Catalog
 from driftbot.findings import Finding
 from driftbot.migrate import database_error_text
+from driftbot.sqlnames import quote_ident, text_escaped
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,10 @@ def prepare_models_database(conn: Connection, metadatas: Iterable[MetaData],
                   if name not in SKIPPED_EXTENSIONS]
     schemas |= {schema for _, schema in extensions if schema in migrations_catalog.schemas}
     for schema in sorted(schemas - {default_schema}):
-        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        conn.execute(text(text_escaped(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")))
     for name, schema in extensions:
-        conn.execute(text(f'CREATE EXTENSION IF NOT EXISTS "{name}" SCHEMA "{schema}"'))
+        ddl = f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)} SCHEMA {quote_ident(schema)}"
+        conn.execute(text(text_escaped(ddl)))
 
 
 def create_models(conn: Connection, metadatas: Iterable[MetaData], default_schema: str) -> list[Finding]:
