@@ -23,14 +23,17 @@ scheduled GitHub issue, later) takes it as it is.
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack, chdir
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
+from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
 from driftbot.catalog import Catalog, Column
@@ -42,10 +45,20 @@ from driftbot.filters import apply_project_hooks
 from driftbot.findings import Classification, Finding
 from driftbot.fixops import Hazard
 from driftbot.ignore import apply_ignore_rules
-from driftbot.live import DEFAULT_VERSION_TABLE, LiveSnapshot, LiveTarget, copy_schema, probe, read_live
+from driftbot.live import (
+    DEFAULT_VERSION_TABLE,
+    LiveSnapshot,
+    LiveTarget,
+    SchemaDump,
+    dump_schema,
+    probe,
+    read_live,
+    restore_schema,
+)
 from driftbot.masking import register_url
 from driftbot.migrate import logging_preserved, pointed_at, raise_for_failure, upgrade
 from driftbot.postgres import scratch_database
+from driftbot.postgres.base import ScratchRole, connect_admin, scratch_role
 from driftbot.project import Project, describe_exception, load_project
 from driftbot.report import (
     LiveInfo,
@@ -62,6 +75,7 @@ from driftbot.scratch import (
     open_project,
     project_import_scope,
 )
+from driftbot.secure import secrets_removed
 from driftbot.settings import Settings
 from driftbot.sources import locate_sources, with_source
 from driftbot.suggest import Suggestion, Workspace, read, suggest
@@ -319,26 +333,19 @@ def _live_fix(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s:
     """Generated and verified on a scratch copy of the live schema, upgraded to the heads first.
 
     Returns the suggestion (written when verified) or why none could be made. `outside`: the
-    objects changed outside the migrations.
+    objects changed outside the migrations. The copy's own code is untrusted (DESIGN.md, trust
+    boundary): it is restored, migrated and verified as a NOSUPERUSER role that owns it, and the
+    live database's secrets leave the environment once it is dumped.
     """
     try:
-        copy = stack.enter_context(scratch_database(s.server, "live"))
-        copy_schema(target, snapshot, copy, s.server.major)
-        # the pending revisions first: the fix revises the heads, so it runs after them
-        migrations, _ = upgrade(s.project, s.config, s.script, copy, settings.url_env_vars)
-        if migrations.failure is not None:
-            failed = migrations.failure
-            return None, (f"revision {failed.revision} fails on a copy of the live schema, so "
-                          f"`alembic upgrade heads` would fail on the live database too: {failed.error}")
-        upgraded = read(copy, s.exclude)
-        drift = [f for f in _filtered(diff_catalogs(upgraded, s.models), s, settings) if f.is_drift]
-        if not drift:
-            return None, None  # `alembic upgrade heads` alone brings it to the models
-        suggestion = suggest(Workspace(
-            s.project, s.config, s.server, str(copy.database), upgraded, s.models, tuple(drift),
-            settings.url_env_vars, s.exclude, s.default_schema,
-            frozenset(t.schema for md in s.metadatas for t in md.tables.values() if t.schema) - {s.default_schema},
-            settings.message))
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="driftbot-live-")))
+        dump = dump_schema(target, snapshot, s.server.major, workdir)
+        role = stack.enter_context(scratch_role(s.server))  # entered first: dropped after its databases
+        copy = stack.enter_context(scratch_database(s.server, "live", owner=role))
+        with secrets_removed(_live_secrets(target)):
+            suggestion = _fix_on_copy(settings, snapshot, s, dump, role, copy, target)
+    except _NoFix as exc:
+        return None, exc.reason
     except DriftbotError as exc:
         log.debug("--fix failed", exc_info=exc)
         return None, exc.message
@@ -350,6 +357,41 @@ def _live_fix(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s:
         if suggestion.verified:
             suggestion = write_suggestion(suggestion)
     return suggestion, None
+
+
+class _NoFix(Exception):
+    def __init__(self, reason: str | None) -> None:
+        self.reason = reason
+
+
+def _live_secrets(target: LiveTarget) -> list[str | None]:
+    url = target.sqlalchemy_url
+    password = url.query.get("password")
+    return [target.url.value, url.password, password if isinstance(password, str) else None]
+
+
+def _fix_on_copy(settings: Settings, snapshot: LiveSnapshot, s: Scratch, dump: SchemaDump, role: ScratchRole,
+                 copy: URL, target: LiveTarget) -> Suggestion | None:
+    """Restore, upgrade to the heads, suggest: all as `role`, on the copy."""
+    with connect_admin(copy) as conn:  # restored schemas and PostgreSQL 14's public are the role's to use
+        conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(role.name)))
+    restore_schema(dump, snapshot, copy, role, target)
+    as_role = role.url(copy)
+    # the pending revisions first: the fix revises the heads, so it runs after them
+    migrations, _ = upgrade(s.project, s.config, s.script, as_role, settings.url_env_vars)
+    if migrations.failure is not None:
+        failed = migrations.failure
+        raise _NoFix(f"revision {failed.revision} fails on a copy of the live schema, so "
+                     f"`alembic upgrade heads` would fail on the live database too: {failed.error}")
+    upgraded = read(as_role, s.exclude)
+    drift = [f for f in _filtered(diff_catalogs(upgraded, s.models), s, settings) if f.is_drift]
+    if not drift:
+        raise _NoFix(None)  # `alembic upgrade heads` alone brings it to the models
+    return suggest(Workspace(
+        s.project, s.config, s.server, str(copy.database), upgraded, s.models, tuple(drift),
+        settings.url_env_vars, s.exclude, s.default_schema,
+        frozenset(t.schema for md in s.metadatas for t in md.tables.values() if t.schema) - {s.default_schema},
+        settings.message, role=role))
 
 
 def _live_hazard(hazard: Hazard, outside: set[str]) -> Hazard:

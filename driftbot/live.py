@@ -20,6 +20,7 @@ import glob
 import logging
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import time
@@ -38,8 +39,9 @@ from sqlalchemy.pool import NullPool
 
 from driftbot.catalog import USER_SCHEMAS, Catalog, TableKey, read_catalog
 from driftbot.errors import ConfigError, InfrastructureError
-from driftbot.postgres.base import DRIVER
+from driftbot.postgres.base import DRIVER, ScratchRole, libpq_conninfo
 from driftbot.settings import Secret
+from driftbot.sqlnames import literal, qualified, quote_ident, text_escaped
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +188,7 @@ def read_revisions(conn: Connection, version_table: TableKey) -> tuple[str, ...]
                           {"s": schema, "t": table}).scalar()
     if exists is None:
         return None
-    quote = conn.dialect.identifier_preparer.quote
-    rows = conn.execute(text(f"SELECT version_num FROM {quote(schema)}.{quote(table)}"))
+    rows = conn.execute(text(text_escaped(f"SELECT version_num FROM {qualified(schema, table)}")))
     return tuple(sorted(str(r[0]) for r in rows))
 
 
@@ -290,14 +291,27 @@ def _translated(target: LiveTarget) -> Iterator[None]:
 
 
 # --- --fix: a scratch copy of the live schema --------------------------------------------------------
+#
+# The copy holds the live database's own code (functions, triggers, rules), written by whoever owns
+# its tables there: untrusted. It is restored and worked on as a NOSUPERUSER role that owns the copy
+# (postgres/base.py: scratch_role); the server's superuser only creates the extensions the live
+# database has, in the empty schemas, before any restored code exists. No superuser session ever runs
+# a statement that could fire restored code.
 
 class SchemaCopyError(InfrastructureError):
     stage = "fix"
 
 
+# pg_dump's TOC entries by catalog: what the role restores first, what only the superuser creates, and
+# what is not restored at all (event triggers: a superuser's, they would fire on every DDL)
+_PG_NAMESPACE, _PG_EXTENSION, _PG_EVENT_TRIGGER = 2615, 3079, 3466
+_TOC_ENTRY = re.compile(r"^(\d+); (\d+) (\d+) (.*)$")
+_NOT_RESTORED_COMMENTS = ("COMMENT - EXTENSION ", "COMMENT - EVENT TRIGGER ")
+
+
 def client_bindir(live_major: int, scratch_major: int) -> Path:
-    """pg_dump and psql: the scratch server's major version if it can dump the live one, else the
-    oldest that can (pg_dump refuses servers newer than itself; its output targets its own version).
+    """pg_dump and pg_restore: the scratch server's major version if it can dump the live one, else
+    the oldest that can (pg_dump refuses servers newer than itself; its output targets its own version).
     """
     found: dict[int, Path] = {}
     candidates = [Path(os.environ["DRIFTBOT_PG_BINDIR"])] if os.environ.get("DRIFTBOT_PG_BINDIR") else []
@@ -305,7 +319,7 @@ def client_bindir(live_major: int, scratch_major: int) -> Path:
     if which := shutil.which("pg_dump"):
         candidates.append(Path(which).parent)
     for bindir in candidates:
-        if (bindir / "pg_dump").is_file() and (bindir / "psql").is_file():
+        if (bindir / "pg_dump").is_file() and (bindir / "pg_restore").is_file():
             major = _tool_major(bindir / "pg_dump")
             if major is not None:
                 found.setdefault(major, bindir)
@@ -332,9 +346,16 @@ def _without_password(url: URL) -> tuple[str, str | None]:
     return bare.render_as_string(hide_password=False), password if isinstance(password, str) else None
 
 
-def copy_schema(target: LiveTarget, snapshot: LiveSnapshot, dest: URL, scratch_major: int) -> None:
-    """`pg_dump --schema-only` of the live database restored into the scratch database `dest`,
-    with the version table's rows, so the copy is at the live database's revision.
+@dataclass(frozen=True)
+class SchemaDump:
+    """pg_dump's archive (custom format) of the live schema, and the binaries that read it."""
+
+    archive: Path
+    bindir: Path
+
+
+def dump_schema(target: LiveTarget, snapshot: LiveSnapshot, scratch_major: int, workdir: Path) -> SchemaDump:
+    """`pg_dump --schema-only` of the live database into `workdir` (the only step that needs its secrets).
 
     pg_dump reads in its own read-only repeatable-read transaction; driftbot adds
     `default_transaction_read_only` and `--lock-wait-timeout`. It takes ACCESS SHARE locks on the
@@ -349,34 +370,96 @@ def copy_schema(target: LiveTarget, snapshot: LiveSnapshot, dest: URL, scratch_m
     if live_password is not None:
         dump_env["PGPASSWORD"] = live_password
     major = _tool_major(bindir / "pg_dump") or 0
-    cmd = [str(bindir / "pg_dump"), "--schema-only", "--no-owner", "--no-privileges", "--no-publications",
-           "--no-subscriptions", "--no-security-labels", "--no-tablespaces",
+    archive = workdir / "live-schema.dump"
+    cmd = [str(bindir / "pg_dump"), "--schema-only", "--format=custom", f"--file={archive}",
            *(["--no-toast-compression"] if major >= 14 else []),
-           *(["--no-table-access-method"] if major >= 15 else []),
            f"--lock-wait-timeout={_ms(target.lock_timeout)}", f"--dbname={live_uri}"]
-    dump = _run_tool(cmd, dump_env, None, target, max(60.0, 4 * target.statement_timeout), "pg_dump of the live schema")
-    scratch_uri, scratch_password = _without_password(dest)
-    # the user's PG* variables are for the live database, not for driftbot's scratch server
-    restore_env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    restore_env["PGPASSWORD"] = scratch_password or ""
-    _run_tool([str(bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", f"--dbname={scratch_uri}", "-f", "-"],
-              restore_env, dump, target, 300.0, "restoring the live schema into a scratch database")
+    _run_tool(cmd, dump_env, target, max(60.0, 4 * target.statement_timeout), "pg_dump of the live schema")
+    return SchemaDump(archive, bindir)
+
+
+def restore_schema(dump: SchemaDump, snapshot: LiveSnapshot, copy: URL, role: ScratchRole,
+                   target: LiveTarget) -> None:
+    """The live schema restored into `copy` (owned by `role`) as `role`, with the version table's rows,
+    so the copy is at the live database's revision.
+
+    Three passes over the archive: the schemas (as the role); the live database's extensions (as
+    the superuser: they may need it, and nothing restored exists yet to run); everything else but
+    event triggers (as the role).
+    """
+    listing = _run_tool([str(dump.bindir / "pg_restore"), "--list", str(dump.archive)],
+                        _scratch_env(role), target, 60.0, "reading the live schema's dump")
+    schemas, rest = _restore_lists(listing)
+    _restore(dump, schemas, copy, role, target)
+    _create_extensions(copy, snapshot.catalog.extensions if snapshot.catalog else ())
+    _restore(dump, rest, copy, role, target)
     if snapshot.revisions:
-        engine = create_engine(dest, poolclass=NullPool)
-        try:
-            with engine.begin() as conn:
-                quote = conn.dialect.identifier_preparer.quote
-                table = ".".join(quote(part) for part in snapshot.version_table)
-                for revision in snapshot.revisions:
-                    conn.execute(text(f"INSERT INTO {table} (version_num) VALUES (:r)"), {"r": revision})
-        finally:
-            engine.dispose()
+        _write_versions(role.url(copy), snapshot.version_table, snapshot.revisions, role.replica)
 
 
-def _run_tool(cmd: list[str], env: dict[str, str], stdin: str | None, target: LiveTarget, timeout: float,
-              what: str) -> str:
+def _restore_lists(listing: str) -> tuple[list[str], list[str]]:
+    """pg_restore's TOC split into (the schemas, everything restored after the extensions)."""
+    schemas: list[str] = []
+    rest: list[str] = []
+    for line in listing.splitlines():
+        entry = _TOC_ENTRY.match(line)
+        if entry is None:
+            continue  # comments and blank lines
+        catalog, what = int(entry.group(2)), entry.group(4)
+        if catalog == _PG_NAMESPACE:
+            schemas.append(line)
+        elif catalog not in (_PG_EXTENSION, _PG_EVENT_TRIGGER) and not what.startswith(_NOT_RESTORED_COMMENTS):
+            rest.append(line)
+    return schemas, rest
+
+
+def _scratch_env(role: ScratchRole) -> dict[str, str]:
+    # the user's PG* variables are for the live database, not for driftbot's scratch server
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["PGPASSWORD"] = role.password
+    return env
+
+
+def _restore(dump: SchemaDump, entries: list[str], copy: URL, role: ScratchRole, target: LiveTarget) -> None:
+    if not entries:
+        return
+    listing = dump.archive.with_suffix(f".{secrets.token_hex(4)}.list")
+    listing.write_text("\n".join(entries) + "\n", encoding="utf-8")
+    uri, _ = _without_password(role.url(copy))
+    major = _tool_major(dump.bindir / "pg_restore") or 0
+    cmd = [str(dump.bindir / "pg_restore"), "--exit-on-error", "--single-transaction", "--no-owner",
+           "--no-privileges", "--no-publications", "--no-subscriptions", "--no-security-labels",
+           "--no-tablespaces", *(["--no-table-access-method"] if major >= 15 else []),
+           f"--use-list={listing}", f"--dbname={uri}", str(dump.archive)]
+    _run_tool(cmd, _scratch_env(role), target, 300.0, "restoring the live schema into a scratch database")
+
+
+def _create_extensions(copy: URL, extensions: tuple[tuple[str, str], ...]) -> None:
+    """As the superuser, in the still empty copy: the extensions, which may need it to be created."""
+    if not extensions:
+        return
+    with psycopg.connect(libpq_conninfo(copy), autocommit=True) as conn:
+        for name, schema in extensions:
+            try:
+                conn.execute(f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)} "
+                             f"WITH SCHEMA {quote_ident(schema)} CASCADE")
+            except psycopg.Error as exc:
+                raise SchemaCopyError(f"the live database's extension {name} cannot be created on the scratch "
+                                      f"server: {_first_line(exc)}") from exc
+
+
+def _write_versions(url: URL, version_table: TableKey, revisions: tuple[str, ...], replica: bool) -> None:
+    """The version rows, as the role; replica mode keeps the copy's ordinary triggers from firing."""
+    with psycopg.connect(libpq_conninfo(url)) as conn:
+        if replica:
+            conn.execute("SET LOCAL session_replication_role = replica")
+        for revision in revisions:
+            conn.execute(f"INSERT INTO {qualified(*version_table)} (version_num) VALUES ({literal(revision)})")
+
+
+def _run_tool(cmd: list[str], env: dict[str, str], target: LiveTarget, timeout: float, what: str) -> str:
     try:
-        result = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise SchemaCopyError(f"{what} did not finish within {timeout:g}s") from None
     if result.returncode != 0:

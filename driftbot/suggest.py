@@ -44,6 +44,7 @@ from driftbot.findings import Finding
 from driftbot.fixops import Context, FixOp, Hazard, change_hazards, fix_ops
 from driftbot.migrate import UNDO_PREFIX, logging_preserved, pointed_at, scratch_url_for, upgrade
 from driftbot.postgres import Server, scratch_database
+from driftbot.postgres.base import ScratchRole
 from driftbot.project import Project, describe_exception, describe_scripts
 from driftbot.sqlnames import quote_ident
 
@@ -102,6 +103,7 @@ class Workspace:
     default_schema: str
     model_schemas: frozenset[str] = frozenset()  # non-default schemas the models use
     message: str | None = None  # the user's revision message
+    role: ScratchRole | None = None  # owns migrated_db (an untrusted schema): copies are its, and work runs as it
 
 
 # --- rendering driftbot's ops inside Alembic's MigrationScript ------------------------------------
@@ -331,13 +333,17 @@ class _Session:
         self.stack = stack
         self.tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="driftbot-rev-")))
         self.cfg = scratch_config(ws.project, ws.config, self.tmp)
-        self.m_url = ws.server.admin_url.set(database=ws.migrated_db)
+        m_url = ws.server.admin_url.set(database=ws.migrated_db)
+        self.m_url = ws.role.url(m_url) if ws.role else m_url
 
     def scripts(self) -> tuple[Project, ScriptDirectory]:
         return describe_scripts(self.cfg, self.ws.project.config_file)
 
     def copy_of_migrated(self, label: str) -> URL:
-        return self.stack.enter_context(scratch_database(self.ws.server, label, template=self.ws.migrated_db))
+        role = self.ws.role
+        url = self.stack.enter_context(scratch_database(self.ws.server, label, template=self.ws.migrated_db,
+                                                        owner=role))
+        return role.url(url) if role else url
 
     def generate(self, rev_id: str, message: str, fixes: Sequence[FixOp],
                  renames: Sequence[Rename]) -> _Generated:

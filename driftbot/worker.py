@@ -51,6 +51,7 @@ import jsonschema
 
 from driftbot.errors import EXIT_INFRA, EXIT_UNCHECKABLE, EXIT_USAGE, ConfigError, InfrastructureError
 from driftbot.report import ErrorInfo, Report, from_dict, to_dict
+from driftbot.secure import protect_process as protect_process  # re-exported: driftbot.action.main uses it
 from driftbot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,6 @@ _SCRUB_PREFIXES = ("INPUT_", "ACTIONS_")
 _SCRUB_NAMES = frozenset({"GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY",
                           "DRIFTBOT_DATABASE_URL", "PYTHONSTARTUP", "PYTHONINSPECT"})
 _SCRUB_PATTERN = re.compile(r"TOKEN", re.IGNORECASE)
-PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 KILL_TIMEOUT = 10.0  # seconds for every leftover process to be gone (SIGKILL: only D-state delays it)
 
@@ -87,16 +87,6 @@ def scrubbed_environ(environ: Mapping[str, str], secret_values: Sequence[str] = 
             and name.upper() not in _SCRUB_NAMES
             and not _SCRUB_PATTERN.search(name)
             and not any(secret in value for secret in values)}
-
-
-def protect_process() -> None:
-    """Make this process's /proc files (environ, mem) unreadable to its children, same user or not."""
-    if not sys.platform.startswith("linux"):
-        return
-    with suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
-            log.debug("prctl(PR_SET_DUMPABLE, 0) failed: errno %s", ctypes.get_errno())
 
 
 def worker_account() -> Account | None:

@@ -6,7 +6,7 @@ import logging
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
@@ -64,15 +64,79 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class ScratchRole:
+    """A login role that owns scratch databases holding untrusted schemas (a live database's copy):
+    not a superuser, cannot create databases or roles, so code restored into them runs without privileges.
+    """
+
+    name: str
+    password: str = field(repr=False)
+    replica: bool = False  # may SET session_replication_role (PostgreSQL 15+: GRANT SET ON PARAMETER)
+
+    def url(self, url: URL) -> URL:
+        """`url` (a scratch database's) connecting as this role."""
+        return url.set(username=self.name, password=self.password)
+
+
 @contextmanager
-def scratch_database(server: Server, label: str, template: str = "template0") -> Iterator[URL]:
+def scratch_role(server: Server) -> Iterator[ScratchRole]:
+    """A new role with a random name and password on `server`, dropped afterwards (after the
+    databases it owns: enter this first)."""
+    name, password = f"driftbot_{secrets.token_hex(6)}", secrets.token_urlsafe(24)
+    role = sql.Identifier(name)
+    with connect_admin(server.admin_url) as conn:
+        try:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                                 "NOREPLICATION NOBYPASSRLS").format(role, sql.Literal(password)))
+        except psycopg.Error as exc:
+            raise InfrastructureError(
+                f"cannot create a role on the scratch server {display_url(server.admin_url)}: {first_line(exc)}",
+                hint="copies of live schemas are worked on as an unprivileged role: the scratch server's "
+                     "user needs CREATEROLE (or a server of driftbot's own: --postgres local|docker)") from exc
+        if not _is_superuser(conn):  # to hand it databases, a CREATEROLE user must be a member
+            conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
+        replica = _grant_replica(conn, role) if server.major >= 15 else False
+    log.debug("created scratch role %s", name)
+    try:
+        yield ScratchRole(name, password, replica)
+    finally:
+        with connect_admin(server.admin_url) as conn:
+            if replica:
+                conn.execute(sql.SQL("REVOKE SET ON PARAMETER session_replication_role FROM {}").format(role))
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
+        log.debug("dropped scratch role %s", name)
+
+
+def _is_superuser(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    return bool(row and row[0])
+
+
+def _grant_replica(conn: psycopg.Connection[tuple[object, ...]], role: sql.Identifier) -> bool:
+    try:
+        conn.execute(sql.SQL("GRANT SET ON PARAMETER session_replication_role TO {}").format(role))
+    except psycopg.Error as exc:  # not a superuser: the role writes without it, still unprivileged
+        log.debug("cannot grant SET session_replication_role: %s", first_line(exc))
+        return False
+    return True
+
+
+@contextmanager
+def scratch_database(server: Server, label: str, template: str = "template0",
+                     owner: ScratchRole | None = None) -> Iterator[URL]:
     """A new, uniquely named database on `server` (empty, or a copy of `template`), dropped
     afterwards whatever happens. Only databases this function created are ever dropped.
+
+    The URL connects as the server's admin user; with `owner`, the database is that role's.
     """
     name = f"driftbot_{secrets.token_hex(4)}_{label}"
+    create = sql.SQL("CREATE DATABASE {} TEMPLATE {} ENCODING 'UTF8'").format(
+        sql.Identifier(name), sql.Identifier(template))
+    if owner is not None:
+        create = sql.SQL("{} OWNER {}").format(create, sql.Identifier(owner.name))
     with connect_admin(server.admin_url) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} ENCODING 'UTF8'").format(
-            sql.Identifier(name), sql.Identifier(template)))
+        conn.execute(create)
     log.debug("created scratch database %s", name)
     try:
         yield server.admin_url.set(drivername=DRIVER, database=name)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from action_container import TIMINGS, ActionRunner, docker
+from canary import scratch_database_with
 from fakegithub import BOT, FakeGitHub
 from fakegithub.events import event_payload
 from fakegithub.pytest_plugin import fake_github
@@ -25,6 +26,7 @@ from fakegithub.state import Repo
 
 from driftbot.github.commands import extract_migration
 from driftbot.github.comments import read_marker
+from driftbot.postgres.base import Server
 
 __all__ = ["fake_github"]
 
@@ -218,3 +220,35 @@ def test_docker_postgres_from_inside_the_action_container(tmp_path: Path) -> Non
         assert leftovers.stdout.strip() == ""
     finally:
         docker("network", "rm", network)
+
+
+def test_project_code_in_the_action_only_reaches_scratch(
+        scene: tuple[FakeGitHub, Repo, ActionRunner], pg_server: Server) -> None:
+    """An env.py that reads the job's APP_DB_URL: the database it names is untouched, the drift still found."""
+    fake, base, runner = scene
+    databases = scratch_database_with(pg_server, "canary",
+                                      "CREATE TABLE users (id int PRIMARY KEY, email varchar(255) NOT NULL)",
+                                      "INSERT INTO users VALUES (1, 'ada@example.com')")
+    canary = next(databases)
+    try:
+        files = project_files("column_missing")
+        env_py = (FIXTURES / "contained_set_main_option" / "migrations" / "env.py").read_text()
+        files[f"{PROJECT}/migrations/env.py"] = env_py
+        base.branch(BRANCH, "main")
+        head = base.commit(BRANCH, {f"{PROJECT}/migrations/env.py": env_py})
+        number = fake.open_pull(base, BRANCH).number
+        runner.env.update(APP_DB_URL=canary.url, DATABASE_URL=canary.url)  # the job's `env:` names a real database
+        before = canary.dump()
+        checkout(runner.workspace, files)
+
+        run = runner.run("pull_request", pr_event("opened", number, head), {"working-directory": PROJECT})
+
+        assert canary.dump() == before
+        assert run.returncode == 1, run.stdout + run.stderr
+        [comment] = driftbot_comments(fake, base, number)
+        assert ("public.users.display_name" in comment.body and "(verified)" in comment.body.lower()) or \
+            "verified" in comment.body
+        assert "Contained" in comment.body and canary.name in comment.body
+        assert canary.password not in run.stdout + run.stderr + run.summary + comment.body
+    finally:
+        next(databases, None)  # drops it

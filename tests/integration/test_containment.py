@@ -17,17 +17,17 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
+from canary import Database, scratch_database_with
 from sqlalchemy.engine import make_url
 
 from driftbot.cli import main
 from driftbot.detect import run_detect
 from driftbot.engine import run_check
-from driftbot.live import client_bindir, live_target
+from driftbot.live import live_target
 from driftbot.postgres.base import Server
 from driftbot.render import render
 from driftbot.report import Report, to_json
@@ -37,51 +37,10 @@ PROJECTS = Path(__file__).parents[1] / "fixtures" / "projects"
 UrlSettings = Callable[..., Settings]
 
 
-@dataclass(frozen=True)
-class Database:
-    url: str  # postgresql+psycopg://user:password@host:port/name
-    server: Server
-
-    @property
-    def name(self) -> str:
-        return str(make_url(self.url).database)
-
-    @property
-    def password(self) -> str:
-        return str(make_url(self.url).password)
-
-    def libpq(self) -> str:
-        return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-    def dump(self) -> str:
-        """Schema and data; the per-run \\restrict key is fixed so two dumps compare byte for byte."""
-        parsed = make_url(self.url)
-        pg_dump = client_bindir(self.server.major, self.server.major) / "pg_dump"
-        cmd = [str(pg_dump), "--no-sync", "--restrict-key=canary",
-               f"--dbname=host={parsed.host} port={parsed.port} user={parsed.username} dbname={parsed.database}"]
-        return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=60,
-                              env={**os.environ, "PGPASSWORD": self.password}).stdout
-
-
-def _database(server: Server, prefix: str, *statements: str) -> Iterator[Database]:
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    admin = server.admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    db = Database(server.admin_url.set(drivername="postgresql+psycopg", database=name)
-                  .render_as_string(hide_password=False), server)
-    with psycopg.connect(db.libpq(), autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
-    yield db
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
-
-
 @pytest.fixture
 def canary(pg_server: Server) -> Iterator[Database]:
     """The user's real database: rows that a migration run against it would destroy."""
-    yield from _database(pg_server, "canary",
+    yield from scratch_database_with(pg_server, "canary",
                          "CREATE TABLE canary_rows (id int PRIMARY KEY, note text)",
                          "INSERT INTO canary_rows VALUES (1, 'keep me'), (2, 'and me')",
                          "CREATE TABLE users (id int PRIMARY KEY, email varchar(255) NOT NULL)")
@@ -223,7 +182,7 @@ def test_a_password_in_a_query_parameter_is_never_printed(
 
 @pytest.fixture
 def live(pg_server: Server) -> Iterator[Database]:
-    yield from _database(pg_server, "live")
+    yield from scratch_database_with(pg_server, "live")
 
 
 def test_detect_never_runs_project_code_on_the_live_database(
