@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -69,6 +70,12 @@ class Database:
 @pytest.fixture
 def fresh_db(pg_url: str) -> Iterator[Database]:
     """An empty database on the session's server, created and dropped here (not by driftbot)."""
+    with plain_database(pg_url) as db:
+        yield db
+
+
+@contextmanager
+def plain_database(pg_url: str) -> Iterator[Database]:
     admin = make_url(pg_url)
     admin_conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
     name = f"plain_alembic_{secrets.token_hex(4)}"
