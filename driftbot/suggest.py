@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import os
 import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,16 +32,20 @@ from alembic.config import Config
 from alembic.operations import ops
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import Script, ScriptDirectory
+from sqlalchemy import Column, MetaData
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
+from sqlalchemy.types import ARRAY, TypeEngine
 
 from driftbot.catalog import Catalog, TableKey, read_catalog
 from driftbot.catalog import Table as CatalogTable
 from driftbot.containment import contained, own_engine
 from driftbot.diff import column_definition, diff_catalogs
+from driftbot.filters import apply_project_hooks
 from driftbot.findings import Finding
 from driftbot.fixops import Context, FixOp, Hazard, change_hazards, fix_ops
-from driftbot.migrate import UNDO_PREFIX, logging_preserved, pointed_at, scratch_url_for, upgrade
+from driftbot.ignore import IgnoreRules, apply_ignore_rules
+from driftbot.migrate import UNDO_PREFIX, EnvOptions, logging_preserved, pointed_at, scratch_url_for, upgrade
 from driftbot.postgres import Server, scratch_database
 from driftbot.postgres.base import ScratchRole
 from driftbot.project import Project, describe_exception, describe_scripts
@@ -104,6 +107,8 @@ class Workspace:
     model_schemas: frozenset[str] = frozenset()  # non-default schemas the models use
     message: str | None = None  # the user's revision message
     role: ScratchRole | None = None  # owns migrated_db (an untrusted schema): copies are its, and work runs as it
+    metadatas: tuple[MetaData, ...] = ()  # what the check compared (--metadata); else env.py's target_metadata
+    ignore: IgnoreRules | None = None  # driftbot's ignore rules, which hold in verification as in the check
 
 
 # --- rendering driftbot's ops inside Alembic's MigrationScript ------------------------------------
@@ -210,14 +215,91 @@ def _add_using(op_tree: list[Any]) -> None:
                 op.kw["postgresql_using"] = f"{quote_ident(op.column_name)}::{to}"
 
 
-def _directives_hook(fixes: Sequence[FixOp], renames: Sequence[Rename],
-                     default_schema: str) -> Callable[[Any, Any, list[Any]], None]:
+def _walk(op_tree: Sequence[Any]) -> Iterator[Any]:
+    for op in op_tree:
+        yield op
+        yield from _walk(getattr(op, "ops", ()))
+
+
+def _types_of(op: Any) -> Iterator[TypeEngine[Any]]:
+    """The column types an op renders: its columns', modify_type, existing_type."""
+    for value in vars(op).values():
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(item, Column):
+                yield item.type
+            elif isinstance(item, TypeEngine):
+                yield item
+
+
+def _with_nested(type_: TypeEngine[Any]) -> Iterator[TypeEngine[Any]]:
+    yield type_
+    for variant in getattr(type_, "_variant_mapping", {}).values():
+        yield from _with_nested(variant)
+    if isinstance(type_, ARRAY):
+        yield from _with_nested(type_.item_type)
+
+
+def _type_imports(context: Any, op_tree: Sequence[Any]) -> set[str]:
+    """`import <module>` for each of the project's own types the file renders as `<module>.Type(...)`.
+
+    Without a user_module_prefix Alembic prefixes a type from outside SQLAlchemy with its
+    module but imports nothing, so the file fails with NameError. With a prefix the
+    project's script.py.mako imports what the prefix names.
+    """
+    if context.opts.get("user_module_prefix") is not None:
+        return set()
+    modules = {type(t).__module__ for op in _walk(op_tree) for top in _types_of(op) for t in _with_nested(top)}
+    return {f"import {m}" for m in modules if all(part.isidentifier() for part in m.split("."))
+            and not m.startswith("sqlalchemy.") and m not in ("builtins", "__main__")}
+
+
+def _constraint_columns(definition: str) -> str:
+    """`(a, b)` of `UNIQUE (a, b)` / `FOREIGN KEY (a, b) REFERENCES ...`, as PostgreSQL renders it."""
+    head = definition.split(" REFERENCES ", 1)[0]
+    return head[head.find("("):]
+
+
+def _pg_name(op: Any, models: Catalog, default_schema: str) -> str | None:
+    """The name PostgreSQL gives the models' unnamed UNIQUE or FOREIGN KEY that `op` creates."""
+    if isinstance(op, ops.CreateUniqueConstraintOp):
+        kind, table, schema, columns = "u", op.table_name, op.schema, op.columns
+    elif isinstance(op, ops.CreateForeignKeyOp):
+        kind, table, schema, columns = "f", op.source_table, op.kw.get("source_schema"), op.local_cols
+    else:
+        return None
+    found = models.tables.get((schema or default_schema, table))
+    if found is None:
+        return None
+    wanted = "(" + ", ".join(quote_ident(c) for c in columns) + ")"
+    names = [c.name for c in found.constraints.values()
+             if c.type == kind and _constraint_columns(c.definition) == wanted]
+    if isinstance(op, ops.CreateForeignKeyOp) and len(names) > 1:  # the same columns, another target
+        names = [n for n in names if _referent(found.constraints[n].definition) == quote_ident(op.referent_table)]
+    return names[0] if len(names) == 1 else None
+
+
+def _referent(definition: str) -> str:
+    """The table (unqualified) of `FOREIGN KEY (...) REFERENCES [schema.]table(...)`."""
+    return definition.split(" REFERENCES ", 1)[-1].split("(", 1)[0].rsplit(".", 1)[-1]
+
+
+def _name_unnamed_constraints(op_tree: Sequence[Any], models: Catalog, default_schema: str) -> None:
+    """create_unique_constraint(None, ...) works, its reverse drop_constraint(None, ...) cannot:
+    name the constraint as PostgreSQL names it (the models' database knows the name)."""
+    for op in _walk(op_tree):
+        if getattr(op, "constraint_name", "") is None:
+            op.constraint_name = _pg_name(op, models, default_schema)
+
+
+def _directives_hook(fixes: Sequence[FixOp], renames: Sequence[Rename], default_schema: str,
+                     models: Catalog) -> Callable[[Any, Any, list[Any]], None]:
     def hook(context: Any, revision: Any, directives: list[Any]) -> None:
         if not directives:
             return
         script = directives[0]
         upgrade_ops = script.upgrade_ops
         _apply_renames(upgrade_ops.ops, renames, default_schema)
+        _name_unnamed_constraints(upgrade_ops.ops, models, default_schema)
         phase: dict[str, list[Any]] = {"pre": [], "post": [], "last": [], "rename": []}
         for fix in fixes:
             phase[fix.phase].append(DriftbotOp(fix))
@@ -233,22 +315,65 @@ def _directives_hook(fixes: Sequence[FixOp], renames: Sequence[Rename],
                 _retarget(upgrade_ops.ops + script.downgrade_ops.ops, r.old, r.new, schema)
         _add_using(upgrade_ops.ops)
         _add_using(script.downgrade_ops.ops)
+        # a new set: MigrationScript's default `imports` is one set shared by every script
+        script.imports = script.imports | _type_imports(context, upgrade_ops.ops + script.downgrade_ops.ops)
     return hook
 
 
 # --- scratch configuration and databases ----------------------------------------------------------
 
-def scratch_config(project: Project, cfg: Config, extra_versions: Path) -> Config:
+_PATH_OPTIONS = ("path_separator", "version_path_separator", "version_locations", "prepend_sys_path")
+
+
+class ScratchConfig(Config):
+    """The project's config whose version locations always include driftbot's temporary one.
+
+    env.py may replace `version_locations` while it runs (config.set_main_option): the
+    temporary location is added whenever Alembic reads them, so every ScriptDirectory built
+    from this config (driftbot's, and one env.py builds itself) sees the suggestion.
+    """
+
+    extra_versions = ""
+    default_versions = ""  # alembic's default when version_locations is not set
+
+    def get_version_locations_list(self) -> list[str] | None:
+        locations = super().get_version_locations_list() or [self.default_versions]
+        return locations if self.extra_versions in locations else [*locations, self.extra_versions]
+
+
+def scratch_config(project: Project, cfg: Config, extra_versions: Path) -> ScratchConfig:
     """The project's config with one more version location, outside the project's tree."""
-    scratch = Config(str(project.config_file), ini_section=cfg.config_ini_section,
-                     cmd_opts=argparse.Namespace(quiet=True), stdout=sys.stderr)
-    versions = cfg.get_version_locations_list() or [str(project.script_location / "versions")]
-    prepend = cfg.get_prepend_sys_paths_list() or []
-    scratch.set_main_option("path_separator", "os")
-    scratch.set_main_option("version_locations",
-                            os.pathsep.join([*versions, str(extra_versions)]).replace("%", "%%"))
-    scratch.set_main_option("prepend_sys_path", os.pathsep.join(prepend).replace("%", "%%"))
+    scratch = ScratchConfig(str(project.config_file), ini_section=cfg.config_ini_section,
+                            cmd_opts=argparse.Namespace(quiet=True), stdout=sys.stderr)
+    scratch.extra_versions = str(extra_versions)
+    scratch.default_versions = str(project.script_location / "versions")
+    # as the check's run of env.py left them, spelled as the project spells them (its separator)
+    section = cfg.config_ini_section
+    for option in _PATH_OPTIONS:
+        if cfg.file_config.has_option(section, option):
+            scratch.file_config.set(section, option, cfg.file_config.get(section, option, raw=True))
     return scratch
+
+
+class ScratchScripts(ScriptDirectory):
+    """A ScriptDirectory that keeps driftbot's temporary location when env.py replaces its
+    `version_locations` (`context.script.version_locations = [...]`) before it loads revisions."""
+
+    extra_versions: Path | None = None
+
+    @classmethod
+    def at(cls, cfg: Config, extra_versions: Path) -> ScratchScripts:
+        directory = ScriptDirectory.from_config(cfg)
+        directory.__class__ = cls  # from_config builds a plain ScriptDirectory whatever the class
+        assert isinstance(directory, ScratchScripts)
+        directory.extra_versions = extra_versions
+        return directory
+
+    @property
+    def _version_locations(self) -> Sequence[Path]:  # not memoized: env.py may change the list
+        locations = list(ScriptDirectory._version_locations.fget(self))
+        extra = self.extra_versions
+        return locations if extra is None or extra.absolute() in locations else [*locations, extra.absolute()]
 
 
 def project_versions_dir(project: Project, cfg: Config) -> Path:
@@ -335,6 +460,7 @@ class _Session:
         self.cfg = scratch_config(ws.project, ws.config, self.tmp)
         m_url = ws.server.admin_url.set(database=ws.migrated_db)
         self.m_url = ws.role.url(m_url) if ws.role else m_url
+        self.options: EnvOptions | None = None  # what env.py configured in the last run
 
     def scripts(self) -> tuple[Project, ScriptDirectory]:
         return describe_scripts(self.cfg, self.ws.project.config_file)
@@ -349,7 +475,7 @@ class _Session:
                  renames: Sequence[Rename]) -> _Generated:
         for old in self.tmp.iterdir():
             old.unlink() if old.is_file() else shutil.rmtree(old)
-        hook = _directives_hook(fixes, renames, self.ws.default_schema)
+        hook = _directives_hook(fixes, renames, self.ws.default_schema, self.ws.models_catalog)
         with pointed_at(self.cfg, scratch_url_for(self.cfg, self.m_url), self.ws.env_vars), logging_preserved():
             script = self._autogenerate(rev_id, message, hook)
         path = Path(script.path)
@@ -364,7 +490,7 @@ class _Session:
         schema would come out as create_table of tables that exist. driftbot widens the view to
         the schemas the models use (and keeps the project's include_name for everything else).
         """
-        directory = ScriptDirectory.from_config(self.cfg)
+        directory = ScratchScripts.at(self.cfg, self.tmp)
         # "heads": with two heads the suggestion revises both, a merge revision that also fixes the drift
         args = {"message": message, "autogenerate": True, "sql": False, "head": "heads", "splice": False,
                 "branch_label": None, "version_path": str(self.tmp), "rev_id": rev_id, "depends_on": None}
@@ -397,13 +523,24 @@ class _Session:
         """Run the scratch scripts to `destination`; the error text if it fails."""
         project, script = self.scripts()
         try:
-            run, _ = upgrade(project, self.cfg, script, url, self.ws.env_vars, destination, downgrade, step="verify")
+            run, self.options = upgrade(project, self.cfg, script, url, self.ws.env_vars, destination, downgrade,
+                                        step="verify")
         except Exception as exc:
             return describe_exception(exc, (self.tmp, project.root))
         return run.failure.error if run.failure else None
 
+    def drift(self, catalog: Catalog) -> list[Finding]:
+        """Drift of `catalog` against the models, filtered as the check filtered its findings:
+        what the project's include_name/include_object leave out is not the suggestion's to fix."""
+        ws = self.ws
+        found = [f for f in diff_catalogs(catalog, ws.models_catalog) if f.is_drift]
+        if self.options is not None:
+            found = apply_project_hooks(found, self.options, ws.metadatas or self.options.target_metadata,
+                                        ws.default_schema)
+        return apply_ignore_rules(found, ws.ignore) if ws.ignore else found
+
     def drift_after(self, url: URL) -> list[Finding]:
-        return [f for f in diff_catalogs(read(url, self.ws.exclude), self.ws.models_catalog) if f.is_drift]
+        return self.drift(read(url, self.ws.exclude))
 
 
 def suggest(ws: Workspace) -> Suggestion | None:
@@ -427,7 +564,7 @@ def suggest(ws: Workspace) -> Suggestion | None:
             # what the remaining ops start from: the trial after autogenerate's ops (a renamed table
             # has its new name there), else the migrated database
             trial_catalog = read(trial, ws.exclude) if error is None else ws.migrations_catalog
-            residual = [f for f in diff_catalogs(trial_catalog, ws.models_catalog) if f.is_drift] if error is None \
+            residual = session.drift(trial_catalog) if error is None \
                 else [f for f in drift if f.kind in _NEVER_AUTOGENERATED]
             residual_ctx = Context(trial_catalog, ws.models_catalog, tuple(residual))
             post = [op for op in fix_ops(residual, residual_ctx) if op.phase != "pre"]
