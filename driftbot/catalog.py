@@ -7,13 +7,16 @@ pg_get_indexdef), so two snapshots taken on the same server compare as text.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine
+
+from driftbot.equivalence import Constants, collect_constants, evaluate_constants
 
 TableKey = tuple[str, str]  # (schema, table)
 
@@ -170,6 +173,8 @@ class Catalog:
     sequences: Mapping[TableKey, SequenceDef]
     schemas: tuple[str, ...] = ()
     extensions: tuple[tuple[str, str], ...] = ()  # (name, schema)
+    # constants of the expressions above as this server evaluates them (equivalence.py)
+    constants: Constants = field(default_factory=dict)
 
 
 def identity_text(kind: str, options: str | None) -> str | None:
@@ -222,7 +227,40 @@ def read_catalog(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -
                  for r in rows(SEQUENCES_SQL) if (r.nspname, r.relname) not in exclude}
     return Catalog(tables=tables, enums=enums, sequences=sequences,
                    schemas=tuple(sorted(r.nspname for r in rows(SCHEMAS_SQL))),
-                   extensions=tuple(sorted((r.extname, r.nspname) for r in rows(EXTENSIONS_SQL))))
+                   extensions=tuple(sorted((r.extname, r.nspname) for r in rows(EXTENSIONS_SQL))),
+                   constants=_constants(driver, tables.values()))
+
+
+# Settings a value's text output depends on, so that two servers render one value alike.
+_OUTPUT_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO, MDY"), ("IntervalStyle", "postgres"),
+                    ("extra_float_digits", "1"), ("bytea_output", "hex"))
+
+
+def _constants(driver: Any, tables: Iterable[Table]) -> Constants:
+    """Every constant of the catalog's expressions, evaluated by the server in one round trip
+    (plus one to see which types are PostgreSQL's own). In a savepoint rolled back afterwards,
+    so the settings it makes and any error leave the caller's transaction as it was."""
+    tables = list(tables)
+    todo = collect_constants(
+        expressions=[e for t in tables for c in t.columns.values() for e in (c.default, c.generated) if e],
+        constraints=[c.definition for t in tables for c in t.constraints.values() if c.type in ("c", "x")],
+        indexes=[i.definition for t in tables for i in t.indexes.values()],
+        defaults=[(c.default, c.type) for t in tables for c in t.columns.values() if c.default])
+    if not todo.items:
+        return {}
+
+    def rows(sql: str, params: tuple[object, ...]) -> list[Any]:
+        with driver.cursor() as cur:
+            found: list[Any] = cur.execute(sql.encode(), params or None).fetchall()
+            return found
+
+    try:
+        with driver.transaction(force_rollback=True):
+            for name, value in _OUTPUT_SETTINGS:
+                rows("SELECT set_config(%s, %s, true)", (name, value))
+            return evaluate_constants(todo, rows)
+    except psycopg.Error:
+        return {}  # nothing evaluated: the trees alone decide, literals exactly
 
 
 def read_catalogs(*sources: tuple[Engine, frozenset[TableKey]]) -> list[Catalog]:

@@ -21,24 +21,12 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import get_args
 
-from driftbot.diff import CONSTRAINT_KINDS
 from driftbot.errors import ConfigError
 from driftbot.ignore import RULE_KEYS, IgnoreRules
+from driftbot.kinds import KINDS
 from driftbot.settings import POSTGRES_KINDS, ReportFormat, Secret, Settings
 
-FINDING_KINDS: tuple[str, ...] = (
-    "table_missing", "table_extra", "table_comment_changed",
-    "column_missing", "column_extra", "column_type_changed", "column_nullable_changed",
-    "column_default_added", "column_default_removed", "column_default_changed",
-    "column_identity_changed", "column_generated_changed", "column_comment_changed",
-    "column_collation_changed",
-    "index_missing", "index_extra", "index_changed", "index_renamed",
-    *(f"{kind}_{change}" for kind in CONSTRAINT_KINDS.values()
-      for change in ("missing", "extra", "changed", "renamed")),
-    "enum_missing", "enum_extra", "enum_values_added", "enum_values_removed", "enum_values_reordered",
-    "sequence_missing", "sequence_extra", "sequence_changed",
-    "model_rejected", "multiple_heads",
-)
+FINDING_KINDS: tuple[str, ...] = tuple(KINDS)  # kinds.py's table
 
 
 class _Invalid(Exception):

@@ -45,6 +45,7 @@ from driftbot.filters import apply_project_hooks
 from driftbot.findings import Classification, Finding
 from driftbot.fixops import Hazard
 from driftbot.ignore import apply_ignore_rules
+from driftbot.kinds import KINDS
 from driftbot.live import (
     DEFAULT_VERSION_TABLE,
     LiveSnapshot,
@@ -189,13 +190,9 @@ def _filtered(findings: list[Finding], s: Scratch, settings: Settings) -> list[F
 
 # --- classification: pure functions of four catalogs -------------------------------------------------
 
-_SUFFIXES = ("_missing", "_extra", "_changed", "_added", "_removed", "_renamed", "_reordered")
-
-
 def aspect(kind: str) -> str:
-    """What a finding is about, whatever the direction: column_default_added -> column_default."""
-    base = next((kind[: -len(s)] for s in _SUFFIXES if kind.endswith(s)), kind)
-    return "enum" if base == "enum_values" else base
+    """What a finding is about, whatever the direction: column_default_added -> column_default (kinds.py)."""
+    return KINDS[kind].aspect if kind in KINDS else kind
 
 
 def _key(f: Finding) -> tuple[str, str]:

@@ -8,56 +8,22 @@ difference is a low-severity `*_renamed` finding rather than a drop plus an add.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Generic, Protocol, TypeVar
 
-from driftbot.catalog import Catalog, Column, EnumType, Index, Table
+from driftbot.catalog import Catalog, Column, Constraint, EnumType, Index, Table
+from driftbot.equivalence import Judge, Verdict
 from driftbot.findings import Finding, Severity
+from driftbot.kinds import CONSTRAINT_KINDS, CONSTRAINT_OBJECT_TYPES
 
 T = TypeVar("T")
 
-CONSTRAINT_KINDS = {"p": "primary_key", "u": "unique", "f": "foreign_key", "c": "check",
-                    "x": "exclusion"}
-CONSTRAINT_OBJECT_TYPES = {"p": "primary_key", "u": "unique_constraint",
-                           "f": "foreign_key_constraint", "c": "check_constraint",
-                           "x": "exclusion_constraint"}
+__all__ = ["CONSTRAINT_KINDS", "CONSTRAINT_OBJECT_TYPES", "diff_catalogs"]  # the kinds live in kinds.py
 
-# Spellings PostgreSQL keeps apart that mean the same value.
-_SAME_FUNCTIONS = {"current_timestamp": "now()", "transaction_timestamp()": "now()",
-                   "'t'": "true", "'f'": "false", "'true'": "true", "'false'": "false"}
-_QUOTED_NUMBER = re.compile(r"'(-?\d+(?:\.\d+)?)'")
-_SINGLE_TERM = re.compile(r"(?<![\w])\(\s*(\w+|'[^']*')\s*\)")
-_CAST = re.compile(r"::(?:\"?[a-z_][a-z0-9_ ]*\"?(?:\(\d+(?:,\s*\d+)?\))?)(?:\[\])*")
-
-
-def normalize_expression(expr: str) -> str:
-    """A canonical form for expressions that differ only in casts, parens or synonyms."""
-    s = _CAST.sub("", expr.strip().lower())
-    for spelling, canonical in _SAME_FUNCTIONS.items():
-        s = re.sub(rf"(?<![\w']){re.escape(spelling)}(?![\w'])", canonical, s)
-    s = re.sub(r"\s+", " ", s)
-    s = _QUOTED_NUMBER.sub(r"\1", s)  # '0'::numeric and 0 are the same default
-    while s.startswith("(") and s.endswith(")") and _balanced(s[1:-1]):
-        s = s[1:-1].strip()
-    # Parentheses around a single term carry no meaning: "(0)" is "0".
-    previous = None
-    while previous != s:
-        previous, s = s, _SINGLE_TERM.sub(r"\1", s)
-    return s
-
-
-def _balanced(s: str) -> bool:
-    depth = 0
-    for ch in s:
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if depth < 0:
-            return False
-    return depth == 0
-
-
-def equivalent(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and normalize_expression(a) == normalize_expression(b)
+# What a verdict of equivalence.py means for a finding: only a name differs is low.
+VERDICT_SEVERITY: dict[Verdict, Severity] = {"same": "info", "renamed": "low", "different": "high"}
+SAME_DETAIL = "PostgreSQL stores these differently; they mean the same"
 
 
 @dataclass(frozen=True)
@@ -107,13 +73,19 @@ class Matches(Generic[T]):
     only_o: list[T]
 
 
-def match_named(m: Mapping[str, T], o: Mapping[str, T], shape: Callable[[T], str]) -> Matches[T]:
-    """Pair objects by (name, definition), then by definition alone, then by name alone."""
-    rest_m = {n: x for n, x in m.items() if not (n in o and shape(o[n]) == shape(x))}
-    rest_o = {n: x for n, x in o.items() if not (n in m and shape(m[n]) == shape(x))}
+def match_named(m: Mapping[str, T], o: Mapping[str, T], shape: Callable[[T], Hashable],
+                shape_o: Callable[[T], Hashable] | None = None) -> Matches[T]:
+    """Pair objects by (name, definition), then by definition alone, then by name alone.
+
+    `shape` is what "the same definition" compares (`shape_o` for the models' side, if other).
+    """
+    of_o = shape_o or shape
+    keys_m, keys_o = {n: shape(x) for n, x in m.items()}, {n: of_o(x) for n, x in o.items()}
+    rest_m = {n: x for n, x in m.items() if not (n in o and keys_o[n] == keys_m[n])}
+    rest_o = {n: x for n, x in o.items() if not (n in m and keys_m[n] == keys_o[n])}
     renamed: list[tuple[T, T]] = []
     for name_m, x in list(rest_m.items()):
-        partner = next((n for n, y in rest_o.items() if shape(y) == shape(x) and n not in rest_m), None)
+        partner = next((n for n in rest_o if keys_o[n] == keys_m[name_m] and n not in rest_m), None)
         if partner is not None:
             renamed.append((x, rest_o.pop(partner)))
             del rest_m[name_m]
@@ -122,11 +94,13 @@ def match_named(m: Mapping[str, T], o: Mapping[str, T], shape: Callable[[T], str
 
 
 def diff_catalogs(m: Catalog, o: Catalog) -> list[Finding]:
-    findings = [f for comparer in CATALOG_COMPARERS for f in comparer(m, o)]
+    """Each side's constants as its own server evaluated them (read_catalog), so no connection here."""
+    judge = Judge(m.constants, o.constants)
+    findings = [f for comparer in CATALOG_COMPARERS for f in comparer(m, o, judge)]
     return sorted(findings, key=lambda f: (f.object, f.kind))
 
 
-def compare_tables(m: Catalog, o: Catalog) -> Iterator[Finding]:
+def compare_tables(m: Catalog, o: Catalog, judge: Judge) -> Iterator[Finding]:
     for key in sorted(m.tables.keys() | o.tables.keys()):
         schema, name = key
         mt, ot = m.tables.get(key), o.tables.get(key)
@@ -139,16 +113,16 @@ def compare_tables(m: Catalog, o: Catalog) -> Iterator[Finding]:
                           models=None)
         elif mt is not None and ot is not None:
             for comparer in TABLE_COMPARERS:
-                yield from comparer(mt, ot)
+                yield from comparer(mt, ot, judge)
 
 
-def compare_table_comment(mt: Table, ot: Table) -> Iterator[Finding]:
+def compare_table_comment(mt: Table, ot: Table, judge: Judge) -> Iterator[Finding]:
     if mt.comment != ot.comment:
         place = Place(f"{mt.schema}.{mt.name}", "table", mt.schema, mt.name, mt.name)
         yield place.finding("table_comment_changed", "high", mt.comment, ot.comment)
 
 
-def compare_columns(mt: Table, ot: Table) -> Iterator[Finding]:
+def compare_columns(mt: Table, ot: Table, judge: Judge) -> Iterator[Finding]:
     for name in [*ot.columns, *(c for c in mt.columns if c not in ot.columns)]:
         mc, oc = mt.columns.get(name), ot.columns.get(name)
         where = _where(mt, name, "column")
@@ -159,7 +133,7 @@ def compare_columns(mt: Table, ot: Table) -> Iterator[Finding]:
             yield where.finding("column_extra", severity="high", migrations=column_definition(mc),
                           models=None)
         elif mc is not None and oc is not None:
-            yield from _column_aspects(mc, oc, where)
+            yield from _column_aspects(mc, oc, where, judge)
 
 
 _COLUMN_ASPECTS: tuple[tuple[str, Callable[[Column], str | None]], ...] = (
@@ -177,7 +151,7 @@ def _serial(c: Column) -> str | None:
     return f"DEFAULT {c.default}" if c.default and c.default.startswith("nextval(") else None
 
 
-def _column_aspects(mc: Column, oc: Column, where: Place) -> Iterator[Finding]:
+def _column_aspects(mc: Column, oc: Column, where: Place, judge: Judge) -> Iterator[Finding]:
     if (mc.identity is None) != (oc.identity is None) and (_serial(mc) or _serial(oc)):
         # serial on one side, identity on the other: one change, reported as identity
         yield where.finding("column_identity_changed", severity="high", migrations=mc.identity or _serial(mc),
@@ -186,39 +160,75 @@ def _column_aspects(mc: Column, oc: Column, where: Place) -> Iterator[Finding]:
     for kind, aspect in _COLUMN_ASPECTS:
         if aspect(mc) != aspect(oc):
             severity: Severity = "high"
-            if kind == "column_generated_changed" and equivalent(mc.generated, oc.generated):
-                severity = "info"
-            yield where.finding(kind, severity=severity, migrations=aspect(mc), models=aspect(oc))
+            if kind == "column_generated_changed":
+                severity = VERDICT_SEVERITY[judge.expression(mc.generated, oc.generated)]
+            yield where.finding(kind, severity=severity, migrations=aspect(mc), models=aspect(oc),
+                                detail=SAME_DETAIL if severity == "info" else "")
     if mc.default != oc.default:
-        if mc.default is None:
-            kind = "column_default_added"
-        elif oc.default is None:
-            kind = "column_default_removed"
-        else:
-            kind = "column_default_changed"
-        same = equivalent(mc.default, oc.default)
-        yield where.finding(kind, severity="info" if same else "high", migrations=mc.default,
-                      models=oc.default,
-                      detail="PostgreSQL stores these differently; they mean the same" if same else "")
+        yield _default_finding(mc, oc, where, judge)
 
 
-def compare_constraints(mt: Table, ot: Table) -> Iterator[Finding]:
-    matches = match_named(mt.constraints, ot.constraints, lambda c: f"{c.type}:{c.definition}")
-    kind = lambda c: CONSTRAINT_KINDS[c.type]  # noqa: E731
-    yield from _named_findings(mt, matches, kind, lambda c: c.definition,
-                               lambda c: CONSTRAINT_OBJECT_TYPES[c.type])
+def _default_finding(mc: Column, oc: Column, where: Place, judge: Judge) -> Finding:
+    kind = ("column_default_added" if mc.default is None else "column_default_removed" if oc.default is None
+            else "column_default_changed")
+    verdict = judge.default(mc.default, mc.type, oc.default, oc.type)
+    detail = {"same": SAME_DETAIL, "different": "",
+              "renamed": "only the name of the sequence it calls differs"}[verdict]
+    if verdict == "same" and (mc.default is None or oc.default is None):
+        detail = "a NULL default and no default insert the same NULL"
+    if verdict == "renamed" and mc.default_sequence and oc.default_sequence:
+        detail += f": {'.'.join(mc.default_sequence)} by the migrations, {'.'.join(oc.default_sequence)} by the models"
+    return where.finding(kind, VERDICT_SEVERITY[verdict], mc.default, oc.default, detail)
 
 
-def compare_indexes(mt: Table, ot: Table) -> Iterator[Finding]:
-    matches = match_named(mt.indexes, ot.indexes, lambda i: i.shape)
+def compare_constraints(mt: Table, ot: Table, judge: Judge) -> Iterator[Finding]:
+    """Matched by their parse trees (equivalence.py), so a spelling is never a rename or a change."""
+    cm, co = judge.canons()
+    matches = match_named(mt.constraints, ot.constraints, lambda c: cm.constraint(c.definition),
+                          lambda c: co.constraint(c.definition))
+
+    def kind(c: Constraint) -> str:
+        return CONSTRAINT_KINDS[c.type]
+
+    def object_type(c: Constraint) -> str:
+        return CONSTRAINT_OBJECT_TYPES[c.type]
+
+    yield from _spelled_apart(mt, matches, mt.constraints, ot.constraints, lambda c: c.definition,
+                              lambda c: f"{kind(c)}_changed", object_type)
+
+    def verdict(a: Constraint, b: Constraint) -> Verdict:
+        return judge.constraint(a.definition, b.definition)
+
+    yield from _named_findings(mt, matches, kind, lambda c: c.definition, object_type, verdict)
+
+
+def compare_indexes(mt: Table, ot: Table, judge: Judge) -> Iterator[Finding]:
+    cm, co = judge.canons()
+    matches = match_named(mt.indexes, ot.indexes, lambda i: cm.index(i.definition), lambda i: co.index(i.definition))
+    yield from _spelled_apart(mt, matches, mt.indexes, ot.indexes, lambda i: i.definition,
+                              lambda _: "index_changed", lambda _: "index")
     for mi, oi in matches.changed:
         aspects = _index_aspects(mi, oi)
         where = _where(mt, oi.name, "index")
-        severity: Severity = "info" if equivalent(mi.shape, oi.shape) else "high"
+        severity = VERDICT_SEVERITY[judge.index(mi.definition, oi.definition)]
         yield where.finding("index_changed", severity=severity, migrations=mi.definition,
                       models=oi.definition, detail=f"differs in: {', '.join(aspects)}")
     yield from _named_findings(mt, Matches([], matches.renamed, matches.only_m, matches.only_o),
                                lambda _: "index", lambda i: i.definition, lambda _: "index")
+
+
+def _spelled_apart(t: Table, matches: Matches[N], m: Mapping[str, N], o: Mapping[str, N],
+                   definition: Callable[[N], str], kind: Callable[[N], str],
+                   object_type: Callable[[N], str]) -> Iterator[Finding]:
+    """Same name, same tree, other text: a note (info), never drift."""
+    paired = [x for pair in (*matches.changed, *matches.renamed) for x in pair]
+    unmatched = {id(x) for x in (*paired, *matches.only_m, *matches.only_o)}
+    for name, x_o in o.items():
+        x_m = m.get(name)
+        if x_m is None or id(x_m) in unmatched or id(x_o) in unmatched or definition(x_m) == definition(x_o):
+            continue
+        yield _where(t, name, object_type(x_o)).finding(kind(x_o), "info", definition(x_m), definition(x_o),
+                                                        detail=SAME_DETAIL)
 
 
 def _index_aspects(mi: Index, oi: Index) -> list[str]:
@@ -245,12 +255,13 @@ N = TypeVar("N", bound=_Named)
 
 
 def _named_findings(t: Table, matches: Matches[N], kind: Callable[[N], str],
-                    definition: Callable[[N], str], object_type: Callable[[N], str]) -> Iterator[Finding]:
+                    definition: Callable[[N], str], object_type: Callable[[N], str],
+                    verdict: Callable[[N, N], Verdict] | None = None) -> Iterator[Finding]:
     def place(x: N) -> Place:
         return _where(t, x.name, object_type(x))
 
     for x_m, x_o in matches.changed:
-        severity: Severity = "info" if equivalent(definition(x_m), definition(x_o)) else "high"
+        severity = VERDICT_SEVERITY[verdict(x_m, x_o) if verdict else "different"]
         yield place(x_o).finding(f"{kind(x_o)}_changed", severity, definition(x_m), definition(x_o))
     for x_m, x_o in matches.renamed:
         yield place(x_o).finding(f"{kind(x_o)}_renamed", "low", x_m.name, x_o.name,
@@ -266,7 +277,7 @@ def _enum_text(e: EnumType | None) -> str | None:
     return None if e is None else "ENUM ({})".format(", ".join(repr(label) for label in e.labels))
 
 
-def compare_enums(m: Catalog, o: Catalog) -> Iterator[Finding]:
+def compare_enums(m: Catalog, o: Catalog, judge: Judge) -> Iterator[Finding]:
     for key in sorted(m.enums.keys() | o.enums.keys()):
         me, oe = m.enums.get(key), o.enums.get(key)
         where = Place(".".join(key), "enum", key[0], None, key[1])
@@ -286,7 +297,7 @@ def compare_enums(m: Catalog, o: Catalog) -> Iterator[Finding]:
             yield where.finding("enum_values_reordered", "high", *sides, detail="same values, other order")
 
 
-def compare_sequences(m: Catalog, o: Catalog) -> Iterator[Finding]:
+def compare_sequences(m: Catalog, o: Catalog, judge: Judge) -> Iterator[Finding]:
     for key in sorted(m.sequences.keys() | o.sequences.keys()):
         ms, os_ = m.sequences.get(key), o.sequences.get(key)
         where = Place(".".join(key), "sequence", key[0], None, key[1])
@@ -298,9 +309,9 @@ def compare_sequences(m: Catalog, o: Catalog) -> Iterator[Finding]:
         yield where.finding(kind, severity="high", migrations=mdef, models=odef)
 
 
-TABLE_COMPARERS: tuple[Callable[[Table, Table], Iterable[Finding]], ...] = (
+TABLE_COMPARERS: tuple[Callable[[Table, Table, Judge], Iterable[Finding]], ...] = (
     compare_table_comment, compare_columns, compare_constraints, compare_indexes,
 )
-CATALOG_COMPARERS: tuple[Callable[[Catalog, Catalog], Iterable[Finding]], ...] = (
+CATALOG_COMPARERS: tuple[Callable[[Catalog, Catalog, Judge], Iterable[Finding]], ...] = (
     compare_tables, compare_enums, compare_sequences,
 )

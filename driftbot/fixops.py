@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from driftbot.catalog import Catalog, Column, Table, TableKey
-from driftbot.diff import CONSTRAINT_KINDS
 from driftbot.findings import Finding
+from driftbot.kinds import KINDS
 from driftbot.sqlnames import literal as sql_literal
 from driftbot.sqlnames import qualified, quote_ident, text_escaped
 
@@ -134,6 +134,22 @@ def table_comment(f: Finding, ctx: Context) -> Iterator[FixOp]:
     target = f"TABLE {table_ref(f)}"
     yield FixOp(f.object, _sql(f"COMMENT ON {target} IS {sql_literal(f.models)}"),
                 _sql(f"COMMENT ON {target} IS {sql_literal(f.migrations)}"))
+
+
+def column_collation(f: Finding, ctx: Context) -> Iterator[FixOp]:
+    """A collation changes only with ALTER COLUMN ... TYPE (the same type) COLLATE ..."""
+    m_col, o_col = _column(ctx.migrations, f), _column(ctx.models, f)
+    if m_col is None or o_col is None:
+        return
+    col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {quote_ident(f.name or '')}"
+
+    def set_(c: Column) -> str:  # None: the type's own collation
+        collation = quote_ident(c.collation) if c.collation else 'pg_catalog."default"'
+        return f"{col} TYPE {c.type} COLLATE {collation}"
+
+    yield FixOp(f.object, _sql(set_(o_col)), _sql(set_(m_col)), hazards=(
+        Hazard("rewrite_lock", f.object, "changing a column's collation rebuilds its indexes under an "
+               "ACCESS EXCLUSIVE lock"),))
 
 
 _IDENTITY = re.compile(r"GENERATED (ALWAYS|BY DEFAULT) AS IDENTITY(?: \((.*)\))?")
@@ -345,19 +361,14 @@ def sequence(f: Finding, ctx: Context) -> Iterator[FixOp]:
 
 
 FixFn = Callable[[Finding, Context], Iterable[FixOp]]
-FIXERS: dict[str, FixFn] = {
-    "column_default_added": column_default, "column_default_removed": column_default,
-    "column_default_changed": column_default, "column_nullable_changed": column_nullable,
-    "column_type_changed": column_type, "column_comment_changed": column_comment,
-    "table_comment_changed": table_comment, "column_identity_changed": column_identity,
-    "column_generated_changed": column_generated,
-    **{f"{kind}_{change}": constraint for kind in CONSTRAINT_KINDS.values()
-       for change in ("missing", "extra", "changed", "renamed")},
-    **{f"index_{change}": index for change in ("missing", "extra", "changed", "renamed")},
-    "enum_values_added": enum_values, "enum_values_removed": enum_values,
-    "enum_values_reordered": enum_values, "enum_missing": enum_type, "enum_extra": enum_type,
-    "sequence_missing": sequence, "sequence_extra": sequence, "sequence_changed": sequence,
+_FIXER_FUNCTIONS: dict[str, FixFn] = {
+    "column_default": column_default, "column_nullable": column_nullable, "column_type": column_type,
+    "column_comment": column_comment, "table_comment": table_comment, "column_identity": column_identity,
+    "column_generated": column_generated, "column_collation": column_collation, "constraint": constraint,
+    "index": index, "enum_values": enum_values, "enum_type": enum_type, "sequence": sequence,
 }
+# which kind each fixer serves is kinds.py's table
+FIXERS: dict[str, FixFn] = {k.name: _FIXER_FUNCTIONS[k.fixer] for k in KINDS.values() if k.fixer}
 
 
 def fix_ops(findings: Iterable[Finding], ctx: Context) -> list[FixOp]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from driftbot.catalog import Catalog, Column, Constraint, EnumType, Index, Table
-from driftbot.diff import diff_catalogs, match_named, normalize_expression
+from driftbot.diff import diff_catalogs, match_named
+from driftbot.equivalence import NO_SERVER
 
 
 def col(name: str, type_: str = "integer", *, nullable: bool = True, default: str | None = None,
@@ -52,17 +53,65 @@ def test_each_column_aspect_is_its_own_finding(m: Column, o: Column, kind: str) 
 
 
 @pytest.mark.parametrize(("a", "b"), [
-    ("now()", "CURRENT_TIMESTAMP"), ("transaction_timestamp()", "now()"),
-    ("false", "'f'::boolean"), ("'0'::numeric", "0"), ("(amount > (0)::numeric)", "amount > 0"),
+    ("now()", "CURRENT_TIMESTAMP"), ("transaction_timestamp()", "now()"), ("pg_catalog.now()", "now()"),
+    ("(amount > (0)::numeric)", "amount > 0::numeric"), ("NULL::integer", None),
 ])
-def test_equivalent_defaults_are_info_only(a: str, b: str) -> None:
+def test_equivalent_defaults_are_info_only(a: str, b: str | None) -> None:
     findings = diff_catalogs(catalog(table(col("a", default=a))), catalog(table(col("a", default=b))))
     assert [f.severity for f in findings] == ["info"]
 
 
-@pytest.mark.parametrize(("a", "b"), [("(a + b) * c", "a + (b * c)"), ("'1'", "'2'"), ("now()", "clock_timestamp()")])
+@pytest.mark.parametrize(("a", "b"), [
+    ("(a + b) * c", "a + (b * c)"), ("'1'", "'2'"), ("now()", "clock_timestamp()"),
+    # issue 11: the regex lowercased literals and dropped parentheses inside them
+    ("'Active'::text", "'active'::text"), ("'x (y)'::text", "'x y'::text"), ('"A"', "a"),
+    ("'0'::numeric", "0"),  # without a server, constants compare as spelled: never a false "same"
+])
 def test_different_expressions_stay_different(a: str, b: str) -> None:
-    assert normalize_expression(a) != normalize_expression(b)
+    assert NO_SERVER.expression(a, b) == "different"
+    findings = diff_catalogs(catalog(table(col("a", default=a))), catalog(table(col("a", default=b))))
+    assert [f.severity for f in findings] == ["high"]
+
+
+def test_check_literals_are_compared_exactly() -> None:
+    def check(definition: str) -> Table:
+        return table(col("tier", "text"), constraints=(Constraint("ck", "c", definition),))
+    m = check("CHECK (tier = ANY (ARRAY['A'::text, 'B'::text]))")
+    o = check("CHECK (tier = ANY (ARRAY['a'::text, 'b'::text]))")
+    assert kinds(catalog(m), catalog(o)) == [("check_changed", "public.t.ck", "high")]
+
+
+def test_casts_postgresql_inserts_around_strings_are_one_spelling() -> None:
+    def check(definition: str) -> Table:
+        return table(col("status", "character varying(10)"), constraints=(Constraint("ck", "c", definition),))
+    m = check("CHECK (status::text = ANY (ARRAY['a'::character varying, 'b'::character varying]::text[]))")
+    o = check("CHECK (status::text = ANY (ARRAY['a'::text, 'b'::text]))")
+    assert kinds(catalog(m), catalog(o)) == [("check_changed", "public.t.ck", "info")]
+
+
+def test_is_false_is_not_false_only_in_a_where_clause() -> None:
+    def ix(name: str, predicate: str) -> Index:
+        d = f"CREATE INDEX {name} ON public.t USING btree (a) WHERE {predicate}"
+        return Index(name, d, d.replace(f" {name} ON", " ON"), False, "btree", predicate)
+    m, o = table(col("a"), indexes=(ix("ix", "(deleted IS FALSE)"),)), table(col("a"), indexes=(ix("ix", "(deleted = false)"),))
+    assert kinds(catalog(m), catalog(o)) == [("index_changed", "public.t.ix", "info")]
+    renamed = table(col("a"), indexes=(ix("ix2", "(NOT deleted)"),))
+    assert kinds(catalog(m), catalog(renamed)) == [("index_renamed", "public.t.ix2", "low")]
+
+    def ck(definition: str) -> Table:
+        return table(col("a"), constraints=(Constraint("ck", "c", definition),))
+    assert kinds(catalog(ck("CHECK (deleted IS FALSE)")), catalog(ck("CHECK (deleted = false)"))) == [
+        ("check_changed", "public.t.ck", "high")]  # NULL passes the CHECK on one side only
+    assert kinds(catalog(ck("CHECK (deleted IS NOT FALSE)")), catalog(ck("CHECK (deleted)"))) == [
+        ("check_changed", "public.t.ck", "info")]
+
+
+def test_a_default_calling_another_sequence_is_a_naming_finding() -> None:
+    m = table(col("id", default="nextval('dataset_id_seq'::regclass)"))
+    o = table(col("id", default="nextval('asset_id_seq'::regclass)"))
+    assert kinds(catalog(m), catalog(o)) == [("column_default_changed", "public.t.id", "low")]
+    other = table(col("id", default="nextval('asset_id_seq'::regclass) + 1"))
+    assert kinds(catalog(m), catalog(other)) == [("column_default_changed", "public.t.id", "high")]
 
 
 def test_constraint_with_other_name_is_renamed_not_dropped_and_added() -> None:
