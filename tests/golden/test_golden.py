@@ -114,7 +114,7 @@ def test_a_huge_report_falls_back_to_the_minimal_comment() -> None:
                                error=None, suggestion=dataclasses.replace(report.suggestion, content="x = 1\n" * 20_000))  # type: ignore[arg-type]
     body = render_comment(huge, ctx, MARKER)
     assert len(body) <= COMMENT_BUDGET
-    assert "600 findings" in body and "job summary" in body
+    assert "600 drift findings" in body and "job summary" in body
     assert body.rstrip().endswith(MARKER)
 
 

@@ -42,7 +42,7 @@ def test_text_report_shows_both_sides_grouped_by_table(check_fixture: Callable[.
     assert "public.users\n" in text
     assert "migrations: character varying(100)" in text
     assert "models:     character varying(200)" in text
-    assert "DRIFT: 1 finding(s)" in text
+    assert "DRIFT: 1 drift finding in" in text
 
 
 def test_markdown_report_is_a_table_with_code_spans(check_fixture: Callable[..., Report]) -> None:
