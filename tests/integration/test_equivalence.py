@@ -7,7 +7,7 @@ spelled two ways, reads both catalogs (constants evaluated there) and diffs them
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import psycopg
@@ -22,6 +22,8 @@ from driftbot.catalog import Catalog, read_catalog
 from driftbot.diff import diff_catalogs
 from driftbot.findings import Finding
 from driftbot.postgres.base import Server, libpq_conninfo, scratch_database
+from driftbot.render import render as render_report
+from driftbot.report import Report
 
 COLUMNS = "a integer, b integer, s text, v varchar(10), flag boolean, other boolean, tags text[], n numeric"
 EXAMPLES = 60
@@ -43,7 +45,8 @@ def dbs(pg_server: Server) -> Iterator[Pair]:
 
 def build(url: URL, ddl: list[str]) -> Catalog:
     with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS t")
+        conn.execute("DROP SCHEMA public CASCADE")  # nothing of the previous example stays
+        conn.execute("CREATE SCHEMA public")
         for statement in ddl:
             conn.execute(statement.encode())
     engine = create_engine(url, poolclass=NullPool)
@@ -250,3 +253,16 @@ def test_generated_columns_and_index_expressions(dbs: Pair) -> None:
 def test_property_examples_were_exercised() -> None:
     """Runs last in this file: the numbers the report quotes."""
     print(f"\nequivalent spellings checked: {SEEN['same']}, changes checked: {SEEN['changed']}")
+
+
+def test_the_issue_project_drift_and_notes_are_told_apart(check_fixture: Callable[..., Report]) -> None:
+    """Issue 11's project: 3 changes of a literal are drift, 3 spellings are notes, and both reports count them apart."""
+    report = check_fixture("exact_drift_and_notes", suggest=False)
+    drift = sorted((f.kind, f.object) for f in report.findings if f.is_drift)
+    assert drift == [("check_changed", "public.accounts.ck_accounts_tier"),
+                     ("column_default_changed", "public.accounts.label"),
+                     ("column_default_changed", "public.accounts.status")]
+    notes = sorted(f.object for f in report.findings if not f.is_drift)
+    assert notes == ["public.accounts.created", "public.accounts.ix_accounts_live", "public.accounts.tags"]
+    assert "DRIFT: 3 drift findings, 3 notes in 1 object(s)." in render_report(report, "text")
+    assert "### driftbot: 3 drift findings, 3 notes" in render_report(report, "markdown")
