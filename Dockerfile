@@ -14,13 +14,14 @@ RUN mkdir -p /etc/postgresql-common/createcluster.d \
  && git config --system --add safe.directory '*' \
  && useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin driftbot
 
-# driftbot in its own virtualenv, dependencies first (their layer survives code changes).
+# driftbot in its own virtualenv with the PostgreSQL drivers projects use (the `drivers` extra),
+# dependencies first (their layer survives code changes).
 # The worker (PR code, as the `driftbot` user) can read this venv, never write it.
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/driftbot
 COPY pyproject.toml /app/
 RUN /opt/driftbot/bin/python -c "import tomllib; p = tomllib.load(open('/app/pyproject.toml', 'rb'))['project']; \
-print('\n'.join(p['dependencies'] + p.get('optional-dependencies', {}).get('docker', [])))" > /tmp/requirements.txt \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['drivers']))" > /tmp/requirements.txt \
  && /opt/driftbot/bin/pip install -q -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 COPY README.md entrypoint.py /app/

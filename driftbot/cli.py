@@ -63,6 +63,9 @@ def _project_options(cmd: argparse.ArgumentParser) -> None:
                      help="how long a starting server may take to accept connections (default: 60)")
     cmd.add_argument("--baseline", help="FILE.sql or module:callable that prepares the empty database "
                                         "before `upgrade heads`")
+    cmd.add_argument("--no-cache", dest="cache", action="store_false", default=None,
+                     help="run every revision, not only those after the deepest cached snapshot "
+                          "(DRIFTBOT_CACHE_DIR, default ~/.cache/driftbot)")
     cmd.add_argument("--format", choices=FORMATS, dest="fmt")
     cmd.add_argument("-o", "--output", type=Path, help="write the report here (in --format)")
     cmd.add_argument("--debug", action="store_true", default=None, help="log everything, show tracebacks")
@@ -123,6 +126,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "database_url": Secret(args.database_url) if args.database_url else None,
         "baseline": args.baseline,
         "suggest": getattr(args, "suggest", None),
+        "cache": getattr(args, "cache", None),
         "write": True if args.command in ("revision", "sync") else getattr(args, "write", None),
         "message": getattr(args, "message", None),
         "target_url": Secret(target) if target else None,

@@ -30,7 +30,7 @@ import sys
 import threading
 import traceback
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -102,6 +102,11 @@ def own_engine(url: URL, **kw: Any) -> Engine:
 def reset() -> None:
     """Forget what earlier runs in this process recorded."""
     _router.redirects.clear()
+
+
+def record(found: Iterable[Redirect]) -> None:
+    """Redirects another process of this run saw (the models' build)."""
+    _router.redirects.extend(found)
 
 
 def redirects() -> tuple[Redirect, ...]:

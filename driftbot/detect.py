@@ -388,7 +388,7 @@ def _fix_on_copy(settings: Settings, snapshot: LiveSnapshot, s: Scratch, dump: S
         s.project, s.config, s.server, str(copy.database), upgraded, s.models, tuple(drift),
         settings.url_env_vars, s.exclude, s.default_schema,
         frozenset(t.schema for md in s.metadatas for t in md.tables.values() if t.schema) - {s.default_schema},
-        settings.message, role=role))
+        settings.message, role=role, metadatas=s.metadatas, ignore=settings.ignore))
 
 
 def _live_hazard(hazard: Hazard, outside: set[str]) -> Hazard:

@@ -59,10 +59,11 @@ def column_definition(c: Column) -> str:
 
 def table_definition(t: Table) -> str:
     lines = [f"{name} {column_definition(c)}" for name, c in t.columns.items()]
-    lines += [f"CONSTRAINT {c.name} {c.definition}" for c in t.constraints.values()]
+    # by name, not in catalog (creation) order: a restored copy of the same schema creates them in another order
+    lines += [f"CONSTRAINT {c.name} {c.definition}" for c in sorted(t.constraints.values(), key=lambda c: c.name)]
     body = ",\n    ".join(lines)
     ddl = f"CREATE TABLE {t.schema}.{t.name} (\n    {body}\n)"
-    return "\n".join([ddl, *(i.definition for i in t.indexes.values())])
+    return "\n".join([ddl, *(i.definition for i in sorted(t.indexes.values(), key=lambda i: i.name))])
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,8 @@ def _check(settings: Settings, run: RunRecord) -> None:
             with run.stage("suggest"):
                 run.suggestion = suggest(Workspace(
                     project, cfg, server, str(s.m_url.database), s.heads, s.models, tuple(findings),
-                    settings.url_env_vars, s.exclude, s.default_schema, s.model_schemas, settings.message))
+                    settings.url_env_vars, s.exclude, s.default_schema, s.model_schemas, settings.message,
+                    metadatas=s.metadatas, ignore=settings.ignore))
             if settings.write and run.suggestion is not None:
                 run.suggestion = write_suggestion(run.suggestion)
         if settings.target_url is not None:

@@ -25,7 +25,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from driftbot.containment import contained
+from driftbot.containment import contained, own_engine
 from driftbot.errors import ConfigError, MigrationError, ProjectError
 from driftbot.masking import scrub
 from driftbot.project import Project, describe_exception, user_frame
@@ -120,7 +120,7 @@ def _observed_environment(cfg: Config, script: ScriptDirectory, recorder: _Recor
         original(*args, **kw)
         opts = env.context_opts
         recorder.configured = EnvOptions(
-            target_metadata=_metadata_tuple(opts.get("target_metadata")),
+            target_metadata=metadata_tuple(opts.get("target_metadata")),
             include_name=opts.get("include_name"),
             include_object=opts.get("include_object"),
             include_schemas=bool(opts.get("include_schemas")),
@@ -135,7 +135,7 @@ def _observed_environment(cfg: Config, script: ScriptDirectory, recorder: _Recor
     return env
 
 
-def _metadata_tuple(value: object) -> tuple[MetaData, ...]:
+def metadata_tuple(value: object) -> tuple[MetaData, ...]:
     if value is None:
         return ()
     if isinstance(value, MetaData):
@@ -188,6 +188,63 @@ def logging_preserved() -> Iterator[None]:
                 lg.disabled = disabled.get(name, False)
 
 
+def run_env(script: ScriptDirectory, cfg: Config, url: URL, configured: Callable[[], bool]) -> None:
+    """`script.run_env()`, adapted to env.py files that only run the way their application runs them.
+
+    Some env.py files only work inside an AnyIO/asyncio worker thread (they call
+    `anyio.from_thread.run`), or only with a connection in `config.attributes["connection"]`
+    (they are always called from application code). If env.py fails that way before it
+    configured the context (so no revision ran), it is run again the way it expects.
+    """
+    try:
+        script.run_env()
+        return
+    except Exception as exc:
+        if configured():
+            raise
+        if _wants_event_loop_thread(exc):
+            log.debug("env.py needs an event loop's worker thread (%s): running it in one", exc)
+            _in_event_loop_thread(script.run_env)
+        elif isinstance(exc, KeyError) and exc.args == ("connection",):
+            log.debug("env.py takes config.attributes['connection']: handing it one")
+            _with_connection(script, cfg, url)
+        else:
+            raise
+
+
+def _wants_event_loop_thread(exc: BaseException) -> bool:
+    message = str(exc).lower()
+    return type(exc).__name__ == "NoEventLoopError" or (
+        isinstance(exc, RuntimeError) and ("no running event loop" in message or "no current event loop" in message
+                                           or "not running in a worker thread" in message))
+
+
+def _in_event_loop_thread(fn: Callable[[], None]) -> None:
+    try:
+        import anyio
+        import anyio.to_thread
+    except ImportError:  # asyncio alone: its default executor's thread, with the loop running
+        import asyncio
+
+        asyncio.run(asyncio.to_thread(fn))
+        return
+    anyio.run(anyio.to_thread.run_sync, fn)
+
+
+def _with_connection(script: ScriptDirectory, cfg: Config, url: URL) -> None:
+    engine = own_engine(url)
+    try:
+        with engine.connect() as connection:
+            cfg.attributes["connection"] = connection
+            try:
+                script.run_env()
+            finally:
+                del cfg.attributes["connection"]
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
 def database_error_text(exc: BaseException) -> str:
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         text = f"{type(exc.orig).__name__}: {str(exc.orig).strip()}"
@@ -219,7 +276,7 @@ def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
     with pointed_at(cfg, scratch_url_for(cfg, url), env_vars), logging_preserved():
         try:
             with _observed_environment(cfg, script, recorder), contained(step, url, project.root):
-                script.run_env()
+                run_env(script, cfg, url, lambda: recorder.configured is not None)
         except Exception as exc:
             if not recorder.planned:
                 raise _env_failure(project, recorder, exc) from exc

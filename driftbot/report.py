@@ -14,6 +14,7 @@ from driftbot.containment import Redirect
 from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT, EXIT_UNCHECKABLE
 from driftbot.findings import Finding
 from driftbot.migrate import AppliedRevision, MigrationRun
+from driftbot.snapshots import CacheInfo
 from driftbot.suggest import Suggestion
 
 SCHEMA_VERSION = 1
@@ -95,6 +96,7 @@ class Report:
     live: LiveInfo | None = None
     # connections project code asked to make elsewhere, which went to the scratch database instead
     redirects: tuple[Redirect, ...] = ()
+    cache: CacheInfo | None = None  # the snapshot the migrations started from, and those kept
     driftbot_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 

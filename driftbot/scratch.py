@@ -13,31 +13,33 @@ import logging
 import os
 import sys
 import sysconfig
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, chdir, contextmanager, redirect_stdout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, text
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL
 
 from driftbot import containment
-from driftbot.catalog import EMPTY_CATALOG, Catalog, TableKey, read_catalog, read_catalogs
+from driftbot.catalog import Catalog, TableKey, read_catalog, read_catalogs
 from driftbot.containment import contained, own_engine
 from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.findings import Finding
+from driftbot.live import client_bindir
 from driftbot.masking import register_url, scrub
-from driftbot.migrate import EnvOptions, MigrationRun, _metadata_tuple, raise_for_failure, upgrade
-from driftbot.models_db import create_models, prepare_models_database
+from driftbot.migrate import EnvOptions, MigrationRun, metadata_tuple, raise_for_failure, upgrade
+from driftbot.models_process import ModelsBuild, ModelsRequest
+from driftbot.models_process import build as build_models
 from driftbot.postgres import Server, scratch_database, start_server
 from driftbot.project import Project, describe_exception, load_project
 from driftbot.report import ErrorInfo, LiveInfo, PostgresInfo, ProjectInfo, Report, SyncResult, outcome
 from driftbot.settings import Settings
+from driftbot.snapshots import CacheInfo, ProjectSnapshots, SnapshotCache, SnapshotError, chain_keys, depth
 from driftbot.suggest import Suggestion
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class RunRecord:
     suggestion: Suggestion | None = None
     sync: SyncResult | None = None
     live: LiveInfo | None = None
+    cache: CacheInfo | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
@@ -90,7 +93,7 @@ class RunRecord:
         postgres = PostgresInfo(self.server.provider, self.server.version) if self.server else None
         return Report(status, exit_code, project, postgres, self.migrations, findings,
                       dict(self.timings), info, self.suggestion, self.sync, self.live,
-                      redirects=containment.redirects())
+                      redirects=containment.redirects(), cache=self.cache)
 
 
 @contextmanager
@@ -185,15 +188,25 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
     m_engine = own_engine(m_url)
     o_engine = own_engine(o_url)
     try:
-        if settings.baseline:
+        request = ModelsRequest(str(project.config_file), settings.metadata,
+                                o_url.render_as_string(hide_password=False), settings.url_env_vars)
+        early = ModelsBuild(request)  # the plain create_all, in its own process, while the migrations run
+        stack.callback(early.stop)
+        snapshots, note = project_snapshots(settings, project, server)
+        restored = None
+        if snapshots is not None:
+            with run.stage("restore"):
+                restored = _restore(snapshots, m_url)
+        if settings.baseline and restored is None:
             with run.stage("baseline"), m_engine.begin() as conn:
                 apply_baseline(conn, settings.baseline, project, m_url)
-        early = _EarlyModels(o_engine, settings.metadata)
-        stack.callback(early.wait)  # before the scratch databases are dropped
+        run.cache = CacheInfo(restored=restored, note=note)
         with run.stage("migrate"):
-            run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars,
-                                              on_configured=early.start)
+            run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars)
         raise_for_failure(run.migrations, project)
+        if snapshots is not None:
+            with run.stage("snapshot"):
+                run.cache = replace(run.cache, stored=_store(snapshots, project.heads, m_url))
         if settings.metadata:
             with contained("models", m_url, project.root):
                 metadatas = load_metadata(settings.metadata)
@@ -205,82 +218,73 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
         with m_engine.connect() as conn:
             default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
         exclude = version_table(options, default_schema)
-        rejected: list[Finding] = []
         with run.stage("models"):
-            built_early = early.wait()
-        if built_early:
+            built = early.result()
+        if built.built:
             with run.stage("catalog"):
                 heads, models = read_catalogs((m_engine, exclude), (o_engine, frozenset()))
         else:  # the careful build needs the extensions the migrations installed
             with run.stage("catalog"), m_engine.connect() as conn:
                 heads = read_catalog(conn, exclude=exclude)
-            with run.stage("models"), o_engine.begin() as conn:
-                rejected = build_models_database(conn, metadatas, heads, default_schema, project)
+            with run.stage("models"):
+                built = build_models(replace(request, careful=True, extensions=heads.extensions, schemas=heads.schemas))
+            if not built.built:
+                raise ProjectError(f"building the models' schema failed: {built.error}")
             with run.stage("catalog"), o_engine.connect() as conn:
                 models = read_catalog(conn)
+        containment.record(built.redirects)
     finally:
         m_engine.dispose()  # no connection may stay open to M: it is copied as a template later
         o_engine.dispose()
     return Scratch(project, cfg, script, server, m_url, options, metadatas, default_schema, exclude, heads, models,
-                   tuple(rejected))
+                   built.rejected)
 
 
-class _EarlyModels:
-    """Builds the models' database while the migrations run (both take seconds on big projects).
+def project_snapshots(settings: Settings, project: Project, server: Server) -> tuple[ProjectSnapshots | None, str]:
+    """The snapshot cache for this project's chain, or None and why not."""
+    if not settings.cache:
+        return None, "--no-cache"
+    try:
+        bindir = client_bindir(server.major, server.major)
+    except DriftbotError:
+        return None, f"no pg_dump/pg_restore for PostgreSQL {server.major} on this machine"
+    env_files = (project.config_file, project.script_location / "env.py")
+    keys = chain_keys(project, env_files, _baseline_bytes(settings.baseline, project), server.major)
+    return ProjectSnapshots(SnapshotCache(), keys, depth(project), bindir), ""
 
-    Started as soon as env.py has configured the context, so the target metadata is known.
-    It only tries the plain `create_all`, in one transaction; if anything fails (an extension
-    the migrations install, an object PostgreSQL rejects) it rolls back and the careful
-    sequential build runs after the migrations instead.
-    """
 
-    def __init__(self, engine: Engine, metadata_spec: str | None) -> None:
-        self.engine = engine
-        self.metadata_spec = metadata_spec
-        self.thread: threading.Thread | None = None
-        self.succeeded = False
+def _baseline_bytes(baseline: str | None, project: Project) -> bytes:
+    """What `--baseline` adds, for the snapshot key: the SQL file's bytes, or the callable's module file."""
+    if not baseline:
+        return b""
+    for candidate in (Path(baseline), project.root / baseline):
+        if candidate.is_file():
+            return candidate.read_bytes()
+    module = baseline.partition(":")[0].replace(".", os.sep)
+    for candidate in (project.root / f"{module}.py", project.root / module / "__init__.py"):
+        if candidate.is_file():
+            return baseline.encode() + candidate.read_bytes()
+    return baseline.encode()
 
-    def start(self, options: EnvOptions) -> None:
-        try:
-            metadatas = load_metadata(self.metadata_spec) if self.metadata_spec else options.target_metadata
-        except DriftbotError:
-            return  # reported by the main path, with the right stage
-        if metadatas:
-            self.thread = threading.Thread(target=self._build, args=(metadatas,), name="driftbot-models", daemon=True)
-            self.thread.start()
 
-    def _build(self, metadatas: tuple[MetaData, ...]) -> None:
-        try:
-            with self.engine.begin() as conn:
-                default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
-                prepare_models_database(conn, metadatas, EMPTY_CATALOG, default_schema)
-                for metadata in metadatas:
-                    metadata.create_all(conn)
-            self.succeeded = True
-        except Exception as exc:
-            log.debug("early models build failed; building after the migrations: %s", exc)
+def _restore(snapshots: ProjectSnapshots, url: URL) -> str | None:
+    try:
+        return snapshots.restore_deepest(url)
+    except (SnapshotError, OSError) as exc:  # a damaged or foreign archive: run cold
+        log.warning("the cached snapshot could not be restored, running every revision: %s", exc)
+        return None
 
-    def wait(self) -> bool:
-        """Whether the early build produced the complete models' database."""
-        if self.thread is not None:
-            self.thread.join()
-        return self.succeeded
+
+def _store(snapshots: ProjectSnapshots, heads: tuple[str, ...], url: URL) -> tuple[str, ...]:
+    try:
+        return snapshots.store_heads(heads, url)
+    except (SnapshotError, OSError) as exc:  # a full disk must not fail the check
+        log.warning("could not keep a snapshot for later runs: %s", exc)
+        return ()
 
 
 def version_table(options: EnvOptions, default_schema: str) -> frozenset[tuple[str, str]]:
     return frozenset({(options.version_table_schema or default_schema, options.version_table)})
-
-
-def build_models_database(conn: Connection, metadatas: tuple[MetaData, ...], m_catalog: Catalog,
-                          default_schema: str, project: Project) -> list[Finding]:
-    try:
-        prepare_models_database(conn, metadatas, m_catalog, default_schema)
-        return create_models(conn, metadatas, default_schema)
-    except DriftbotError:
-        raise
-    except Exception as exc:
-        raise ProjectError(f"building the models' schema failed: "
-                           f"{describe_exception(exc, (project.root,))}") from exc
 
 
 def load_metadata(spec: str) -> tuple[MetaData, ...]:
@@ -294,7 +298,7 @@ def load_metadata(spec: str) -> tuple[MetaData, ...]:
             value = getattr(value, part)
     except (ImportError, AttributeError) as exc:
         raise ProjectError(f"--metadata {spec}: {describe_exception(exc)}") from exc
-    return _metadata_tuple(value)
+    return metadata_tuple(value)
 
 
 def apply_baseline(conn: Connection, baseline: str, project: Project, url: URL) -> None:

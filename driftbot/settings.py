@@ -37,6 +37,7 @@ class Settings:
     database_url: Secret | None = None
     baseline: str | None = None  # FILE.sql or module:callable
     suggest: bool = True  # generate and verify the migration that removes the drift
+    cache: bool = True  # start the migrations from a cached snapshot of their prefix (snapshots.py)
     write: bool = False  # write a verified suggestion into the project's versions directory
     message: str | None = None  # the suggested revision's message (default: a summary)
     target_url: Secret | None = None  # `sync`: the development database to bring to the models

@@ -45,7 +45,7 @@ from driftbot.filters import apply_project_hooks
 from driftbot.findings import Finding
 from driftbot.fixops import Context, FixOp, Hazard, change_hazards, fix_ops
 from driftbot.ignore import IgnoreRules, apply_ignore_rules
-from driftbot.migrate import UNDO_PREFIX, EnvOptions, logging_preserved, pointed_at, scratch_url_for, upgrade
+from driftbot.migrate import UNDO_PREFIX, EnvOptions, logging_preserved, pointed_at, run_env, scratch_url_for, upgrade
 from driftbot.postgres import Server, scratch_database
 from driftbot.postgres.base import ScratchRole
 from driftbot.project import Project, describe_exception, describe_scripts
@@ -505,7 +505,10 @@ class _Session:
         schemas = self.ws.model_schemas
         original = env.configure
 
+        configured: list[bool] = []
+
         def configure(*a: Any, **kw: Any) -> None:
+            configured.append(True)
             if schemas and not kw.get("include_schemas"):
                 kw["include_schemas"] = True
                 kw["include_name"] = _only_schemas(schemas | {None}, kw.get("include_name"))
@@ -513,7 +516,7 @@ class _Session:
 
         env.configure = configure  # type: ignore[method-assign]
         with env, contained("autogenerate", self.m_url, self.ws.project.root):
-            directory.run_env()
+            run_env(directory, self.cfg, self.m_url, lambda: bool(configured))
         scripts = [s for s in revision_context.generate_scripts() if s is not None]
         if len(scripts) != 1:
             raise RuntimeError("the project's process_revision_directives produced no single revision")

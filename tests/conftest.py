@@ -22,6 +22,12 @@ from driftbot.settings import Secret, Settings
 PROJECTS = Path(__file__).parent / "fixtures" / "projects"
 
 
+@pytest.fixture(autouse=True)
+def _own_snapshot_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with an empty snapshot cache (tests of the cache share one on purpose)."""
+    monkeypatch.setenv("DRIFTBOT_SNAPSHOT_DIR", str(tmp_path_factory.mktemp("snapshots")))
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Server]:
     with local_server() as server:

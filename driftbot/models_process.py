@@ -1,0 +1,178 @@
+"""Database O in a process of its own: the models as a fresh import declares them.
+
+Migrations often import the application's models, and some attach constraints to their tables
+while they run; built in the same process after the migrations, the models' database would
+declare those twice (and PostgreSQL would reject the table). So O is built by a child process
+that imports nothing but env.py's `target_metadata` (or `--metadata`), never the revision
+files: it runs env.py until `context.configure()` and stops there.
+
+Two modes: `plain` (one `create_all` per MetaData in one transaction, started while the
+migrations run: the common case costs no time) and `careful` (after the migrations, with the
+extensions and schemas they installed, object by object: what PostgreSQL rejects becomes a
+`model_rejected` finding). The child gets its database URL on stdin (argv is world-readable)
+and writes its result as JSON to a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+from contextlib import chdir, redirect_stdout
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import dacite
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import make_url
+
+from driftbot import containment
+from driftbot.catalog import EMPTY_CATALOG
+from driftbot.containment import Redirect, contained, own_engine
+from driftbot.errors import ProjectError
+from driftbot.findings import Finding
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelsRequest:
+    alembic_ini: str
+    metadata_spec: str | None
+    url: str  # O, with its password: travels on stdin only
+    env_vars: tuple[str, ...]
+    careful: bool = False
+    extensions: tuple[tuple[str, str], ...] = ()  # (name, schema) that the migrations installed
+    schemas: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelsResult:
+    built: bool  # plain: create_all succeeded; careful: always (rejected objects are findings)
+    rejected: tuple[Finding, ...] = ()
+    redirects: tuple[Redirect, ...] = ()
+    error: str | None = None  # why the models could not be imported or built
+
+
+class ModelsBuild:
+    """The child process building O; `result()` waits for it."""
+
+    def __init__(self, request: ModelsRequest) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="driftbot-models-")
+        self._output = Path(self._dir.name) / "result.json"
+        self._log = Path(self._dir.name) / "stderr.log"  # a file: a chatty env.py never blocks on a full pipe
+        with self._log.open("w") as log_file:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "driftbot.models_process", str(self._output)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log_file, text=True)
+        assert self._proc.stdin is not None
+        with self._proc.stdin as stdin:
+            stdin.write(json.dumps(dataclasses.asdict(request)))
+
+    def result(self) -> ModelsResult:
+        try:
+            code = self._proc.wait()
+            if not self._output.exists():
+                stderr = self._log.read_text(errors="replace").strip()[-2000:]
+                return ModelsResult(False, error=f"the models' build exited with {code}: {stderr}")
+            data = json.loads(self._output.read_text())
+            return dacite.from_dict(ModelsResult, data, config=dacite.Config(cast=[tuple], strict=True))
+        finally:
+            self._dir.cleanup()
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._dir.cleanup()
+
+
+def build(request: ModelsRequest) -> ModelsResult:
+    """Run the models' build in a child process and wait for it."""
+    return ModelsBuild(request).result()
+
+
+# --- the child -----------------------------------------------------------------------------------
+
+class _Configured(Exception):
+    """Raised from configure(): env.py has named its target_metadata, nothing more is run."""
+
+
+def _metadata_from_env_py(request: ModelsRequest) -> tuple[MetaData, ...]:
+    from driftbot.migrate import logging_preserved, metadata_tuple, pointed_at, run_env
+    from driftbot.project import alembic_config
+
+    cfg = alembic_config(Path(request.alembic_ini))
+    script = ScriptDirectory.from_config(cfg)  # never walks the revision files: they may change the models
+    seen: dict[str, Any] = {}
+    env = EnvironmentContext(cfg, script, fn=lambda rev, context: [])
+    original = env.configure
+
+    def configure(*args: Any, **kw: Any) -> None:
+        seen["metadata"] = kw.get("target_metadata")
+        seen["configured"] = True
+        raise _Configured
+
+    env.configure = configure  # type: ignore[method-assign]
+    url = make_url(request.url)
+    try:
+        with pointed_at(cfg, url, request.env_vars), logging_preserved(), env:
+            run_env(script, cfg, url, lambda: "configured" in seen)
+    except _Configured:
+        pass
+    del original
+    if "configured" not in seen:
+        raise ProjectError("env.py never called context.configure()")
+    return metadata_tuple(seen["metadata"])
+
+
+def _build(request: ModelsRequest) -> ModelsResult:
+    from driftbot.models_db import create_models, prepare_models_database
+    from driftbot.project import describe_exception
+    from driftbot.scratch import load_metadata
+
+    root = Path(request.alembic_ini).parent.resolve()
+    url = make_url(request.url)
+    with chdir(root), redirect_stdout(sys.stderr):
+        sys.path.insert(0, str(root))
+        try:
+            with contained("models", url, root):
+                metadatas = (load_metadata(request.metadata_spec) if request.metadata_spec
+                             else _metadata_from_env_py(request))
+        except Exception as exc:
+            return ModelsResult(False, error=f"importing the models failed: {describe_exception(exc, (root,))}",
+                                redirects=containment.redirects())
+        engine = own_engine(url)
+        migrated = replace(EMPTY_CATALOG, extensions=request.extensions, schemas=request.schemas)
+        try:
+            with engine.begin() as conn:
+                default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+                prepare_models_database(conn, metadatas, migrated, default_schema)
+                if request.careful:
+                    rejected = tuple(create_models(conn, metadatas, default_schema))
+                else:
+                    for metadata in metadatas:
+                        metadata.create_all(conn)
+                    rejected = ()
+        except Exception as exc:
+            return ModelsResult(False, error=describe_exception(exc, (root,)), redirects=containment.redirects())
+        finally:
+            engine.dispose()
+    return ModelsResult(True, rejected, containment.redirects())
+
+
+def main(argv: list[str]) -> int:
+    request = dacite.from_dict(ModelsRequest, json.loads(sys.stdin.read()), config=dacite.Config(cast=[tuple]))
+    result = _build(request)
+    Path(argv[0]).write_text(json.dumps(dataclasses.asdict(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
