@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import alembic
 from alembic.autogenerate import RevisionContext, renderers
 from alembic.autogenerate import render as alembic_render
 from alembic.config import Config
@@ -355,11 +356,17 @@ def scratch_config(project: Project, cfg: Config, extra_versions: Path) -> Scrat
     return scratch
 
 
+GENERIC_TEMPLATE = Path(alembic.__file__).parent / "templates" / "generic" / "script.py.mako"
+GENERIC_NOTE = (f"rendered with Alembic's generic template ({GENERIC_TEMPLATE}): the project's script directory "
+                "has no script.py.mako")
+
+
 class ScratchScripts(ScriptDirectory):
     """A ScriptDirectory that keeps driftbot's temporary location when env.py replaces its
     `version_locations` (`context.script.version_locations = [...]`) before it loads revisions."""
 
     extra_versions: Path | None = None
+    generic_template = False  # the project has no script.py.mako: Alembic's generic one was used
 
     @classmethod
     def at(cls, cfg: Config, extra_versions: Path) -> ScratchScripts:
@@ -368,6 +375,15 @@ class ScratchScripts(ScriptDirectory):
         assert isinstance(directory, ScratchScripts)
         directory.extra_versions = extra_versions
         return directory
+
+    def _generate_template(self, src: Path, dest: Path, **kw: Any) -> None:
+        src = Path(src)
+        if src.name == "script.py.mako" and not src.exists():
+            # some projects ship no template (they never run `alembic revision`): Alembic's own
+            # `generic` one renders the same upgrade()/downgrade() file
+            src = GENERIC_TEMPLATE
+            self.generic_template = True
+        super()._generate_template(src, dest, **kw)
 
     @property
     def _version_locations(self) -> Sequence[Path]:  # not memoized: env.py may change the list
@@ -461,6 +477,7 @@ class _Session:
         m_url = ws.server.admin_url.set(database=ws.migrated_db)
         self.m_url = ws.role.url(m_url) if ws.role else m_url
         self.options: EnvOptions | None = None  # what env.py configured in the last run
+        self.generic_template = False  # rendered with Alembic's generic script.py.mako
 
     def scripts(self) -> tuple[Project, ScriptDirectory]:
         return describe_scripts(self.cfg, self.ws.project.config_file)
@@ -518,6 +535,7 @@ class _Session:
         with env, contained("autogenerate", self.m_url, self.ws.project.root):
             run_env(directory, self.cfg, self.m_url, lambda: bool(configured))
         scripts = [s for s in revision_context.generate_scripts() if s is not None]
+        self.generic_template = directory.generic_template
         if len(scripts) != 1:
             raise RuntimeError("the project's process_revision_directives produced no single revision")
         return scripts[0]
@@ -600,7 +618,10 @@ def verify(session: _Session, rev_id: str, generated: _Generated) -> tuple[list[
     checks: list[Check] = []
     url = session.copy_of_migrated("verify")
     error = session.migrate(url, rev_id)
-    checks.append(Check("upgrade", error is None, error or "applied to a copy of the migrated database"))
+    applied = "applied to a copy of the migrated database"
+    if session.generic_template:
+        applied += f" ({GENERIC_NOTE})"
+    checks.append(Check("upgrade", error is None, error or applied))
     if error:
         return checks, []
     remaining = session.drift_after(url)
