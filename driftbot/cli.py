@@ -49,6 +49,9 @@ def _project_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--config-file", type=Path, metavar="FILE",
                      help="driftbot's settings (default: [tool.driftbot] in the nearest pyproject.toml)")
     cmd.add_argument("--metadata", help="module:attr of the MetaData to compare (default: env.py's target_metadata)")
+    cmd.add_argument("--script-location", type=Path, metavar="DIR",
+                     help="the migrations directory (env.py, versions/), for an alembic.ini without "
+                          "script_location because the application sets it from code (Flask-Migrate)")
     cmd.add_argument("--url-env", action="append", metavar="VAR",
                      help="environment variable(s) through which env.py reads the database URL "
                           "(repeatable; default DATABASE_URL)")
@@ -118,6 +121,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "config_file": args.config,
         "driftbot_config": args.config_file,
         "metadata": args.metadata,
+        "script_location": args.script_location,
         "url_env_vars": tuple(args.url_env) if args.url_env else None,
         "postgres": args.postgres,
         "postgres_version": args.postgres_version,

@@ -50,6 +50,7 @@ class ModelsRequest:
     careful: bool = False
     extensions: tuple[tuple[str, str], ...] = ()  # (name, schema) that the migrations installed
     schemas: tuple[str, ...] = ()
+    script_location: str | None = None  # --script-location
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,11 @@ class _Configured(Exception):
 
 def _metadata_from_env_py(request: ModelsRequest) -> tuple[MetaData, ...]:
     from driftbot.migrate import logging_preserved, metadata_tuple, pointed_at, run_env
-    from driftbot.project import alembic_config
+    from driftbot.project import alembic_config, resolve_script_location
 
     cfg = alembic_config(Path(request.alembic_ini))
+    resolve_script_location(cfg, Path(request.alembic_ini),
+                            Path(request.script_location) if request.script_location else None)
     script = ScriptDirectory.from_config(cfg)  # never walks the revision files: they may change the models
     seen: dict[str, Any] = {}
     env = EnvironmentContext(cfg, script, fn=lambda rev, context: [])

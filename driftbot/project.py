@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import logging
 import sys
 import traceback
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
 from driftbot.errors import ConfigError, ProjectError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,48 @@ def alembic_config(config_file: Path) -> Config:
     return cfg
 
 
-def load_project(config_file: Path) -> tuple[Project, Config, ScriptDirectory]:
+def load_project(config_file: Path, script_location: Path | None = None) -> tuple[Project, Config, ScriptDirectory]:
     cfg = alembic_config(config_file)
+    resolve_script_location(cfg, config_file, script_location)
     project, script = describe_scripts(cfg, config_file)
     return project, cfg, script
+
+
+NO_SCRIPT_LOCATION_HINT = ("pass --script-location DIR (or script-location in [tool.driftbot]) when the "
+                           "application sets it from code, or set script_location in alembic.ini's [alembic] section")
+
+
+def resolve_script_location(cfg: Config, config_file: Path, override: Path | None = None) -> None:
+    """Set `script_location` on `cfg` where alembic.ini alone does not say where it is.
+
+    - `override` (--script-location): projects that drive Alembic from code (Flask-Migrate sets
+      it with `config.set_main_option`) ship an alembic.ini without it.
+    - A relative path that does not exist next to alembic.ini: Alembic resolves it against the
+      working directory, and projects like mlflow (`script_location = mlflow/store/db_migrations`)
+      expect to be run from their package root. The ini's parent directories are tried, nearest
+      first: what `alembic -c path/to/alembic.ini` from that directory gets.
+    """
+    if override is not None:
+        location = Path(override).expanduser().resolve()
+        log.debug("script_location: %s (--script-location)", location)
+        cfg.set_main_option("script_location", str(location).replace("%", "%%"))
+        return
+    value = cfg.get_main_option("script_location")
+    if value is None:
+        raise ConfigError(f"{config_file}: No 'script_location' key found in configuration.",
+                          hint=NO_SCRIPT_LOCATION_HINT)
+    path = Path(value)
+    if path.is_absolute() or ":" in value:  # absolute, or a package resource (`myapp:migrations`)
+        return
+    base = config_file.resolve().parent
+    if (base / path).exists():
+        return
+    for directory in base.parents:
+        if (directory / path).is_dir():
+            log.debug("script_location %s does not exist in %s (alembic.ini's directory): using %s, "
+                      "resolved against %s as `alembic` run from there does", value, base, directory / path, directory)
+            cfg.set_main_option("script_location", str(directory / path).replace("%", "%%"))
+            return
 
 
 def describe_scripts(cfg: Config, config_file: Path) -> tuple[Project, ScriptDirectory]:
@@ -61,7 +102,7 @@ def describe_scripts(cfg: Config, config_file: Path) -> tuple[Project, ScriptDir
     except CommandError as exc:
         raise ConfigError(f"{config_file}: {exc}",
                           hint="set script_location in the [alembic] section to the migrations "
-                               "directory") from exc
+                               "directory, or pass --script-location DIR") from exc
     try:
         revisions = tuple(
             Revision(s.revision, str(Path(s.path).resolve()), tuple(_as_tuple(s.down_revision)))

@@ -133,7 +133,8 @@ def absolute_paths(settings: Settings) -> Settings:
     if baseline and Path(baseline).suffix == ".sql" and Path(baseline).is_file():
         baseline = str(Path(baseline).resolve())
     return settings.replace(project_dir=settings.project_dir.resolve(), baseline=baseline,
-                            config_file=settings.config_file.resolve() if settings.config_file else None)
+                            config_file=settings.config_file.resolve() if settings.config_file else None,
+                            script_location=settings.script_location.resolve() if settings.script_location else None)
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def open_project(settings: Settings, run: RunRecord, stack: ExitStack) -> tuple[
         # directory: run where `alembic` is run, next to alembic.ini
         stack.enter_context(chdir(settings.alembic_ini.parent))
     with run.stage("project"):
-        project, cfg, script = load_project(settings.alembic_ini)
+        project, cfg, script = load_project(settings.alembic_ini, settings.script_location)
     run.project = project
     if len(project.heads) > 1:
         run.findings.append(multiple_heads(project))
@@ -189,7 +190,8 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
     o_engine = own_engine(o_url)
     try:
         request = ModelsRequest(str(project.config_file), settings.metadata,
-                                o_url.render_as_string(hide_password=False), settings.url_env_vars)
+                                o_url.render_as_string(hide_password=False), settings.url_env_vars,
+                                script_location=str(settings.script_location) if settings.script_location else None)
         early = ModelsBuild(request)  # the plain create_all, in its own process, while the migrations run
         stack.callback(early.stop)
         snapshots, note = project_snapshots(settings, project, server)

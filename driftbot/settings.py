@@ -32,6 +32,7 @@ class Settings:
     project_dir: Path = Path(".")
     config_file: Path | None = None  # alembic.ini; default: PROJECT_DIR/alembic.ini
     metadata: str | None = None  # "module:attr" overriding env.py's target_metadata
+    script_location: Path | None = None  # the migrations directory, when alembic.ini has none (set from code)
     url_env_vars: tuple[str, ...] = ("DATABASE_URL",)
     postgres: PostgresKind = "auto"
     database_url: Secret | None = None
