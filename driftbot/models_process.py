@@ -30,7 +30,7 @@ import dacite
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 from driftbot import containment
 from driftbot.catalog import EMPTY_CATALOG
@@ -48,6 +48,7 @@ class ModelsRequest:
     url: str  # O, with its password: travels on stdin only
     env_vars: tuple[str, ...]
     careful: bool = False
+    chunk: int = 0  # plain mode: tables per transaction (0: all in one), for servers with a small lock table
     extensions: tuple[tuple[str, str], ...] = ()  # (name, schema) that the migrations installed
     schemas: tuple[str, ...] = ()
     script_location: str | None = None  # --script-location
@@ -159,15 +160,27 @@ def _build(request: ModelsRequest) -> ModelsResult:
                 prepare_models_database(conn, metadatas, migrated, default_schema)
                 if request.careful:
                     rejected = tuple(create_models(conn, metadatas, default_schema))
-                else:
+                elif not request.chunk:
                     for metadata in metadatas:
                         metadata.create_all(conn)
                     rejected = ()
+            if request.chunk and not request.careful:
+                _create_in_chunks(engine, metadatas, request.chunk)
+                rejected = ()
         except Exception as exc:
             return ModelsResult(False, error=describe_exception(exc, (root,)), redirects=containment.redirects())
         finally:
             engine.dispose()
     return ModelsResult(True, rejected, containment.redirects())
+
+
+def _create_in_chunks(engine: Engine, metadatas: tuple[MetaData, ...], chunk: int) -> None:
+    """`create_all`, a slice of the dependency-sorted tables per transaction: each holds few locks."""
+    for metadata in metadatas:
+        tables = metadata.sorted_tables
+        for start in range(0, len(tables), chunk):
+            with engine.begin() as conn:
+                metadata.create_all(conn, tables=tables[start:start + chunk])
 
 
 def main(argv: list[str]) -> int:

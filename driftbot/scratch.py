@@ -23,7 +23,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Engine
 
 from driftbot import containment
 from driftbot.catalog import Catalog, TableKey, read_catalog, read_catalogs
@@ -189,11 +189,16 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
     m_engine = own_engine(m_url)
     o_engine = own_engine(o_url)
     try:
+        # the models' build holds a lock per object until it commits: beside the migrations' own
+        # transaction only where the server's lock table has room for both, else after them, in slices
+        slots = _lock_slots(m_engine)
+        chunk = 0 if slots >= CONCURRENT_BUILD_LOCK_SLOTS else max(25, slots // 16)
         request = ModelsRequest(str(project.config_file), settings.metadata,
                                 o_url.render_as_string(hide_password=False), settings.url_env_vars,
-                                script_location=str(settings.script_location) if settings.script_location else None)
-        early = ModelsBuild(request)  # the plain create_all, in its own process, while the migrations run
-        stack.callback(early.stop)
+                                script_location=str(settings.script_location) if settings.script_location else None, chunk=chunk)
+        early = ModelsBuild(request) if not chunk else None  # in its own process, while the migrations run
+        if early is not None:
+            stack.callback(early.stop)
         snapshots, note = project_snapshots(settings, project, server)
         restored = None
         if snapshots is not None:
@@ -221,15 +226,20 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
             default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
         exclude = version_table(options, default_schema)
         with run.stage("models"):
-            built = early.result()
+            built = early.result() if early is not None else build_models(request)
         if built.built:
             with run.stage("catalog"):
                 heads, models = read_catalogs((m_engine, exclude), (o_engine, frozenset()))
         else:  # the careful build needs the extensions the migrations installed
             with run.stage("catalog"), m_engine.connect() as conn:
                 heads = read_catalog(conn, exclude=exclude)
+            if chunk:  # slices that committed before one failed: the careful build starts from empty
+                o_engine.dispose()
+                o_url = stack.enter_context(scratch_database(server, "o2"))
+                o_engine = own_engine(o_url)
             with run.stage("models"):
-                built = build_models(replace(request, careful=True, extensions=heads.extensions, schemas=heads.schemas))
+                built = build_models(replace(request, careful=True, extensions=heads.extensions, schemas=heads.schemas,
+                                             url=o_url.render_as_string(hide_password=False)))
             if not built.built:
                 raise ProjectError(f"building the models' schema failed: {built.error}")
             with run.stage("catalog"), o_engine.connect() as conn:
@@ -240,6 +250,17 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
         o_engine.dispose()
     return Scratch(project, cfg, script, server, m_url, options, metadatas, default_schema, exclude, heads, models,
                    built.rejected)
+
+
+CONCURRENT_BUILD_LOCK_SLOTS = 10_000  # driftbot's own servers: 256 x 50 = 12,800; PostgreSQL's defaults: 64 x 100 = 6,400
+
+
+def _lock_slots(engine: Engine) -> int:
+    """The size of the server's shared lock table (max_locks_per_transaction x sessions)."""
+    with engine.connect() as conn:
+        return int(conn.execute(text(
+            "SELECT current_setting('max_locks_per_transaction')::int * (current_setting('max_connections')::int"
+            " + current_setting('max_prepared_transactions')::int)")).scalar_one())
 
 
 def project_snapshots(settings: Settings, project: Project, server: Server) -> tuple[ProjectSnapshots | None, str]:

@@ -23,7 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,8 +171,9 @@ def _run_as() -> pwd.struct_passwd | None:
 
 
 @contextmanager
-def local_server(bindir: Path | None = None, *, provider: str = "local",
-                 timeout: float = READY_TIMEOUT) -> Iterator[Server]:
+def local_server(bindir: Path | None = None, *, provider: str = "local", timeout: float = READY_TIMEOUT,
+                 settings: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """A throwaway server; `settings` override THROWAWAY_SETTINGS (e.g. PostgreSQL's own defaults, in tests)."""
     binaries = binaries_in(bindir) if bindir is not None else find_binaries()
     if binaries is None:
         raise InfrastructureError(f"no usable PostgreSQL server binaries (initdb, postgres) found"
@@ -188,7 +189,7 @@ def local_server(bindir: Path | None = None, *, provider: str = "local",
         started = time.perf_counter()
         how = make_data_dir(binaries.bindir, binaries.version_line, workdir / "data", account, _child_env())
         prepared = time.perf_counter() - started
-        proc, port = _start(binaries.bindir, workdir, account)
+        proc, port = _start(binaries.bindir, workdir, account, {**THROWAWAY_SETTINGS, **(settings or {})})
         password = secrets.token_hex(16)
         version = _wait_ready(proc, workdir, port, password, timeout)
         url = URL.create(DRIVER, username="postgres", password=password,
@@ -207,10 +208,10 @@ def _child_env() -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C"}
 
 
-def _start(bindir: Path, workdir: Path,
-           account: pwd.struct_passwd | None) -> tuple[subprocess.Popen[bytes], int]:
+def _start(bindir: Path, workdir: Path, account: pwd.struct_passwd | None,
+           server_settings: Mapping[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
-    settings = [arg for key, value in THROWAWAY_SETTINGS.items() for arg in ("-c", f"{key}={value}")]
+    settings = [arg for key, value in server_settings.items() for arg in ("-c", f"{key}={value}")]
     cmd = [str(bindir / "postgres"), "-D", str(workdir / "data"), "-p", str(port),
            "-k", str(workdir), *settings]
     logfile = open(workdir / "server.log", "wb")
