@@ -233,7 +233,7 @@ def read_catalog(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -
 
 # Settings a value's text output depends on, so that two servers render one value alike.
 _OUTPUT_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO, MDY"), ("IntervalStyle", "postgres"),
-                    ("extra_float_digits", "1"), ("bytea_output", "hex"))
+                    ("extra_float_digits", "1"), ("bytea_output", "hex"), ("standard_conforming_strings", "on"))
 
 
 def _constants(driver: Any, tables: Iterable[Table]) -> Constants:

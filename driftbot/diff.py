@@ -75,18 +75,34 @@ class Matches(Generic[T]):
 
 
 def match_named(m: Mapping[str, T], o: Mapping[str, T], shape: Callable[[T], Hashable],
-                shape_o: Callable[[T], Hashable] | None = None) -> Matches[T]:
+                shape_o: Callable[[T], Hashable] | None = None, text: Callable[[T], str] | None = None) -> Matches[T]:
     """Pair objects by (name, definition), then by definition alone, then by name alone.
 
-    `shape` is what "the same definition" compares (`shape_o` for the models' side, if other).
+    `shape` is what "the same definition" compares (`shape_o` for the models' side, if other);
+    `text`, when given, is a cheaper test that implies the same shape (identical definitions).
     """
     of_o = shape_o or shape
-    keys_m, keys_o = {n: shape(x) for n, x in m.items()}, {n: of_o(x) for n, x in o.items()}
-    rest_m = {n: x for n, x in m.items() if not (n in o and keys_o[n] == keys_m[n])}
-    rest_o = {n: x for n, x in o.items() if not (n in m and keys_m[n] == keys_o[n])}
+    keys_m: dict[str, Hashable] = {}
+    keys_o: dict[str, Hashable] = {}
+
+    def key_m(n: str) -> Hashable:
+        if n not in keys_m:
+            keys_m[n] = shape(m[n])
+        return keys_m[n]
+
+    def key_o(n: str) -> Hashable:
+        if n not in keys_o:
+            keys_o[n] = of_o(o[n])
+        return keys_o[n]
+
+    def same(n: str) -> bool:
+        return n in m and n in o and ((text is not None and text(m[n]) == text(o[n])) or key_m(n) == key_o(n))
+
+    rest_m = {n: x for n, x in m.items() if not same(n)}
+    rest_o = {n: x for n, x in o.items() if not same(n)}
     renamed: list[tuple[T, T]] = []
     for name_m, x in list(rest_m.items()):
-        partner = next((n for n in rest_o if keys_o[n] == keys_m[name_m] and n not in rest_m), None)
+        partner = next((n for n in rest_o if n not in rest_m and key_o(n) == key_m(name_m)), None)
         if partner is not None:
             renamed.append((x, rest_o.pop(partner)))
             del rest_m[name_m]
@@ -186,7 +202,7 @@ def compare_constraints(mt: Table, ot: Table, judge: Judge) -> Iterator[Finding]
     """Matched by their parse trees (equivalence.py), so a spelling is never a rename or a change."""
     cm, co = judge.canons()
     matches = match_named(mt.constraints, ot.constraints, lambda c: cm.constraint(c.definition),
-                          lambda c: co.constraint(c.definition))
+                          lambda c: co.constraint(c.definition), text=lambda c: f"{c.type}:{c.definition}")
 
     def kind(c: Constraint) -> str:
         return CONSTRAINT_KINDS[c.type]
@@ -205,7 +221,8 @@ def compare_constraints(mt: Table, ot: Table, judge: Judge) -> Iterator[Finding]
 
 def compare_indexes(mt: Table, ot: Table, judge: Judge) -> Iterator[Finding]:
     cm, co = judge.canons()
-    matches = match_named(mt.indexes, ot.indexes, lambda i: cm.index(i.definition), lambda i: co.index(i.definition))
+    matches = match_named(mt.indexes, ot.indexes, lambda i: cm.index(i.definition), lambda i: co.index(i.definition),
+                          text=lambda i: i.definition)
     yield from _spelled_apart(mt, matches, mt.indexes, ot.indexes, lambda i: i.definition,
                               lambda _: "index_changed", lambda _: "index")
     for mi, oi in matches.changed:

@@ -23,8 +23,10 @@ Values compare by their text output in the column's type, which is stricter than
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from pglast import ast, parse_sql
@@ -49,6 +51,7 @@ FIRST_NORMAL_OID = 16384
 
 # --- parsing -----------------------------------------------------------------------------------
 
+@lru_cache(maxsize=16384)  # trees are only read; a catalog parses each text once
 def parse_expression(text: str) -> ast.Node | None:
     """The tree of an expression as pg_get_expr renders it; None when the parser refuses it."""
     try:
@@ -64,6 +67,7 @@ def parse_expression(text: str) -> ast.Node | None:
     return value
 
 
+@lru_cache(maxsize=16384)  # trees are only read; a catalog parses each text once
 def parse_constraint(definition: str) -> ast.Constraint | None:
     """The tree of pg_get_constraintdef's text (CHECK (...), FOREIGN KEY ..., EXCLUDE ...)."""
     try:
@@ -78,6 +82,7 @@ def parse_constraint(definition: str) -> ast.Constraint | None:
     return found if isinstance(found, ast.Constraint) else None
 
 
+@lru_cache(maxsize=16384)  # trees are only read; a catalog parses each text once
 def parse_index(definition: str) -> ast.IndexStmt | None:
     try:
         stmt = parse_sql(definition)
@@ -88,7 +93,49 @@ def parse_index(definition: str) -> ast.IndexStmt | None:
 
 
 def sql_of(node: ast.Node) -> str:
+    """SQL text of a constant subtree (what is evaluated, and its key): a small deparser of its own,
+    as pglast's RawStream costs milliseconds a call; RawStream for anything else."""
+    if isinstance(node, ast.A_Const):
+        return _const_sql(node)
+    if isinstance(node, ast.TypeCast) and isinstance(node.arg, ast.Node) and node.typeName is not None:
+        return f"CAST({sql_of(node.arg)} AS {_type_sql(node.typeName)})"
+    if isinstance(node, ast.A_ArrayExpr):
+        return "ARRAY[" + ", ".join(sql_of(e) for e in node.elements or ()) + "]"
+    if isinstance(node, ast.TypeName):
+        return _type_sql(node)
     return str(RawStream()(node))
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _const_sql(node: ast.A_Const) -> str:
+    val = node.val
+    if node.isnull or val is None:
+        return "NULL"
+    if isinstance(val, ast.Integer):
+        return f"({val.ival})"
+    if isinstance(val, ast.Float):
+        return f"({val.fval})"
+    if isinstance(val, ast.Boolean):
+        return "true" if val.boolval else "false"
+    if isinstance(val, ast.String):
+        return "'" + str(val.sval).replace("'", "''") + "'"  # standard_conforming_strings is on (catalog.py)
+    return str(RawStream()(node))  # bit strings
+
+
+def _type_sql(t: ast.TypeName) -> str:
+    if t.pct_type or t.setof or (t.typmods and any(not isinstance(m, ast.A_Const) for m in t.typmods)):
+        return str(RawStream()(t))
+    names = tuple(n.sval for n in t.names or ())
+    if names == ("pg_catalog", "interval") and t.typmods:
+        return str(RawStream()(t))  # interval's field typmods have a syntax of their own
+    text = ".".join(_quote(str(n)) for n in names)
+    if t.typmods:
+        text += "(" + ", ".join(str(m.val.ival) if isinstance(m.val, ast.Integer) else _const_sql(m)
+                                for m in t.typmods) + ")"
+    return text + "[]" * len(t.arrayBounds or ())
 
 
 # --- constants ---------------------------------------------------------------------------------
@@ -150,17 +197,28 @@ def collect_constants(*, expressions: Iterable[str] = (), constraints: Iterable[
                       indexes: Iterable[str] = (), defaults: Iterable[tuple[str, str]] = ()) -> ToEvaluate:
     """Every constant worth evaluating: constant defaults in their column's type, and the
     constant parts of every expression (defaults, checks, predicates, generated columns)."""
-    trees: list[object] = [parse_expression(e) for e in expressions]
-    trees += [parse_constraint(c) for c in constraints] + [parse_index(i) for i in indexes]
+    trees: list[object] = [parse_expression(e) for e in expressions if _may_hold_constant(e)]
+    trees += [parse_constraint(c) for c in constraints if _may_hold_constant(c)]
+    trees += [parse_index(i) for i in indexes if _may_hold_constant(i)]
     items: dict[str, frozenset[str]] = {}
     for tree in trees:
         for node in constants_in(tree):
             items[sql_of(node)] = frozenset(type_names_in(node))
     for expression, column_type in defaults:
-        parsed = parse_expression(expression)
+        parsed = parse_expression(expression) if _may_hold_constant(expression) else None
         if parsed is not None and is_constant(parsed):
             items[default_key(sql_of(parsed), column_type)] = frozenset(type_names_in(parsed)) | {column_type}
     return ToEvaluate(items)
+
+
+# Speed only, never meaning: text without any of these has no constant to evaluate (a serial's
+# nextval() is compared by the sequence it names, so its constant needs no evaluation either).
+_CONSTANT_HINT = re.compile(r"'|\bARRAY\b|\b\d|\b(?:true|false|NULL)\b")
+_NEXTVAL_ONLY = re.compile(r"nextval\('(?:[^']|'')*'::regclass\)")
+
+
+def _may_hold_constant(text: str) -> bool:
+    return bool(_CONSTANT_HINT.search(text)) and not _NEXTVAL_ONLY.fullmatch(text)
 
 
 Rows = Callable[[str, tuple[object, ...]], list[Any]]
