@@ -105,7 +105,7 @@ OPTIONS: dict[str, Option] = {
     "postgres-image": Option("postgres_image", "a Docker image such as postgres:16-alpine", _string),
     "postgres-timeout": Option("postgres_timeout", "a number of seconds greater than 0", _seconds),
     "database-url": Option("database_url", "a URL postgresql://USER:PASSWORD@HOST:PORT/DATABASE", _secret),
-    "baseline": Option("baseline", "FILE.sql or module:callable", _baseline),
+    "baseline": Option("baseline", "FILE.sql, module:callable or module:MetaData", _baseline),
     "format": Option("report_format", ", ".join(get_args(ReportFormat)), _choice(get_args(ReportFormat))),
     "output": Option("report_output", "a file name", _path),
     "suggest": Option("suggest", "true, false", _boolean),

@@ -57,12 +57,14 @@ def _check(settings: Settings, run: RunRecord) -> None:
             tables = {(f.schema, f.table) for f in findings if f.schema and f.table and f.models is not None}
             sources = locate_sources(s.metadatas, s.default_schema, tables)
             run.findings += [with_source(f, sources) for f in findings]
+        project = s.project  # env.py may have chosen other version locations than alembic.ini's
         if settings.suggest and (any(f.is_drift for f in findings) or len(project.heads) > 1):
             with run.stage("suggest"):
                 run.suggestion = suggest(Workspace(
                     project, cfg, server, str(s.m_url.database), s.heads, s.models, tuple(findings),
                     settings.url_env_vars, s.exclude, s.default_schema, s.model_schemas, settings.message,
-                    metadatas=s.metadatas, ignore=settings.ignore))
+                    metadatas=s.metadatas, ignore=settings.ignore,
+                    version_locations=s.options.version_locations))
             if settings.write and run.suggestion is not None:
                 run.suggestion = write_suggestion(run.suggestion)
         if settings.target_url is not None:

@@ -13,7 +13,8 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from alembic import util as alembic_util
@@ -21,6 +22,7 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import RevisionStep
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionMap
 from sqlalchemy import MetaData
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
@@ -68,6 +70,9 @@ class EnvOptions:
     include_schemas: bool = False
     version_table: str = "alembic_version"
     version_table_schema: str | None = None
+    # env.py replaced `context.script.version_locations` while it ran: the revisions it then saw
+    # are not those of alembic.ini's locations (describe the script again, see relocated())
+    version_locations: tuple[str, ...] | None = None
 
 
 UNDO_PREFIX = "undo:"
@@ -84,8 +89,13 @@ class _Recorder:
     files: dict[str, str] = field(default_factory=dict)
     mark: float = 0.0
     on_configured: Callable[[EnvOptions], None] | None = None
+    locations: tuple[str, ...] = ()  # the script's version_locations when the project was described
+    relocated: tuple[str, ...] | None = None  # env.py's, when it replaced them
 
     def plan(self, rev: Any, context: Any) -> Any:
+        if refresh_revisions(self.script, self.locations):
+            self.relocated = tuple(str(p) for p in self.script.version_locations)
+            self.files = {s.revision: str(Path(s.path).resolve()) for s in self.script.walk_revisions()}
         if self.destination.startswith(UNDO_PREFIX):
             # downgrade exactly one revision, a merge point included (`<merge>-1` is ambiguous)
             undo = self.script.get_revision(self.destination.removeprefix(UNDO_PREFIX))
@@ -103,6 +113,23 @@ class _Recorder:
             self.applied.append(AppliedRevision(revision, self.files.get(revision, ""),
                                                 round(now - self.mark, 4)))
         self.mark = now
+
+
+def refresh_revisions(script: ScriptDirectory, locations: Sequence[str]) -> bool:
+    """Reload the revision map if env.py replaced `script.version_locations` since `locations`.
+
+    `context.script.version_locations = [...]` in env.py (prefect picks versions/postgresql/ or
+    versions/sqlite/ by dialect) comes after the revisions were loaded from alembic.ini's
+    locations; alembic memoizes both, so without this `upgrade heads` runs 0 revisions.
+    """
+    current = tuple(str(p) for p in script.version_locations)
+    if current == tuple(str(p) for p in locations):
+        return False
+    for memo in ("_version_locations", "_singular_version_location"):
+        script.__dict__.pop(memo, None)
+    script.revision_map = RevisionMap(script._load_revisions)
+    log.debug("env.py set version_locations to %s: revisions reloaded from there", ", ".join(current))
+    return True
 
 
 def _observed_environment(cfg: Config, script: ScriptDirectory, recorder: _Recorder) -> EnvironmentContext:
@@ -270,7 +297,8 @@ def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
     `MigrationRun.failure` (with the revisions that ran before it) and raised by the caller.
     """
     recorder = _Recorder(destination, script, downgrade,
-                         files={r.revision: r.file for r in project.revisions}, on_configured=on_configured)
+                         files={r.revision: r.file for r in project.revisions}, on_configured=on_configured,
+                         locations=tuple(str(p) for p in script.version_locations))
     started = time.perf_counter()
     failure: MigrationFailure | None = None
     with pointed_at(cfg, scratch_url_for(cfg, url), env_vars), logging_preserved():
@@ -282,12 +310,14 @@ def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
                 raise _env_failure(project, recorder, exc) from exc
             failed = recorder.planned[min(len(recorder.applied), len(recorder.planned) - 1)]
             where = user_frame(exc, (project.script_location,))
-            failure = MigrationFailure(failed, project.file_of(failed),
+            failure = MigrationFailure(failed, recorder.files.get(failed) or project.file_of(failed),
                                        where[1] if where else None, scrub(database_error_text(exc)))
             log.debug("revision %s failed", failed, exc_info=exc)
     if recorder.configured is None:
         raise ProjectError(f"{project.script_location / 'env.py'} never called context.configure()")
     run = MigrationRun(tuple(recorder.applied), failure, round(time.perf_counter() - started, 4))
+    if recorder.relocated is not None:
+        return run, replace(recorder.configured, version_locations=recorder.relocated)
     return run, recorder.configured
 
 
@@ -305,10 +335,14 @@ def raise_for_failure(run: MigrationRun, project: Project) -> None:
     where = f"{f.file}:{f.line}" if f.line else f.file
     hint = "fix the migration, then run driftbot again"
     first = project.revisions[0].revision if project.revisions else None
-    if f.revision == first and "UndefinedTable" in f.error:
-        hint = ("the first revision expects tables that already exist: if your application "
-                "creates a base schema before `alembic stamp`, pass --baseline FILE.sql or "
-                "--baseline module:callable to prepare the empty database first")
+    missing = next((kind for kind in ("UndefinedTable", "UndefinedColumn", "UndefinedObject") if kind in f.error), None)
+    if missing:
+        which = "the first revision" if f.revision == first else f"revision {f.revision}"
+        what = {"UndefinedTable": "tables", "UndefinedColumn": "columns"}.get(missing, "objects")
+        hint = (f"{which} expects {what} that no earlier revision creates: if your application creates a base "
+                "schema before it runs the migrations (or stamps them), pass --baseline FILE.sql, "
+                "--baseline module:callable(connection) or --baseline module:MetaData (a MetaData or a "
+                "declarative Base, created with create_all) to prepare the empty database first")
     if "out of shared memory" in f.error:
         hint = ("the server ran out of lock slots, not the migration: one transaction locks every table it "
                 "touches; raise max_locks_per_transaction on the server (driftbot's own servers use 256)")

@@ -103,6 +103,11 @@ def describe_scripts(cfg: Config, config_file: Path) -> tuple[Project, ScriptDir
         raise ConfigError(f"{config_file}: {exc}",
                           hint="set script_location in the [alembic] section to the migrations "
                                "directory, or pass --script-location DIR") from exc
+    return describe_script(script, config_file), script
+
+
+def describe_script(script: ScriptDirectory, config_file: Path) -> Project:
+    """The revisions and heads that `script` sees (after env.py changed its version_locations, say)."""
     try:
         revisions = tuple(
             Revision(s.revision, str(Path(s.path).resolve()), tuple(_as_tuple(s.down_revision)))
@@ -112,9 +117,8 @@ def describe_scripts(cfg: Config, config_file: Path) -> tuple[Project, ScriptDir
     except (SyntaxError, ImportError, CommandError, Exception) as exc:
         raise ProjectError(f"cannot load the migration scripts: {describe_exception(exc)}",
                            hint="fix the revision file named above") from exc
-    project = Project(root=config_file.parent.resolve(), config_file=config_file.resolve(),
-                      script_location=Path(script.dir).resolve(), heads=heads, revisions=revisions)
-    return project, script
+    return Project(root=config_file.parent.resolve(), config_file=config_file.resolve(),
+                   script_location=Path(script.dir).resolve(), heads=heads, revisions=revisions)
 
 
 def _as_tuple(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:

@@ -36,7 +36,7 @@ from driftbot.migrate import EnvOptions, MigrationRun, metadata_tuple, raise_for
 from driftbot.models_process import ModelsBuild, ModelsRequest
 from driftbot.models_process import build as build_models
 from driftbot.postgres import Server, scratch_database, start_server
-from driftbot.project import Project, describe_exception, load_project
+from driftbot.project import Project, describe_exception, describe_script, load_project
 from driftbot.report import ErrorInfo, LiveInfo, PostgresInfo, ProjectInfo, Report, SyncResult, outcome
 from driftbot.settings import Settings
 from driftbot.snapshots import CacheInfo, ProjectSnapshots, SnapshotCache, SnapshotError, chain_keys, depth
@@ -210,6 +210,9 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
         run.cache = CacheInfo(restored=restored, note=note)
         with run.stage("migrate"):
             run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars)
+        if options.version_locations is not None:  # env.py chose other versions directories
+            project = relocated(project, script, run)
+            snapshots = None  # keyed by the chain alembic.ini names, which is not the one that ran
         raise_for_failure(run.migrations, project)
         if snapshots is not None:
             with run.stage("snapshot"):
@@ -261,6 +264,19 @@ def _lock_slots(engine: Engine) -> int:
         return int(conn.execute(text(
             "SELECT current_setting('max_locks_per_transaction')::int * (current_setting('max_connections')::int"
             " + current_setting('max_prepared_transactions')::int)")).scalar_one())
+
+
+def relocated(project: Project, script: ScriptDirectory, run: RunRecord) -> Project:
+    """The project as env.py's version_locations show it: the revisions and heads that really ran."""
+    now = describe_script(script, project.config_file)
+    log.debug("env.py replaced the version locations: %d revision(s), heads %s (alembic.ini's: %d, heads %s)",
+              len(now.revisions), ", ".join(now.heads) or "none", len(project.revisions),
+              ", ".join(project.heads) or "none")
+    run.project = now
+    run.findings[:] = [f for f in run.findings if f.kind != "multiple_heads"]
+    if len(now.heads) > 1:
+        run.findings.append(multiple_heads(now))
+    return now
 
 
 def project_snapshots(settings: Settings, project: Project, server: Server) -> tuple[ProjectSnapshots | None, str]:
@@ -325,7 +341,8 @@ def load_metadata(spec: str) -> tuple[MetaData, ...]:
 
 
 def apply_baseline(conn: Connection, baseline: str, project: Project, url: URL) -> None:
-    """Prepare the empty migrations database `url`: a SQL file, or a `module:callable(connection)`."""
+    """Prepare the empty migrations database `url`: a SQL file, a `module:callable(connection)`, or a
+    `module:attr` naming a MetaData (a list of them, or a declarative Base): its `create_all`."""
     for candidate in (Path(baseline), project.root / baseline):
         if candidate.suffix == ".sql" and candidate.is_file():
             try:
@@ -337,15 +354,36 @@ def apply_baseline(conn: Connection, baseline: str, project: Project, url: URL) 
         raise ConfigError(f"--baseline {baseline}: file not found")
     module_name, _, attr = baseline.partition(":")
     if not module_name or not attr:
-        raise ConfigError(f"--baseline {baseline!r}: expected FILE.sql or module:callable")
+        raise ConfigError(f"--baseline {baseline!r}: expected FILE.sql, module:callable or module:MetaData")
     if str(project.root) not in sys.path:
         sys.path.insert(0, str(project.root))
     try:
         with contained("baseline", url, project.root):
-            prepare = getattr(importlib.import_module(module_name), attr)
-            prepare(conn)
+            prepare: object = importlib.import_module(module_name)
+            for part in attr.split("."):
+                prepare = getattr(prepare, part)
+            metadatas = _baseline_metadata(prepare)
+            if metadatas:
+                log.debug("--baseline %s: create_all of %d MetaData", baseline, len(metadatas))
+                for metadata in metadatas:
+                    metadata.create_all(conn)
+            elif callable(prepare):
+                prepare(conn)
+            else:
+                raise ConfigError(f"--baseline {baseline}: {type(prepare).__name__} is neither a callable "
+                                  "nor a MetaData or declarative Base")
+    except ConfigError:
+        raise
     except Exception as exc:
         raise ProjectError(f"--baseline {baseline} failed: {describe_exception(exc)}") from exc
+
+
+def _baseline_metadata(value: object) -> tuple[MetaData, ...]:
+    """The MetaData a --baseline attribute names (a declarative Base is a class, so callable too)."""
+    try:
+        return metadata_tuple(value)
+    except ConfigError:
+        return ()
 
 
 def multiple_heads(project: Project) -> Finding:

@@ -46,10 +46,19 @@ from driftbot.filters import apply_project_hooks
 from driftbot.findings import Finding
 from driftbot.fixops import Context, FixOp, Hazard, change_hazards, fix_ops
 from driftbot.ignore import IgnoreRules, apply_ignore_rules
-from driftbot.migrate import UNDO_PREFIX, EnvOptions, logging_preserved, pointed_at, run_env, scratch_url_for, upgrade
+from driftbot.migrate import (
+    UNDO_PREFIX,
+    EnvOptions,
+    logging_preserved,
+    pointed_at,
+    refresh_revisions,
+    run_env,
+    scratch_url_for,
+    upgrade,
+)
 from driftbot.postgres import Server, scratch_database
 from driftbot.postgres.base import ScratchRole
-from driftbot.project import Project, describe_exception, describe_scripts
+from driftbot.project import Project, describe_exception, describe_script
 from driftbot.sqlnames import quote_ident
 
 log = logging.getLogger(__name__)
@@ -110,6 +119,8 @@ class Workspace:
     role: ScratchRole | None = None  # owns migrated_db (an untrusted schema): copies are its, and work runs as it
     metadatas: tuple[MetaData, ...] = ()  # what the check compared (--metadata); else env.py's target_metadata
     ignore: IgnoreRules | None = None  # driftbot's ignore rules, which hold in verification as in the check
+    # the version locations env.py set on `context.script` in the check (EnvOptions.version_locations)
+    version_locations: tuple[str, ...] | None = None
 
 
 # --- rendering driftbot's ops inside Alembic's MigrationScript ------------------------------------
@@ -480,7 +491,15 @@ class _Session:
         self.generic_template = False  # rendered with Alembic's generic script.py.mako
 
     def scripts(self) -> tuple[Project, ScriptDirectory]:
-        return describe_scripts(self.cfg, self.ws.project.config_file)
+        # a ScratchScripts: env.py replacing `context.script.version_locations` keeps the suggestion's
+        directory = self.directory()
+        return describe_script(directory, self.ws.project.config_file), directory
+
+    def directory(self) -> ScratchScripts:
+        directory = ScratchScripts.at(self.cfg, self.tmp)
+        if self.ws.version_locations is not None:  # as env.py will set them: the revisions it runs
+            directory.version_locations = list(self.ws.version_locations)
+        return directory
 
     def copy_of_migrated(self, label: str) -> URL:
         role = self.ws.role
@@ -507,13 +526,16 @@ class _Session:
         schema would come out as create_table of tables that exist. driftbot widens the view to
         the schemas the models use (and keeps the project's include_name for everything else).
         """
-        directory = ScratchScripts.at(self.cfg, self.tmp)
+        directory = self.directory()
         # "heads": with two heads the suggestion revises both, a merge revision that also fixes the drift
         args = {"message": message, "autogenerate": True, "sql": False, "head": "heads", "splice": False,
                 "branch_label": None, "version_path": str(self.tmp), "rev_id": rev_id, "depends_on": None}
         revision_context = RevisionContext(self.cfg, directory, args, process_revision_directives=hook)
 
+        locations = tuple(str(p) for p in directory.version_locations)
+
         def retrieve(rev: Any, context: Any) -> list[Any]:
+            refresh_revisions(directory, locations)  # env.py may have replaced the version locations
             revision_context.run_autogenerate(rev, context)
             return []
 
