@@ -22,7 +22,7 @@ from driftbot.masking import ScrubbingFormatter, register_url, scrub
 from driftbot.postgres import cleanup
 from driftbot.render import FORMATS, Format, render
 from driftbot.report import Report
-from driftbot.settings import POSTGRES_KINDS, Secret, Settings
+from driftbot.settings import FAIL_ON, POSTGRES_KINDS, Secret, Settings
 
 log = logging.getLogger("driftbot")
 
@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="don't generate and verify the migration that removes the drift")
     check.add_argument("--write", action="store_true", default=None,
                        help="write the verified suggested migration into the project's versions directory")
+    check.add_argument("--since", metavar="REF|REV",
+                       help="review the pull request's own revisions: those whose files changed since git ref REF, "
+                            "or those after revision REV (downgrade proven, locks and rewrites measured)")
+    check.add_argument("--sample-data", type=Path, metavar="FILE.sql",
+                       help="--since: rows for the impact copies (default: a few generated rows per table)")
+    check.add_argument("--fail-on", choices=FAIL_ON,
+                       help="--since: `hazard` makes the review's hazards fail the check (default: drift)")
 
     revision = sub.add_parser("revision", help="write the verified migration that brings the migrations to the "
                                                "models (like `alembic revision --autogenerate`, complete and checked)")
@@ -135,6 +142,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "message": getattr(args, "message", None),
         "target_url": Secret(target) if target else None,
         "debug": args.debug,
+        "since": getattr(args, "since", None),
+        "sample_data": getattr(args, "sample_data", None),
+        "fail_on": getattr(args, "fail_on", None),
         "report_format": args.fmt,
         "report_output": args.output,
     }

@@ -26,6 +26,7 @@ from driftbot.migrate import EnvOptions, raise_for_failure, upgrade
 from driftbot.postgres.base import DRIVER, display_url
 from driftbot.project import Project, describe_scripts
 from driftbot.report import Report, SyncResult
+from driftbot.review import Review, hazard_findings, review, select_revisions
 from driftbot.scratch import (
     RunRecord,
     absolute_paths,
@@ -43,13 +44,20 @@ log = logging.getLogger(__name__)
 
 def run_check(settings: Settings) -> Report:
     run = RunRecord()
-    return run.report(run.execute(lambda: _check(settings, run)))
+    reviewed: list[Review] = []
+    report = run.report(run.execute(lambda: _check(settings, run, reviewed)))
+    return replace(report, review=reviewed[-1]) if reviewed else report
 
 
-def _check(settings: Settings, run: RunRecord) -> None:
+def _check(settings: Settings, run: RunRecord, reviewed: list[Review] | None = None) -> None:
     settings = absolute_paths(configure(settings))  # [tool.driftbot] under what the caller set
+    if settings.sample_data is not None:
+        if not settings.sample_data.is_file():
+            raise ConfigError(f"--sample-data {settings.sample_data}: file not found")
+        settings = settings.replace(sample_data=settings.sample_data.resolve())
     with project_import_scope(), ExitStack() as stack:
         project, cfg, script, server = open_project(settings, run, stack)
+        selected = select_revisions(project, settings.since) if settings.since else None  # a bad --since fails now
         s = build_scratch(settings, project, cfg, script, server, run, stack)
         with run.stage("diff"):
             findings = apply_ignore_rules(apply_project_hooks(diff_catalogs(s.heads, s.models) + list(s.rejected),
@@ -67,6 +75,14 @@ def _check(settings: Settings, run: RunRecord) -> None:
                     version_locations=s.options.version_locations))
             if settings.write and run.suggestion is not None:
                 run.suggestion = write_suggestion(run.suggestion)
+        if selected is not None:
+            with run.stage("review"):
+                result, failing = review(settings, s, selected)
+            if reviewed is not None:
+                reviewed.append(result)
+            if settings.fail_on == "hazard":
+                failing += hazard_findings(result, project.root)
+            run.findings += apply_ignore_rules(failing, settings.ignore)
         if settings.target_url is not None:
             with run.stage("sync"):
                 run.sync = sync_target(settings, project, cfg, s.models, s.options, s.metadatas, s.default_schema)

@@ -62,12 +62,17 @@ def _kinds() -> list[Kind]:
         Kind("sequence_changed", "sequence", "sequence", False, "sequence"),
         Kind("model_rejected", ANY_OBJECT, "model_rejected", False, None),
         Kind("multiple_heads", "migrations", "multiple_heads", False, None),
+        # `--since` (review.py): the PR's own revisions, not drift between migrations and models
+        Kind("downgrade_failed", "migrations", "downgrade", False, None),
+        Kind("downgrade_residue", ANY_OBJECT, "downgrade", False, None),
+        Kind("migration_hazard", "migrations", "migration_hazard", False, None),
     ]
     return k
 
 
 KINDS: Mapping[str, Kind] = {k.name: k for k in _kinds()}
-NOT_FIXABLE = frozenset({"model_rejected", "multiple_heads"})  # not the schema: the project itself
+NOT_FIXABLE = frozenset({"model_rejected", "multiple_heads", "downgrade_failed", "downgrade_residue",
+                         "migration_hazard"})  # not the schema: the project itself
 
 
 def kind(name: str) -> Kind:

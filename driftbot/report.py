@@ -14,6 +14,7 @@ from driftbot.containment import Redirect
 from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT, EXIT_UNCHECKABLE
 from driftbot.findings import Finding
 from driftbot.migrate import AppliedRevision, MigrationRun
+from driftbot.review import Review
 from driftbot.snapshots import CacheInfo
 from driftbot.suggest import Suggestion
 
@@ -97,6 +98,7 @@ class Report:
     # connections project code asked to make elsewhere, which went to the scratch database instead
     redirects: tuple[Redirect, ...] = ()
     cache: CacheInfo | None = None  # the snapshot the migrations started from, and those kept
+    review: Review | None = None  # `--since`: the PR's own revisions, rolled back and measured (review.py)
     driftbot_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 

@@ -12,6 +12,8 @@ from driftbot.ignore import IgnoreRules
 PostgresKind = Literal["auto", "local", "docker", "embedded", "url"]
 POSTGRES_KINDS: tuple[PostgresKind, ...] = ("auto", "local", "docker", "embedded", "url")
 ReportFormat = Literal["text", "markdown", "json"]
+FailOn = Literal["drift", "hazard"]
+FAIL_ON: tuple[FailOn, ...] = ("drift", "hazard")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class Settings:
     postgres_timeout: float = 60.0  # seconds a starting server may take to accept connections
     driftbot_config: Path | None = None  # --config-file; default: [tool.driftbot] of the nearest pyproject.toml
     ignore: IgnoreRules = field(default_factory=IgnoreRules)
+    since: str | None = None  # review the PR's revisions: those changed since this git ref, or after this revision
+    sample_data: Path | None = None  # review: a SQL file of rows for the impact copies (default: generated rows)
+    fail_on: FailOn = "drift"  # "hazard": the review's hazards fail the check too
     report_format: ReportFormat = "text"
     report_output: Path | None = None
     # Fields the caller set on purpose, which the configuration file never overrides; None: the
