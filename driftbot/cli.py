@@ -52,6 +52,9 @@ def _project_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--script-location", type=Path, metavar="DIR",
                      help="the migrations directory (env.py, versions/), for an alembic.ini without "
                           "script_location because the application sets it from code (Flask-Migrate)")
+    cmd.add_argument("--flask-app", metavar="MODULE:APP",
+                     help="a Flask application or factory (module:create_app): env.py runs inside its "
+                          "app_context(), as `flask db upgrade` runs it (Flask-Migrate)")
     cmd.add_argument("--url-env", action="append", metavar="VAR",
                      help="environment variable(s) through which env.py reads the database URL "
                           "(repeatable; default DATABASE_URL)")
@@ -129,6 +132,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "driftbot_config": args.config_file,
         "metadata": args.metadata,
         "script_location": args.script_location,
+        "flask_app": args.flask_app,
         "url_env_vars": tuple(args.url_env) if args.url_env else None,
         "postgres": args.postgres,
         "postgres_version": args.postgres_version,

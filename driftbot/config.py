@@ -99,6 +99,7 @@ OPTIONS: dict[str, Option] = {
     "config": Option("config_file", "a file name (the alembic.ini to use)", _path),
     "metadata": Option("metadata", "a string module:attribute", _string),
     "script-location": Option("script_location", "a directory (the migrations' script directory)", _path),
+    "flask-app": Option("flask_app", "a string module:app or module:create_app", _string),
     "url-env": Option("url_env_vars", "an environment variable name or a list of them", _env_names),
     "postgres": Option("postgres", ", ".join(POSTGRES_KINDS), _choice(POSTGRES_KINDS)),
     "postgres-version": Option("postgres_version", "a PostgreSQL major version such as 16", _major_version),

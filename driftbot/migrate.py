@@ -8,6 +8,7 @@ configured, and records each applied revision through `on_version_apply`.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import time
@@ -324,8 +325,63 @@ def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
 def _env_failure(project: Project, recorder: _Recorder, exc: Exception) -> ProjectError:
     env_py = project.script_location / "env.py"
     what = "env.py (or the models it imports)" if recorder.configured is None else "env.py"
-    return ProjectError(f"{what} failed: {describe_exception(exc, (project.root,))}",
-                        hint=f"fix the error above; driftbot runs {env_py} as `alembic upgrade` does")
+    hint = f"fix the error above; driftbot runs {env_py} as `alembic upgrade` does"
+    if needs_flask_app(exc):
+        hint = FLASK_APP_HINT
+    return ProjectError(f"{what} failed: {describe_exception(exc, (project.root,))}", hint=hint)
+
+
+FLASK_APP_HINT = ("env.py needs a Flask application context (Flask-Migrate's env.py reads current_app): "
+                  "pass --flask-app module:create_app (or module:app), which driftbot imports, calls if it is "
+                  "a factory, and runs env.py inside its app_context()")
+
+
+def needs_flask_app(exc: BaseException) -> bool:
+    return isinstance(exc, RuntimeError) and "outside of application context" in str(exc)
+
+
+@contextmanager
+def flask_app_context(spec: str | None, url: URL | None, root: Path) -> Iterator[None]:
+    """`--flask-app module:app_or_factory`: the application's `app_context()`, pushed while it lasts.
+
+    Flask-Migrate's env.py reads `current_app.config` and `current_app.extensions["migrate"]`; the
+    project's own `flask db upgrade` runs it inside the application's context. The application is
+    imported (and a factory called) with every connection going to `url`, like any project code.
+    """
+    if not spec:
+        yield
+        return
+    try:
+        import flask
+    except ImportError as exc:
+        raise ConfigError(f"--flask-app {spec}: Flask is not importable in driftbot's environment",
+                          hint="install driftbot into the application's own virtualenv (where Flask is)") from exc
+    module_name, _, attr = spec.partition(":")
+    if not module_name:
+        raise ConfigError(f"--flask-app {spec!r}: expected module:app or module:create_app")
+    try:
+        with contained("flask-app", url, root):
+            value: object = importlib.import_module(module_name)
+            if attr:
+                for part in attr.removesuffix("()").split("."):
+                    value = getattr(value, part)
+            else:  # as `flask --app module` looks: an app, then a factory
+                names = ("app", "application", "create_app", "make_app")
+                found = [getattr(value, n) for n in names if hasattr(value, n)]
+                if not found:
+                    raise ConfigError(f"--flask-app {spec}: {module_name} has none of {', '.join(names)}",
+                                      hint="name it: --flask-app module:create_app")
+                value = found[0]
+            app = value if isinstance(value, flask.Flask) or not callable(value) else value()
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ProjectError(f"--flask-app {spec} failed: {describe_exception(exc, (root,))}") from exc
+    if not isinstance(app, flask.Flask):
+        raise ConfigError(f"--flask-app {spec}: {type(app).__name__} is not a Flask application")
+    log.debug("--flask-app %s: running inside %r's app_context()", spec, app)
+    with app.app_context():
+        yield
 
 
 def raise_for_failure(run: MigrationRun, project: Project) -> None:

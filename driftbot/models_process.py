@@ -52,6 +52,7 @@ class ModelsRequest:
     extensions: tuple[tuple[str, str], ...] = ()  # (name, schema) that the migrations installed
     schemas: tuple[str, ...] = ()
     script_location: str | None = None  # --script-location
+    flask_app: str | None = None  # --flask-app: env.py runs inside the application's app_context()
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class _Configured(Exception):
 
 
 def _metadata_from_env_py(request: ModelsRequest) -> tuple[MetaData, ...]:
-    from driftbot.migrate import logging_preserved, metadata_tuple, pointed_at, run_env
+    from driftbot.migrate import flask_app_context, logging_preserved, metadata_tuple, pointed_at, run_env
     from driftbot.project import alembic_config, resolve_script_location
 
     cfg = alembic_config(Path(request.alembic_ini))
@@ -126,7 +127,8 @@ def _metadata_from_env_py(request: ModelsRequest) -> tuple[MetaData, ...]:
     env.configure = configure  # type: ignore[method-assign]
     url = make_url(request.url)
     try:
-        with pointed_at(cfg, url, request.env_vars), logging_preserved(), env:
+        with flask_app_context(request.flask_app, url, Path(request.alembic_ini).parent.resolve()), \
+                pointed_at(cfg, url, request.env_vars), logging_preserved(), env:
             run_env(script, cfg, url, lambda: "configured" in seen)
     except _Configured:
         pass

@@ -41,6 +41,7 @@ from driftbot.findings import Finding
 from driftbot.masking import scrub
 from driftbot.migrate import UNDO_PREFIX, upgrade
 from driftbot.postgres.base import scratch_database
+from driftbot.snapshots import SnapshotError
 
 if TYPE_CHECKING:
     from driftbot.project import Project
@@ -221,7 +222,7 @@ def review(settings: Settings, s: Scratch, selection: tuple[tuple[str, ...], str
     try:
         with ExitStack() as stack:
             chain = stack.enter_context(scratch_database(s.server, "review"))
-            reviewer.prepare(chain)
+            reviewer.prepare(chain, selected)
             for rev in selected:
                 done.append(reviewer.revision(chain, rev))
     except DriftbotError as exc:
@@ -340,7 +341,22 @@ class _Reviewer:
         finally:
             engine.dispose()
 
-    def prepare(self, chain: URL) -> None:
+    def prepare(self, chain: URL, selected: Sequence[str]) -> None:
+        """The review's database before the PR: the deepest cached snapshot before its first revision
+        (main's head, usually), else the baseline; `to_parents` migrates the rest."""
+        from driftbot.scratch import project_snapshots  # scratch imports report, which imports this module
+
+        snapshots, _ = project_snapshots(self.settings, self.project, self.s.server)
+        if snapshots is not None:
+            later = {rev for r in selected for rev in (r, *descendants(self.project, r))}
+            try:
+                restored = snapshots.restore_deepest(chain, among={r.revision for r in self.project.revisions} - later)
+            except (SnapshotError, OSError) as exc:
+                log.debug("no snapshot for the review: %s", exc)
+                restored = None
+            if restored is not None:
+                self.note = "; ".join(n for n in (self.note, f"started from the cached snapshot at {restored}") if n)
+                return
         if self.settings.baseline:
             from driftbot.scratch import apply_baseline  # scratch imports report, which imports this module
             engine = own_engine(chain)

@@ -32,7 +32,7 @@ from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.findings import Finding
 from driftbot.live import client_bindir
 from driftbot.masking import register_url, scrub
-from driftbot.migrate import EnvOptions, MigrationRun, metadata_tuple, raise_for_failure, upgrade
+from driftbot.migrate import EnvOptions, MigrationRun, flask_app_context, metadata_tuple, raise_for_failure, upgrade
 from driftbot.models_process import ModelsBuild, ModelsRequest
 from driftbot.models_process import build as build_models
 from driftbot.postgres import Server, scratch_database, start_server
@@ -195,7 +195,8 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
         chunk = 0 if slots >= CONCURRENT_BUILD_LOCK_SLOTS else max(25, slots // 16)
         request = ModelsRequest(str(project.config_file), settings.metadata,
                                 o_url.render_as_string(hide_password=False), settings.url_env_vars,
-                                script_location=str(settings.script_location) if settings.script_location else None, chunk=chunk)
+                                script_location=str(settings.script_location) if settings.script_location else None,
+                                flask_app=settings.flask_app, chunk=chunk)
         early = ModelsBuild(request) if not chunk else None  # in its own process, while the migrations run
         if early is not None:
             stack.callback(early.stop)
@@ -208,6 +209,8 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
             with run.stage("baseline"), m_engine.begin() as conn:
                 apply_baseline(conn, settings.baseline, project, m_url)
         run.cache = CacheInfo(restored=restored, note=note)
+        # --flask-app: the application's context for the rest of the run (migrations, suggestion)
+        stack.enter_context(flask_app_context(settings.flask_app, m_url, project.root))
         with run.stage("migrate"):
             run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars)
         if options.version_locations is not None:  # env.py chose other versions directories

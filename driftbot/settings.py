@@ -35,6 +35,7 @@ class Settings:
     config_file: Path | None = None  # alembic.ini; default: PROJECT_DIR/alembic.ini
     metadata: str | None = None  # "module:attr" overriding env.py's target_metadata
     script_location: Path | None = None  # the migrations directory, when alembic.ini has none (set from code)
+    flask_app: str | None = None  # "module:app_or_factory": env.py runs inside its app_context() (Flask-Migrate)
     url_env_vars: tuple[str, ...] = ("DATABASE_URL",)
     postgres: PostgresKind = "auto"
     database_url: Secret | None = None

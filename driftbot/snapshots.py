@@ -21,7 +21,7 @@ import logging
 import os
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,9 +208,11 @@ class ProjectSnapshots:
     depths: Mapping[str, int]
     bindir: Path
 
-    def restore_deepest(self, url: URL) -> str | None:
-        """Restore the deepest cached revision into the empty database `url`: that revision, or None."""
-        hit = self.cache.deepest(self.keys, self.depths)
+    def restore_deepest(self, url: URL, among: Collection[str] | None = None) -> str | None:
+        """Restore the deepest cached revision (of `among`, if given) into the empty database `url`:
+        that revision, or None."""
+        keys = self.keys if among is None else {rev: key for rev, key in self.keys.items() if rev in among}
+        hit = self.cache.deepest(keys, self.depths)
         if hit is None:
             return None
         revision, key = hit

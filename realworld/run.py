@@ -45,8 +45,10 @@ def driftbot_snapshot() -> tuple[Path, str]:
     uses the working tree itself (editable), as it is.
     """
     ref = os.environ.get("DRIFTBOT_REALWORLD_REF", "HEAD")
-    if ref == "WORKTREE":
-        return REPO, "worktree"
+    if ref == "WORKTREE":  # recorded as HEAD's commit plus "+worktree" (uncommitted edits included)
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], check=True, capture_output=True,
+                              text=True).stdout.strip()
+        return REPO, f"{head}+worktree"
     sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", ref], check=True, capture_output=True,
                          text=True).stdout.strip()
     dest = CACHE / "driftbot-src" / sha
@@ -98,11 +100,18 @@ def ensure_venv(name: str, spec: dict) -> Path:
     marker = venv / ".installed"
     if marker.exists() and marker.read_text().strip() == want:
         installed = venv / ".driftbot-sha"
-        if not installed.exists() or installed.read_text().strip() != DRIFTBOT_SHA:
-            log(f"{name}: installing driftbot {DRIFTBOT_SHA[:12]} into {venv}")
-            subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-deps", "--force-reinstall",
-                            "-e", str(DRIFTBOT_SRC)], check=True, capture_output=True)
+        if (not installed.exists() or installed.read_text().strip() != DRIFTBOT_SHA
+                or driftbot_location(venv) != (DRIFTBOT_SRC / "driftbot").resolve()):
+            log(f"{name}: installing driftbot {DRIFTBOT_SHA[:12]} ({DRIFTBOT_SRC}) into {venv}")
+            pip = str(venv / "bin" / "pip")
+            # driftbot itself from DRIFTBOT_SRC, then whatever dependencies that version added (pglast, ...)
+            subprocess.run([pip, "install", "-q", "--no-deps", "--force-reinstall", "-e", str(DRIFTBOT_SRC)],
+                           check=True, capture_output=True)
+            subprocess.run([pip, "install", "-q", "-e", str(DRIFTBOT_SRC)], check=True, capture_output=True)
             installed.write_text(DRIFTBOT_SHA + "\n")
+        where = driftbot_location(venv)
+        if where != (DRIFTBOT_SRC / "driftbot").resolve():
+            raise RuntimeError(f"{venv}: driftbot imports from {where}, not from {DRIFTBOT_SRC}")
         return venv
     shutil.rmtree(venv, ignore_errors=True)
     (CACHE / "logs").mkdir(parents=True, exist_ok=True)
@@ -115,6 +124,13 @@ def ensure_venv(name: str, spec: dict) -> Path:
     marker.write_text(want + "\n")
     (venv / ".driftbot-sha").write_text(DRIFTBOT_SHA + "\n")
     return venv
+
+
+def driftbot_location(venv: Path) -> Path | None:
+    """The driftbot package the venv's python imports (the editable install's target)."""
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", "import driftbot, os; print(os.path.dirname(driftbot.__file__))"],
+                         capture_output=True, text=True, cwd="/")
+    return Path(out.stdout.strip()).resolve() if out.returncode == 0 else None
 
 
 def site_packages(venv: Path) -> Path:

@@ -143,3 +143,16 @@ def test_a_revision_that_imports_the_project_depends_on_the_project_code(tmp_pat
     assert imports_project_code(b"def upgrade():\n    from app.models import User\n", tmp_path)
     assert imports_project_code(b"from . import helpers\n", tmp_path)
     assert not imports_project_code(b"import sqlalchemy as sa\nfrom alembic import op\n", tmp_path)
+
+
+def test_the_review_starts_from_the_cached_snapshot_of_main(
+        make_project: Callable[[str], Path], url_settings: UrlSettings) -> None:
+    project = make_project("column_missing")
+    run_check(url_settings(project, suggest=False))  # main's run keeps its head, 0001
+    add_revision(project, "0002", "0001", "age")
+
+    report = run_check(url_settings(project, suggest=False, since="0001"))
+
+    assert report.review is not None and [r.revision for r in report.review.revisions] == ["0002"]
+    assert "started from the cached snapshot at 0001" in report.review.note
+    assert report.review.revisions[0].downgrade.passed
