@@ -14,6 +14,7 @@ models; downgrade to the previous head(s); exactly the pre-upgrade catalog; upgr
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import logging
 import re
@@ -58,7 +59,7 @@ from driftbot.migrate import (
     upgrade,
 )
 from driftbot.postgres import Server, scratch_database
-from driftbot.postgres.base import ScratchRole
+from driftbot.postgres.base import ScratchRole, connect_admin
 from driftbot.project import Project, describe_exception, describe_script
 from driftbot.sqlnames import quote_ident
 
@@ -404,6 +405,24 @@ class ScratchScripts(ScriptDirectory):
         return locations if extra is None or extra.absolute() in locations else [*locations, extra.absolute()]
 
 
+def release(server: Server, database: str) -> None:
+    """Close the sessions project code left open on `database`: a template must have none.
+
+    ckan's env.py opens `connectable.connect()` and never closes it; after its autogenerate run
+    the migrated database could not be copied ("source database ... is being accessed by other
+    users"). driftbot's own engines are disposed by then, so whatever is left is the project's.
+    """
+    gc.collect()  # most leaked connections close when their objects go
+    query = ("SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "  # 14+: waits for the exit
+             "WHERE datname = %s AND pid <> pg_backend_pid()" if server.major >= 14 else
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+             "WHERE datname = %s AND pid <> pg_backend_pid()")
+    with connect_admin(server.admin_url) as conn:
+        ended = conn.execute(query, (database,)).fetchone()
+    if ended and ended[0]:
+        log.debug("closed %s session(s) the project's code left open on %s", ended[0], database)
+
+
 def project_versions_dir(project: Project, cfg: Config) -> Path:
     locations = cfg.get_version_locations_list()
     return Path(locations[0]) if locations else project.script_location / "versions"
@@ -503,6 +522,7 @@ class _Session:
         return directory
 
     def copy_of_migrated(self, label: str) -> URL:
+        release(self.ws.server, self.ws.migrated_db)
         role = self.ws.role
         url = self.stack.enter_context(scratch_database(self.ws.server, label, template=self.ws.migrated_db,
                                                         owner=role))

@@ -200,3 +200,18 @@ def test_flask_app_that_is_not_one(make_project: Make, url_settings: UrlSettings
 
     assert (report.status, report.exit_code) == ("error", 2)
     assert report.error is not None and "not a Flask application" in report.error.message
+
+
+# ---------------------------------------------------------------------------- env.py leaving its connection open (ckan)
+
+
+def test_env_py_leaving_its_connection_open_still_gets_a_verified_suggestion(
+        make_project: Make, url_settings: UrlSettings) -> None:
+    project = make_project("corpus_leaked_connection")
+
+    report = run_check(url_settings(project))
+
+    assert found(report) == [("column_missing", "public.users.display_name")]
+    s = report.suggestion
+    assert s is not None and s.error is None, s and s.error
+    assert s.verified, s.checks
