@@ -336,7 +336,9 @@ def _directives_hook(fixes: Sequence[FixOp], renames: Sequence[Rename], default_
 
 # --- scratch configuration and databases ----------------------------------------------------------
 
-_PATH_OPTIONS = ("path_separator", "version_path_separator", "version_locations", "prepend_sys_path")
+# script_location too: driftbot may have set it (--script-location, a relative one resolved upwards)
+_PATH_OPTIONS = ("script_location", "path_separator", "version_path_separator", "version_locations",
+                 "prepend_sys_path")
 
 
 class ScratchConfig(Config):

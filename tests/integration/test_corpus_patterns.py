@@ -64,11 +64,12 @@ def test_relative_script_location_resolved_against_the_ini_s_parent_directories(
     ini = project / "pkg" / "db_migrations" / "alembic.ini"
 
     with caplog.at_level(logging.DEBUG, logger="driftbot"):
-        report = run_check(url_settings(ini.parent, config_file=ini, suggest=False))
+        report = run_check(url_settings(ini.parent, config_file=ini))
 
     assert report.error is None, report.error
     assert applied(report) == ["0001"]
-    assert (report.status, report.exit_code) == ("clean", 0)
+    assert found(report) == [("column_missing", "public.users.display_name")]
+    assert report.suggestion is not None and report.suggestion.verified, report.suggestion  # its own config too
     assert report.project is not None
     assert Path(report.project.script_location) == (project / "pkg" / "db_migrations").resolve()
     assert any("pkg/db_migrations" in r.getMessage() and str(project.resolve()) in r.getMessage()
@@ -104,11 +105,12 @@ def test_script_location_flag_sets_it(make_project: Make, url_settings: UrlSetti
     project = make_project("corpus_no_script_location")
 
     report = run_check(url_settings(project, config_file=project / "migrations" / "alembic.ini",
-                                    script_location=project / "migrations", suggest=False))
+                                    script_location=project / "migrations"))
 
     assert report.error is None, report.error
     assert applied(report) == ["0001"]
-    assert (report.status, report.exit_code) == ("clean", 0)
+    assert found(report) == [("column_missing", "public.users.display_name")]
+    assert report.suggestion is not None and report.suggestion.verified, report.suggestion  # its own config too
 
 
 def test_script_location_in_the_configuration_file(tmp_path: Path) -> None:
