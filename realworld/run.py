@@ -105,9 +105,14 @@ def ensure_venv(name: str, spec: dict) -> Path:
             log(f"{name}: installing driftbot {DRIFTBOT_SHA[:12]} ({DRIFTBOT_SRC}) into {venv}")
             pip = str(venv / "bin" / "pip")
             # driftbot itself from DRIFTBOT_SRC, then whatever dependencies that version added (pglast, ...)
-            subprocess.run([pip, "install", "-q", "--no-deps", "--force-reinstall", "-e", str(DRIFTBOT_SRC)],
-                           check=True, capture_output=True)
-            subprocess.run([pip, "install", "-q", "-e", str(DRIFTBOT_SRC)], check=True, capture_output=True)
+            # (the venv's own setuptools builds it when it can: no isolated build env fetched each time)
+            for isolation in (["--no-build-isolation"], []):
+                done = subprocess.run([pip, "install", "-q", "--no-deps", "--force-reinstall", *isolation,
+                                       "-e", str(DRIFTBOT_SRC)], capture_output=True)
+                if done.returncode == 0:
+                    break
+            done.check_returncode()
+            subprocess.run([pip, "install", "-q", *isolation, "-e", str(DRIFTBOT_SRC)], check=True, capture_output=True)
             installed.write_text(DRIFTBOT_SHA + "\n")
         where = driftbot_location(venv)
         if where != (DRIFTBOT_SRC / "driftbot").resolve():
