@@ -127,7 +127,9 @@ def _metadata_from_env_py(request: ModelsRequest) -> tuple[MetaData, ...]:
     env.configure = configure  # type: ignore[method-assign]
     url = make_url(request.url)
     try:
-        with flask_app_context(request.flask_app, url, Path(request.alembic_ini).parent.resolve()), \
+        # no database while the application is created: one that migrates itself at start (ihatemoney's
+        # create_app runs flask_migrate.upgrade()) must not turn the models' database into the migrations'
+        with flask_app_context(request.flask_app, None, Path(request.alembic_ini).parent.resolve()), \
                 pointed_at(cfg, url, request.env_vars), logging_preserved(), env:
             run_env(script, cfg, url, lambda: "configured" in seen)
     except _Configured:
