@@ -411,6 +411,8 @@ def render(projects: dict[str, dict]) -> str:
               "empty driftbot cache (initdb, server start, both scratch databases, the diff, the suggestion and "
               "its verification); the planted runs after it reuse that cache (migrated snapshot), as a second "
               "run on a developer's machine would, and their times are in the per-project tables.", ""]
+    if judgements.get("changes"):
+        lines += ["## Since the previous run", "", judgements["changes"]["text"].strip(), ""]
     for name, r in data.items():
         rel = r["release"]
         j = judgements.get(name, {})
