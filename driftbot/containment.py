@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 from sqlalchemy.engine import URL, Dialect, Engine, make_url
 from sqlalchemy.pool import NullPool
 
@@ -154,6 +155,9 @@ class SQLiteAsPostgreSQL(PGDialect_psycopg):
     """A SQLite URL in project code: PostgreSQL's dialect, so it can run on the scratch database."""
 
     supports_statement_cache = True
+    # SQLAlchemy validates a table's `sqlite_*` arguments against the class registered as "sqlite":
+    # this one, now; models that pass them (sqlite_autoincrement=True) must still import
+    construct_arguments = SQLiteDialect.construct_arguments
 
     def create_connect_args(self, url: URL) -> Any:
         if url.get_backend_name() == "postgresql":  # the step's database, in _route
