@@ -18,7 +18,13 @@ from driftbot.postgres.base import Server, libpq_conninfo
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "driftbot", "check", *args, "--debug"], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=interruptible)
+
+
+def interruptible() -> None:
+    """Ctrl-C reaches the child even when the test run itself ignores SIGINT (a background job
+    without job control inherits SIG_IGN, and Python then never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _read_until(proc: subprocess.Popen[str], marker: str, seen: list[str], timeout: float = 60) -> None:

@@ -134,7 +134,8 @@ def test_a_server_that_is_not_ready_in_time_is_a_clear_error_and_is_removed(
 def _start_slow(project: Path) -> tuple[subprocess.Popen[str], list[str]]:
     proc = subprocess.Popen([sys.executable, "-m", "driftbot", "check", str(project), "--postgres", "docker",
                              "--postgres-image", IMAGE, "--debug"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # see test_signals
     assert proc.stdout is not None
     seen: list[str] = []
     deadline = time.monotonic() + 120
