@@ -117,7 +117,6 @@ def _metadata_from_env_py(request: ModelsRequest) -> tuple[MetaData, ...]:
     script = ScriptDirectory.from_config(cfg)  # never walks the revision files: they may change the models
     seen: dict[str, Any] = {}
     env = EnvironmentContext(cfg, script, fn=lambda rev, context: [])
-    original = env.configure
 
     def configure(*args: Any, **kw: Any) -> None:
         seen["metadata"] = kw.get("target_metadata")
@@ -134,7 +133,6 @@ def _metadata_from_env_py(request: ModelsRequest) -> tuple[MetaData, ...]:
             run_env(script, cfg, url, lambda: "configured" in seen)
     except _Configured:
         pass
-    del original
     if "configured" not in seen:
         raise ProjectError("env.py never called context.configure()")
     return metadata_tuple(seen["metadata"])

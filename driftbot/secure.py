@@ -25,14 +25,19 @@ _SECRET_PATTERN = re.compile(r"TOKEN|PASSWORD|SECRET", re.IGNORECASE)
 _MIN_SECRET = 4  # shorter values would match half the environment by chance
 
 
-def protect_process() -> None:
-    """Make this process's /proc files (environ, mem) unreadable to its children, same user or not."""
+def prctl(option: int, value: int, name: str) -> None:
+    """prctl(2) on Linux, best effort: a failure is logged, never raised (other systems: nothing)."""
     if not sys.platform.startswith("linux"):
         return
     with suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
-            log.debug("prctl(PR_SET_DUMPABLE, 0) failed: errno %s", ctypes.get_errno())
+        if libc.prctl(option, value, 0, 0, 0) != 0:
+            log.debug("prctl(%s, %s) failed: errno %s", name, value, ctypes.get_errno())
+
+
+def protect_process() -> None:
+    """Make this process's /proc files (environ, mem) unreadable to its children, same user or not."""
+    prctl(PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE")
 
 
 def secret_variables(environ: Mapping[str, str], secret_values: Iterable[str | None]) -> list[str]:

@@ -24,7 +24,6 @@ The Report comes back as JSON, checked against the schema like any untrusted inp
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -51,6 +50,7 @@ import jsonschema
 
 from driftbot.errors import EXIT_INFRA, EXIT_UNCHECKABLE, EXIT_USAGE, ConfigError, InfrastructureError
 from driftbot.report import ErrorInfo, Report, from_dict, to_dict
+from driftbot.secure import prctl
 from driftbot.secure import protect_process as protect_process  # re-exported: driftbot.action.main uses it
 from driftbot.settings import Settings
 
@@ -419,12 +419,7 @@ def _kill_everything_as(account: Account) -> None:
 def become_subreaper() -> None:
     """Orphans of our children come to us rather than to init: a worker that runs as us, and
     daemonizes, stays findable (and killable) as our child."""
-    if not sys.platform.startswith("linux"):
-        return
-    with suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-            log.debug("prctl(PR_SET_CHILD_SUBREAPER, 1) failed: errno %s", ctypes.get_errno())
+    prctl(PR_SET_CHILD_SUBREAPER, 1, "PR_SET_CHILD_SUBREAPER")
 
 
 def copy_tree(root: Path, tree: Path, account: Account) -> None:
