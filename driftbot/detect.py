@@ -78,6 +78,7 @@ from driftbot.scratch import (
 )
 from driftbot.secure import secrets_removed
 from driftbot.settings import Settings
+from driftbot.settle import Settle, settle_at, unsettled
 from driftbot.sources import locate_sources, with_source
 from driftbot.suggest import Suggestion, Workspace, read, suggest
 
@@ -128,7 +129,7 @@ def _detect(settings: Settings, target: LiveTarget, fix: bool, run: RunRecord) -
         assert snapshot.catalog is not None
         live_catalog = _scoped(snapshot.catalog, _schemas_in_scope(s, snapshot))
         with run.stage("diff"):
-            classified = classify(live_catalog, at_revision, s.heads, s.models)
+            classified = classify(live_catalog, at_revision, s.heads, s.models, settle_at(s.m_url))
             findings = _filtered(classified + [replace(f, classification="models_ahead_of_migrations")
                                                for f in s.rejected], s, settings)
             if run.live.pending:
@@ -236,18 +237,20 @@ def value_of(catalog: Catalog, f: Finding) -> str | None:
     return obj.definition if obj is not None else None
 
 
-def classify(live: Catalog, at_revision: Catalog | None, heads: Catalog, models: Catalog) -> list[Finding]:
+def classify(live: Catalog, at_revision: Catalog | None, heads: Catalog, models: Catalog,
+             settle: Settle = unsettled) -> list[Finding]:
     """Every difference between the live database, the migrations and the models, classified.
 
     `at_revision`: what the migrations build at the live database's recorded revision; None when
     that is the heads (or unknown: then everything live has that the heads don't build is
     outside the migrations). Each finding's `live`, `migrations` (heads) and `models` are the
-    three definitions of its object.
+    three definitions of its object. `settle` asks a scratch database about constant defaults
+    (settle.py); never the live database.
     """
     recorded = at_revision if at_revision is not None else heads
-    outside = diff_catalogs(live, recorded)
-    pending = diff_catalogs(recorded, heads) if at_revision is not None else []
-    ahead = diff_catalogs(heads, models)
+    outside = settle(diff_catalogs(live, recorded), live, recorded)
+    pending = settle(diff_catalogs(recorded, heads), recorded, heads) if at_revision is not None else []
+    ahead = settle(diff_catalogs(heads, models), heads, models)
     found: list[Finding] = []
     for f in outside:
         at_heads = value_of(heads, f) if at_revision is not None else f.models
@@ -381,7 +384,8 @@ def _fix_on_copy(settings: Settings, snapshot: LiveSnapshot, s: Scratch, dump: S
         raise _NoFix(f"revision {failed.revision} fails on a copy of the live schema, so "
                      f"`alembic upgrade heads` would fail on the live database too: {failed.error}")
     upgraded = read(as_role, s.exclude)
-    drift = [f for f in _filtered(diff_catalogs(upgraded, s.models), s, settings) if f.is_drift]
+    settled = settle_at(as_role)(diff_catalogs(upgraded, s.models), upgraded, s.models)  # the copy, as the role
+    drift = [f for f in _filtered(settled, s, settings) if f.is_drift]
     if not drift:
         raise _NoFix(None)  # `alembic upgrade heads` alone brings it to the models
     return suggest(Workspace(

@@ -36,6 +36,7 @@ from driftbot.scratch import (
     version_table,
 )
 from driftbot.settings import Settings
+from driftbot.settle import settle_at
 from driftbot.sources import locate_sources, with_source
 from driftbot.suggest import Suggestion, Workspace, suggest
 
@@ -60,8 +61,9 @@ def _check(settings: Settings, run: RunRecord, reviewed: list[Review] | None = N
         selected = select_revisions(project, settings.since) if settings.since else None  # a bad --since fails now
         s = build_scratch(settings, project, cfg, script, server, run, stack)
         with run.stage("diff"):
-            findings = apply_ignore_rules(apply_project_hooks(diff_catalogs(s.heads, s.models) + list(s.rejected),
-                                                              s.options, s.metadatas, s.default_schema), settings.ignore)
+            found = settle_at(s.m_url)(diff_catalogs(s.heads, s.models), s.heads, s.models)  # the column types are M's
+            findings = apply_ignore_rules(apply_project_hooks(found + list(s.rejected), s.options, s.metadatas,
+                                                              s.default_schema), settings.ignore)
             tables = {(f.schema, f.table) for f in findings if f.schema and f.table and f.models is not None}
             sources = locate_sources(s.metadatas, s.default_schema, tables)
             run.findings += [with_source(f, sources) for f in findings]
@@ -102,7 +104,8 @@ def sync_target(settings: Settings, project: Project, cfg: Config, models: Catal
             live = read_catalog(conn, exclude=version_table(options, default_schema))
     finally:
         engine.dispose()
-    remaining = apply_ignore_rules(apply_project_hooks([f for f in diff_catalogs(live, models) if f.is_drift],
+    found = settle_at(target)(diff_catalogs(live, models), live, models)  # read-only, rolled back
+    remaining = apply_ignore_rules(apply_project_hooks([f for f in found if f.is_drift],
                                                        options, metadatas, default_schema), settings.ignore)
     return SyncResult(display_url(target), migrations.applied, tuple(remaining))
 

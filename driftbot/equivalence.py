@@ -17,7 +17,8 @@ exactly as written. On top of the tree a few rules that PostgreSQL's semantics g
 Constants (a literal, a cast of one, an ARRAY of them) are evaluated on the server when the
 catalog is read (`evaluate_constants`): `'{}'::text[]` and `ARRAY[]::text[]` are one value.
 Values compare by their text output in the column's type, which is stricter than `=`: numeric
-`1.0` and `1.00`, or citext `'A'` and `'a'`, are equal but not the same stored value.
+`1.0` and `1.00`, or citext `'A'` and `'a'`, print apart. After the diff, settle.py asks the server
+about such constant defaults pairwise (IS NOT DISTINCT FROM in the column's type).
 """
 
 from __future__ import annotations

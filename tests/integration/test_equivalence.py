@@ -24,6 +24,7 @@ from driftbot.findings import Finding
 from driftbot.postgres.base import Server, libpq_conninfo, scratch_database
 from driftbot.render import render as render_report
 from driftbot.report import Report
+from driftbot.settle import settle_at
 
 COLUMNS = "a integer, b integer, s text, v varchar(10), flag boolean, other boolean, tags text[], n numeric"
 EXAMPLES = 60
@@ -57,8 +58,14 @@ def build(url: URL, ddl: list[str]) -> Catalog:
         engine.dispose()
 
 
+def findings_between(dbs: Pair, ddl_m: list[str], ddl_o: list[str]) -> list[Finding]:
+    """The diff as `check` makes it: constant defaults settled on M (settle.py)."""
+    m, o = build(dbs.m, ddl_m), build(dbs.o, ddl_o)
+    return settle_at(dbs.m)(diff_catalogs(m, o), m, o)
+
+
 def drift_between(dbs: Pair, ddl_m: list[str], ddl_o: list[str]) -> list[Finding]:
-    return [f for f in diff_catalogs(build(dbs.m, ddl_m), build(dbs.o, ddl_o)) if f.is_drift]
+    return [f for f in findings_between(dbs, ddl_m, ddl_o) if f.is_drift]
 
 
 # --- a small expression language: trees, each rendered in any of its equal spellings ---------------
@@ -190,7 +197,9 @@ DEFAULTS: dict[str, tuple[tuple[str, ...], ...]] = {
                ("'{a}'::text[]", "ARRAY['a']", "ARRAY['a'::varchar]::text[]", "'{\"a\"}'"),
                ("'{A}'",)),
     "integer": (("0", "'0'", "'0'::integer", "(0)", "0::smallint", "-0"), ("1", "'1'::bigint"), ("-1", "'-1'")),
-    "numeric": (("1.5", "'1.5'", "1.5::numeric", "'1.50'::numeric(10,1)"), ("1.50",), ("2",)),
+    # numeric: IS NOT DISTINCT FROM, not the text output, decides (1.5 and 1.50 print apart)
+    "numeric": (("1.5", "'1.5'", "1.5::numeric", "'1.50'::numeric(10,1)", "1.50", "'1.500'"), ("2",), ("1.51",)),
+    "interval": (("'1 day'", "'24 hours'", "'1440 minutes'"), ("'2 days'",), ("'1 day 1 second'",)),
     "boolean": (("false", "'f'", "'false'::boolean", "'no'", "'0'::boolean"), ("true", "'t'", "'yes'")),
     "text": (("'Active'", "'Active'::text", "'Active'::varchar", "('Active')"), ("'active'",),
              ("'x (y)'",), ("'x y'",), ("NULL", "NULL::text")),
@@ -221,14 +230,102 @@ def test_no_default_and_a_null_default_are_the_same(dbs: Pair) -> None:
     assert drift_between(dbs, ["CREATE TABLE t (c text DEFAULT NULL)"], ["CREATE TABLE t (c text)"]) == []
 
 
-@pytest.mark.parametrize(("m", "o", "severity"), [
-    ("now()", "CURRENT_TIMESTAMP", None), ("now()", "transaction_timestamp()", None),
-    ("now()", "clock_timestamp()", "high"), ("now()", "statement_timestamp()", "high"),
+@pytest.mark.parametrize(("column_type", "m", "o", "expected"), [
+    ("numeric", "1.0", "1.00", "info"), ("numeric", "1.0", "2.0", "high"),
+    ("numeric(10,2)", "1.0", "'1'", "info"), ("numeric", "1.0", "'1.0'::numeric(10,2)", "info"),
+    ("citext", "'A'", "'a'", "info"), ("citext", "'A'", "'b'", "high"), ("citext", "'A'::text", "'a'::citext", "info"),
+    ("citext[]", "'{A}'", "'{a}'", "high"),  # no `=` of citext[]'s own: the text decides, as before
+    ("text", "'A'", "'a'", "high"),  # text's = is case-sensitive
+    ("dnum", "1.0", "1.00", "high"),  # a domain's CHECK may call the owner's code: never evaluated
+    ("numeric", "'1.0'::dnum", "1.00", "high"),  # nor a cast to a domain inside a constant
+    ("interval", "'1 day'", "'24 hours'", "info"), ("interval", "'1 day'", "'25 hours'", "high"),
 ])
-def test_volatile_defaults_compare_by_what_they_call(dbs: Pair, m: str, o: str, severity: str | None) -> None:
-    found = drift_between(dbs, [f"CREATE TABLE t (c timestamptz DEFAULT {m})"],
-                          [f"CREATE TABLE t (c timestamptz DEFAULT {o})"])
-    assert [f.severity for f in found] == ([severity] if severity else [])
+def test_constant_defaults_are_compared_by_postgresql(dbs: Pair, column_type: str, m: str, o: str,
+                                                      expected: str) -> None:
+    """Both values cast to the column's type, compared with IS NOT DISTINCT FROM on the server."""
+    setup = ["CREATE EXTENSION citext",
+             "CREATE FUNCTION positive(numeric) RETURNS boolean LANGUAGE plpgsql AS 'BEGIN RETURN $1 > 0; END'",
+             "CREATE DOMAIN dnum AS numeric CHECK (positive(VALUE))"]
+    found = findings_between(dbs, [*setup, f"CREATE TABLE t (c {column_type} DEFAULT {m})"],
+                             [*setup, f"CREATE TABLE t (c {column_type} DEFAULT {o})"])
+    assert [(f.kind, f.severity) for f in found] == [("column_default_changed", expected)], found
+    if expected == "info":  # a note that says why, never a silent pass
+        assert "IS NOT DISTINCT FROM" in found[0].detail or "mean the same" in found[0].detail, found[0]
+
+
+HIJACK = """DO $$ BEGIN
+EXECUTE format('CREATE SCHEMA %1$I', current_user);
+EXECUTE format('CREATE FUNCTION %1$I.same(citext, citext) RETURNS boolean LANGUAGE sql AS ''SELECT true''', current_user);
+EXECUTE format('CREATE OPERATOR %1$I.= (LEFTARG = citext, RIGHTARG = citext, FUNCTION = %1$I.same)', current_user);
+END $$"""
+
+
+def test_an_equality_operator_of_the_owners_is_never_called(dbs: Pair) -> None:
+    """An `=` for citext earlier on the search path ("$user") than citext's own is what IS NOT DISTINCT
+    FROM would call: its function is the owner's, so nothing is evaluated (it would say 'A' = 'b')."""
+    try:
+        found = findings_between(dbs, ["CREATE EXTENSION citext", HIJACK, "CREATE TABLE t (c citext DEFAULT 'A')"],
+                                 ["CREATE EXTENSION citext", HIJACK, "CREATE TABLE t (c citext DEFAULT 'b')"])
+        assert [f.severity for f in found] == ["high"]
+    finally:
+        for url in (dbs.m, dbs.o):
+            with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
+                conn.execute("DO $$ BEGIN EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', current_user); END $$")
+
+
+def test_a_cast_of_the_owners_is_never_called(dbs: Pair) -> None:
+    """A cast integer -> citext by the owner's function: citext is then never evaluated (1 and '1' would be equal)."""
+    cast = ["CREATE EXTENSION citext",
+            "CREATE FUNCTION to_citext(integer) RETURNS citext LANGUAGE sql AS 'SELECT $1::text::citext'",
+            "CREATE CAST (integer AS citext) WITH FUNCTION to_citext(integer)"]
+    found = findings_between(dbs, [*cast, "CREATE TABLE t (c citext DEFAULT 1::citext)"],
+                             [*cast, "CREATE TABLE t (c citext DEFAULT '1')"])
+    assert [(f.migrations, f.models, f.severity) for f in found] == [("(1)::citext", "'1'::citext", "high")]
+
+
+def test_constant_defaults_without_a_server_keep_the_texts_verdict(dbs: Pair) -> None:
+    """The diff alone (no server asked) still calls 1.0 vs 1.00 a change: the settle step decides."""
+    m, o = build(dbs.m, ["CREATE TABLE t (c numeric DEFAULT 1.0)"]), build(dbs.o, ["CREATE TABLE t (c numeric DEFAULT 1.00)"])
+    assert [f.severity for f in diff_catalogs(m, o)] == ["high"]
+    assert [f.severity for f in settle_at(dbs.m)(diff_catalogs(m, o), m, o)] == ["info"]
+
+
+def test_spellings_of_now_as_postgresql_renders_them(dbs: Pair) -> None:
+    """What pg_get_expr stores for each spelling (the texts the rules below read)."""
+    spellings = {"CURRENT_TIMESTAMP": "CURRENT_TIMESTAMP", "now()": "now()", "pg_catalog.now()": "now()",
+                 "transaction_timestamp()": "transaction_timestamp()", "CURRENT_TIMESTAMP(3)": "CURRENT_TIMESTAMP(3)",
+                 "LOCALTIMESTAMP": "LOCALTIMESTAMP", "statement_timestamp()": "statement_timestamp()"}
+    columns = ", ".join(f"c{i} timestamptz DEFAULT {s}" for i, s in enumerate(spellings))
+    catalog = build(dbs.m, [f"CREATE TABLE t ({columns})"])
+    stored = {s: catalog.tables["public", "t"].columns[f"c{i}"].default for i, s in enumerate(spellings)}
+    assert stored == spellings
+
+
+@pytest.mark.parametrize(("column_type", "m", "o", "severity"), [
+    ("timestamptz", "now()", "CURRENT_TIMESTAMP", None), ("timestamptz", "now()", "transaction_timestamp()", None),
+    ("timestamptz", "CURRENT_TIMESTAMP", "pg_catalog.now()", None),
+    ("timestamp", "now()", "CURRENT_TIMESTAMP", None),  # both now(), cast to timestamp on insert
+    ("timestamptz", "now()", "clock_timestamp()", "high"), ("timestamptz", "now()", "statement_timestamp()", "high"),
+    ("timestamptz", "now()", "CURRENT_TIMESTAMP(3)", "high"),  # rounded to milliseconds
+    ("timestamp", "now()", "LOCALTIMESTAMP", "high"),  # local time, another value in another TimeZone
+])
+def test_volatile_defaults_compare_by_what_they_call(dbs: Pair, column_type: str, m: str, o: str,
+                                                     severity: str | None) -> None:
+    found = findings_between(dbs, [f"CREATE TABLE t (c {column_type} DEFAULT {m})"],
+                             [f"CREATE TABLE t (c {column_type} DEFAULT {o})"])
+    assert [f.severity for f in found if f.is_drift] == ([severity] if severity else [])
+    if severity is None:  # spelled apart in the catalog: a note that says they mean the same
+        assert [f.detail for f in found] == ["PostgreSQL stores these differently; they mean the same"]
+
+
+def test_check_settles_defaults_and_verifies_the_suggestion(check_fixture: Callable[..., Report]) -> None:
+    """Through `check`: 1.0 vs 1.00 is a note, 1.0 vs 2.0 drift whose fix verifies (the verification's
+    re-diff settles price as the check did, else price would remain as drift)."""
+    report = check_fixture("default_not_distinct")
+    assert sorted((f.object, f.severity) for f in report.findings) == [
+        ("public.items.price", "info"), ("public.items.qty", "high")]
+    assert report.suggestion is not None and report.suggestion.verified, report.suggestion
+    assert "price" not in report.suggestion.content
 
 
 def test_a_default_calling_another_sequence_is_low(dbs: Pair) -> None:
