@@ -198,6 +198,24 @@ def test_each_difference_is_classified_three_ways(
     assert password_of(live_url) not in text_report + markdown
 
 
+def test_constant_defaults_are_settled_on_a_scratch_database(
+        make_project: MakeProject, url_settings: UrlSettings, live_url: str) -> None:
+    """numeric 1.0 / 1.00 / 1.000 are one value (IS NOT DISTINCT FROM, asked of the scratch M, never the
+    live database): notes in all three directions; 1.0 vs 2.0 and a hand-made 3 stay drift."""
+    project = make_project("default_not_distinct")
+    alembic(project, live_url, "upgrade", "heads")
+    sql(live_url, "ALTER TABLE items ALTER price SET DEFAULT 1.000", "ALTER TABLE items ALTER qty SET DEFAULT 3")
+
+    report = run_detect(url_settings(project), target(live_url))
+
+    assert report.error is None, report.error
+    assert sorted((f.classification or "", f.object, f.severity) for f in report.findings) == [
+        ("changed_outside_migrations", "public.items.price", "info"),
+        ("changed_outside_migrations", "public.items.qty", "high"),
+        ("models_ahead_of_migrations", "public.items.price", "info"),
+        ("models_ahead_of_migrations", "public.items.qty", "high")]
+
+
 def test_a_live_database_without_a_version_table_is_at_the_base(
         make_project: MakeProject, url_settings: UrlSettings, live_url: str) -> None:
     project = make_project("live_three_way")
