@@ -45,7 +45,7 @@ from driftbot.filters import apply_project_hooks
 from driftbot.findings import Classification, Finding
 from driftbot.fixops import Hazard
 from driftbot.ignore import apply_ignore_rules
-from driftbot.kinds import KINDS
+from driftbot.kinds import KINDS, OBJECT_TYPES
 from driftbot.live import (
     DEFAULT_VERSION_TABLE,
     LiveSnapshot,
@@ -58,6 +58,7 @@ from driftbot.live import (
 )
 from driftbot.masking import register_url
 from driftbot.migrate import logging_preserved, pointed_at, raise_for_failure, upgrade
+from driftbot.objects import object_schemas, scoped
 from driftbot.postgres import scratch_database
 from driftbot.postgres.base import ScratchRole, connect_admin, scratch_role
 from driftbot.project import Project, describe_exception, load_project
@@ -167,6 +168,7 @@ def _schemas_in_scope(s: Scratch, snapshot: LiveSnapshot) -> frozenset[str] | No
     if s.options.include_schemas:
         return None
     known = {key[0] for c in (s.heads, s.models) for key in (*c.tables, *c.enums, *c.sequences)}
+    known |= object_schemas(s.heads.objects)  # a schema of views or functions only is the project's too
     return frozenset(known | {s.default_schema, snapshot.facts.default_schema})
 
 
@@ -176,7 +178,8 @@ def _scoped(catalog: Catalog, schemas: frozenset[str] | None) -> Catalog:
     return replace(catalog,
                    tables={k: v for k, v in catalog.tables.items() if k[0] in schemas},
                    enums={k: v for k, v in catalog.enums.items() if k[0] in schemas},
-                   sequences={k: v for k, v in catalog.sequences.items() if k[0] in schemas})
+                   sequences={k: v for k, v in catalog.sequences.items() if k[0] in schemas},
+                   objects=scoped(catalog.objects, schemas))
 
 
 def _filtered(findings: list[Finding], s: Scratch, settings: Settings) -> list[Finding]:
@@ -214,6 +217,9 @@ _COLUMN_VALUES: dict[str, Callable[[Column], str | None]] = {
 def value_of(catalog: Catalog, f: Finding) -> str | None:
     """What `catalog` has for the object and aspect of `f`, rendered as diff.py renders it."""
     kind = aspect(f.kind)
+    if f.object_type in OBJECT_TYPES:
+        obj = catalog.objects.get(f.object_type, {}).get(f.object)
+        return obj.definition if obj is not None else None
     if f.object_type == "enum":
         return _enum_text(catalog.enums.get((f.schema or "", f.name or "")))
     if f.object_type == "sequence":
@@ -245,8 +251,9 @@ def classify(live: Catalog, at_revision: Catalog | None, heads: Catalog, models:
     three definitions of its object.
     """
     recorded = at_revision if at_revision is not None else heads
-    outside = diff_catalogs(live, recorded)
-    pending = diff_catalogs(recorded, heads) if at_revision is not None else []
+    # live and migrations: every kind of object; migrations and models: what models can declare
+    outside = diff_catalogs(live, recorded, every_kind=True)
+    pending = diff_catalogs(recorded, heads, every_kind=True) if at_revision is not None else []
     ahead = diff_catalogs(heads, models)
     found: list[Finding] = []
     for f in outside:
