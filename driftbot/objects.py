@@ -329,7 +329,7 @@ CROSS JOIN LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) o
 WHERE o.type NOT IN ('table', 'table column', 'index', 'table constraint')
   AND coalesce(o.schema, '') NOT IN ('pg_catalog', 'information_schema')
   AND coalesce(o.schema, '') NOT LIKE 'pg\\_toast%' AND coalesce(o.schema, '') NOT LIKE 'pg\\_temp\\_%'
-  AND (o.schema IS NOT NULL OR o.type IN ('extension', 'trigger', 'policy', 'rule')
+  AND (o.schema IS NOT NULL OR o.type IN ('trigger', 'policy', 'rule')  -- an extension's is its control file's
        OR (o.type = 'schema' AND o.identity NOT IN ('pg_catalog', 'information_schema')
            AND o.identity NOT LIKE 'pg\\_toast%'))
   AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = d.classoid AND e.objid = d.objoid AND e.deptype = 'e')

@@ -1,0 +1,112 @@
+"""The DB-to-DB suite: a live database (a.sql) against what the migrations build (b.sql), per kind.
+
+Each pair in tests/fixtures/db_pairs/ is loaded as it is: a.sql into a fresh "live" database
+stamped at the head, b.sql through the `db_pair` project's one revision. `driftbot detect` must
+name exactly the objects listed in the pair's `expected`, as changed outside the migrations.
+One server for all of them (the session's).
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from driftbot.detect import run_detect
+from driftbot.live import live_target
+from driftbot.postgres.base import Server
+from driftbot.report import Report
+from driftbot.settings import Secret, Settings
+from tests.conftest import materialize
+
+PAIRS = Path(__file__).parents[1] / "fixtures" / "db_pairs"
+CASES = sorted(p.name for p in PAIRS.iterdir() if (p / "a.sql").is_file())
+
+
+def libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@pytest.fixture
+def live_from(pg_server: Server) -> Iterator[Callable[[str], str]]:
+    made: list[str] = []
+    admin = libpq(pg_server.admin_url.render_as_string(hide_password=False))
+
+    def make(a_sql: str) -> str:
+        name = f"pair_{secrets.token_hex(4)}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"'.encode())
+        made.append(name)
+        url = pg_server.admin_url.set(database=name).render_as_string(hide_password=False)
+        with psycopg.connect(libpq(url), autocommit=True) as conn:
+            conn.execute(a_sql.encode())
+            # stamped at the head, as `alembic stamp head` leaves it
+            conn.execute(b"CREATE TABLE public.alembic_version (version_num varchar(32) PRIMARY KEY)")
+            conn.execute(b"INSERT INTO public.alembic_version VALUES ('0001')")
+        return url
+
+    yield make
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in made:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+
+
+def pair_project(case: str, tmp_path: Path) -> Path:
+    project = materialize("db_pair", tmp_path / "project")
+    shutil.copy(PAIRS / case / "b.sql", project / "migrations" / "versions" / "b.sql")
+    return project
+
+
+def expected(case: str) -> list[str]:
+    return sorted(line.strip() for line in (PAIRS / case / "expected").read_text().splitlines() if line.strip())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_detect_names_every_object_that_differs(case: str, tmp_path: Path, pg_url: str,
+                                                 live_from: Callable[[str], str]) -> None:
+    live_url = live_from((PAIRS / case / "a.sql").read_text())
+    settings = Settings(project_dir=pair_project(case, tmp_path), postgres="url", database_url=Secret(pg_url))
+
+    report = run_detect(settings, live_target(live_url))
+
+    assert report.error is None, report.error
+    named = sorted(f"{f.kind} {f.object}" for f in report.findings
+                   if f.classification == "changed_outside_migrations" and f.is_drift)
+    assert named == expected(case)
+    assert report.live is not None and report.live.state == "up_to_date"
+
+
+# --- who has an opinion ------------------------------------------------------------------------------
+
+OBJECTS = ["comment_missing view public.rich", "function_missing public.no_negative()",
+           "grant_missing public.accounts TO PUBLIC", "policy_missing public.accounts.visible",
+           "row_security_missing public.accounts", "trigger_missing public.accounts.accounts_no_negative",
+           "view_missing public.rich"]
+
+
+def test_check_never_reports_what_models_cannot_declare(check_fixture: Callable[..., Report]) -> None:
+    report = check_fixture("objects_only_in_migrations", suggest=False)
+
+    assert report.error is None, report.error
+    assert [f"{f.kind} {f.object}" for f in report.findings] == []
+    assert (report.status, report.exit_code) == ("clean", 0)
+
+
+def test_detect_names_them_when_the_live_database_lacks_them(
+        make_project: Callable[[str], Path], pg_url: str, live_from: Callable[[str], str]) -> None:
+    live_url = live_from("CREATE TABLE public.accounts (id serial PRIMARY KEY, balance integer NOT NULL)")
+    settings = Settings(project_dir=make_project("objects_only_in_migrations"), postgres="url",
+                        database_url=Secret(pg_url))
+
+    report = run_detect(settings, live_target(live_url))
+
+    assert report.error is None, report.error
+    assert sorted(f"{f.kind} {f.object}" for f in report.findings) == OBJECTS
+    assert {f.classification for f in report.findings} == {"changed_outside_migrations"}
+    [view] = [f for f in report.findings if f.kind == "view_missing"]
+    assert (view.live, view.models) == (None, None)
+    assert view.migrations == "CREATE VIEW public.rich AS SELECT accounts.id\n   FROM accounts\n  WHERE (accounts.balance > 1000)"
