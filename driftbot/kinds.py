@@ -80,6 +80,10 @@ NOT_FIXABLE = frozenset({"model_rejected", "multiple_heads", "downgrade_failed",
                          "migration_hazard"})  # not the schema: the project itself
 
 
+# never found against the models (diff.py): their fixes go toward the migrations (undo.py)
+OBJECT_KINDS = frozenset(k.name for k in KINDS.values() if k.object_type in OBJECT_TYPES)
+
+
 def kind(name: str) -> Kind:
     return KINDS[name]
 

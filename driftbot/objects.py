@@ -50,6 +50,7 @@ class SchemaObject:
     definition: str
     create: str = ""
     drop: str = ""
+    replace: str = ""  # turns another object of this path into this one in place; "": drop, then create
 
 
 Objects = Mapping[str, Mapping[str, SchemaObject]]  # type -> path -> object
@@ -195,7 +196,8 @@ FROM a JOIN (SELECT coalesce(h.path, d.path) AS path, coalesce(h.role, d.role) A
 EXTENSIONS_SQL = """
 SELECT 'extension' AS type, e.extname AS path, NULL AS schema, e.extname AS name, NULL AS tbl,
        format('CREATE EXTENSION %I WITH SCHEMA %I VERSION %L', e.extname, n.nspname, e.extversion) AS definition,
-       format('DROP EXTENSION %I', e.extname) AS drop, e.extversion AS version
+       format('DROP EXTENSION %I', e.extname) AS drop,
+       format('ALTER EXTENSION %I UPDATE TO %L', e.extname, e.extversion) AS replace
 FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 """
 
@@ -273,6 +275,9 @@ SELECT CASE WHEN c.relispartition THEN 'partition' ELSE 'inheritance' END AS typ
                 pg_get_expr(c.relpartbound, c.oid))
        ELSE format('INHERITS (%s)', string_agg(format('%I.%I', pn.nspname, p.relname), ', ' ORDER BY i.inhseqno))
        END AS definition,
+       CASE WHEN c.relispartition THEN NULL
+       ELSE string_agg(format('ALTER TABLE %s INHERIT %I.%I', {RELATION}, pn.nspname, p.relname), E';\\n'
+                       ORDER BY i.inhseqno) END AS create,
        CASE WHEN c.relispartition THEN
          format('ALTER TABLE %s DETACH PARTITION %s', min(format('%I.%I', pn.nspname, p.relname)), {RELATION})
        ELSE string_agg(format('ALTER TABLE %s NO INHERIT %I.%I', {RELATION}, pn.nspname, p.relname), E';\\n'
@@ -349,15 +354,24 @@ def _comment(r: Any) -> SchemaObject:
         ident = ident.replace(" on ", " ON DOMAIN " if r.what == "DOMAIN CONSTRAINT" else " ON ", 1)
     on = f"COMMENT ON {target} {ident}"
     return SchemaObject("comment", r.path, r.schema, r.name or r.path, r.tbl, r.text,
-                        create=f"{on} IS {literal(r.text)}", drop=f"{on} IS NULL")
+                        create=f"{on} IS {literal(r.text)}", drop=f"{on} IS NULL", replace=f"{on} IS {literal(r.text)}")
 
 
 def _plain(r: Any) -> SchemaObject:
-    return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=r.definition, drop=r.drop)
+    fields = r._asdict()
+    return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=fields.get("create") or r.definition,
+                        drop=r.drop, replace=fields.get("replace") or "")
+
+
+def _function(r: Any) -> SchemaObject:
+    """CREATE OR REPLACE changes a body in place, as long as what it returns stays."""
+    return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=r.definition, drop=r.drop,
+                        replace=r.definition)
 
 
 def _grant(r: Any) -> SchemaObject:
-    return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=r.create, drop=r.drop)
+    return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=r.create, drop=r.drop,
+                        replace=r.create)
 
 
 def _collation(r: Any) -> SchemaObject:
@@ -383,7 +397,7 @@ def _collation_create(head: str, options: Mapping[str, Any]) -> str:
 
 READERS: tuple[tuple[str, Callable[[Any], SchemaObject]], ...] = (
     (SCHEMAS_SQL, _plain), (EXTENSIONS_SQL, _plain), (COLLATIONS_SQL, _collation), (DOMAINS_SQL, _plain),
-    (COMPOSITES_SQL, _plain), (RANGES_SQL, _plain), (FUNCTIONS_SQL, _plain), (AGGREGATES_SQL, _plain),
+    (COMPOSITES_SQL, _plain), (RANGES_SQL, _plain), (FUNCTIONS_SQL, _function), (AGGREGATES_SQL, _plain),
     (VIEWS_SQL, _plain), (TRIGGERS_SQL, _plain), (ROW_SECURITY_SQL, _plain), (POLICIES_SQL, _plain),
     (PARTITION_KEYS_SQL, _plain), (PARTITIONS_SQL, _plain), (RULES_SQL, _plain), (TABLE_OPTIONS_SQL, _plain),
     (GRANTS_SQL, _grant), (COMMENTS_SQL, _comment),

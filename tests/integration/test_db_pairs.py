@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.engine import URL
 
 from driftbot.detect import run_detect
-from driftbot.live import live_target
-from driftbot.postgres.base import Server
+from driftbot.kinds import OBJECT_TYPES
+from driftbot.live import client_bindir, live_target
+from driftbot.postgres.base import Server, libpq_conninfo, scratch_database, scratch_role
 from driftbot.report import Report
 from driftbot.settings import Secret, Settings
+from driftbot.suggest import read
+from driftbot.undo import NOT_UNDONE, converge, script
 from tests.conftest import materialize
 
 PAIRS = Path(__file__).parents[1] / "fixtures" / "db_pairs"
@@ -110,3 +115,47 @@ def test_detect_names_them_when_the_live_database_lacks_them(
     [view] = [f for f in report.findings if f.kind == "view_missing"]
     assert (view.live, view.models) == (None, None)
     assert view.migrations == "CREATE VIEW public.rich AS SELECT accounts.id\n   FROM accounts\n  WHERE (accounts.balance > 1000)"
+
+
+# --- toward the migrations: undo the hand changes, converge --------------------------------------------
+
+UNDONE = [c for c in CASES if all(line.split()[0].rsplit("_", 1)[0] in OBJECT_TYPES for line in expected(c))]
+
+
+def pg_dump(server: Server, url: URL) -> str:
+    """The schema as pg_dump writes it, owners and the per-run \\restrict key aside."""
+    pg_dump = client_bindir(server.major, server.major) / "pg_dump"
+    out = subprocess.run([str(pg_dump), "--schema-only", "--no-owner", "--no-sync", "--restrict-key=driftbot",
+                          f"--dbname={libpq_conninfo(url)}"], capture_output=True, text=True, check=True,
+                         timeout=60).stdout
+    keep = [line for line in out.splitlines() if line.strip() and not line.startswith(("--", "SET ", "SELECT pg_catalog."))]
+    return "\n".join(keep)
+
+
+@pytest.mark.parametrize("case", UNDONE)
+def test_fix_to_migrations_converges(case: str, pg_server: Server) -> None:
+    with scratch_role(pg_server) as role, scratch_database(pg_server, "live", owner=role) as live, \
+            scratch_database(pg_server, "m") as built:
+        as_role = role.url(live)
+        # the live side is the role's own, as a restored copy of production is (never a superuser's)
+        with psycopg.connect(libpq_conninfo(as_role), autocommit=True) as conn:
+            conn.execute((PAIRS / case / "a.sql").read_text().encode())
+        with psycopg.connect(libpq_conninfo(built), autocommit=True) as conn:
+            conn.execute((PAIRS / case / "b.sql").read_text().encode())
+        migrations = read(built, frozenset())
+
+        def apply(statements: list[str]) -> None:
+            with psycopg.connect(libpq_conninfo(as_role)) as conn, conn.transaction():
+                for statement in statements:
+                    conn.execute(statement.encode())
+
+        undo = converge(lambda: read(as_role, frozenset()), apply, migrations)
+
+        assert undo.error is None, undo.error
+        not_undone = [f"{f.kind} {f.object}" for f in undo.remaining]
+        assert not_undone == [e for e in expected(case) if e.split()[0].rsplit("_", 1)[0] in NOT_UNDONE]
+        if not not_undone:
+            assert bool(undo.statements) == bool(expected(case))  # nothing to undo: nothing done
+            assert script(undo).startswith("-- driftbot") or not undo.statements
+            assert pg_dump(pg_server, as_role).replace(role.name, "OWNER") == \
+                pg_dump(pg_server, built).replace(str(pg_server.admin_url.username), "OWNER")
