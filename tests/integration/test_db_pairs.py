@@ -8,27 +8,30 @@ One server for all of them (the session's).
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import jsonschema
 import psycopg
 import pytest
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 
 from driftbot.detect import run_detect
 from driftbot.kinds import OBJECT_TYPES
 from driftbot.live import client_bindir, live_target
 from driftbot.postgres.base import Server, libpq_conninfo, scratch_database, scratch_role
-from driftbot.report import Report
+from driftbot.report import Report, to_json
 from driftbot.settings import Secret, Settings
 from driftbot.suggest import read
 from driftbot.undo import NOT_UNDONE, converge, script
 from tests.conftest import materialize
 
 PAIRS = Path(__file__).parents[1] / "fixtures" / "db_pairs"
+SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "schema" / "report.schema.json").read_text())
 CASES = sorted(p.name for p in PAIRS.iterdir() if (p / "a.sql").is_file())
 
 
@@ -159,3 +162,33 @@ def test_fix_to_migrations_converges(case: str, pg_server: Server) -> None:
             assert script(undo).startswith("-- driftbot") or not undo.statements
             assert pg_dump(pg_server, as_role).replace(role.name, "OWNER") == \
                 pg_dump(pg_server, built).replace(str(pg_server.admin_url.username), "OWNER")
+
+
+def test_detect_fix_to_migrations_writes_sql_that_undoes_the_hand_changes(
+        make_project: Callable[[str], Path], pg_server: Server, pg_url: str,
+        live_from: Callable[[str], str]) -> None:
+    live_url = live_from(
+        "CREATE TABLE public.accounts (id serial PRIMARY KEY, balance integer NOT NULL);"
+        "CREATE FUNCTION public.audit() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;"
+        "CREATE TRIGGER accounts_audit AFTER UPDATE ON public.accounts FOR EACH ROW EXECUTE FUNCTION public.audit();"
+        "GRANT INSERT ON public.accounts TO PUBLIC;")
+    project = make_project("objects_only_in_migrations")
+    settings = Settings(project_dir=project, postgres="url", database_url=Secret(pg_url), suggest=False)
+    before = pg_dump(pg_server, make_url(live_url))
+
+    report = run_detect(settings, live_target(live_url), fix=True, fix_to="migrations")
+
+    assert report.error is None, report.error
+    assert pg_dump(pg_server, make_url(live_url)) == before  # nothing written to production
+    assert report.live is not None and report.live.undo is not None
+    undo = report.live.undo
+    assert (undo.error, undo.remaining, undo.path) == (None, (), str(project / "driftbot-undo.sql"))
+    text = Path(undo.path).read_text()
+    assert "DROP TRIGGER accounts_audit ON public.accounts" in text and "CREATE POLICY visible" in text
+    jsonschema.validate(json.loads(to_json(report)), SCHEMA)
+
+    with psycopg.connect(libpq(live_url), autocommit=True) as conn:  # what the DBA does with the file
+        conn.execute(text.encode())
+    (project / "driftbot-undo.sql").unlink()
+    again = run_detect(settings, live_target(live_url))
+    assert [f"{f.kind} {f.object}" for f in again.findings] == []
