@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL, make_url
 
+from driftbot.cli_detect import render_live
 from driftbot.detect import run_detect
 from driftbot.kinds import OBJECT_TYPES
 from driftbot.live import client_bindir, live_target
@@ -186,6 +187,8 @@ def test_detect_fix_to_migrations_writes_sql_that_undoes_the_hand_changes(
     text = Path(undo.path).read_text()
     assert "DROP TRIGGER accounts_audit ON public.accounts" in text and "CREATE POLICY visible" in text
     jsonschema.validate(json.loads(to_json(report)), SCHEMA)
+    assert f"Back to what the migrations build: {undo.path}" in render_live(report, "text")
+    assert "DROP TRIGGER accounts_audit ON public.accounts" in render_live(report, "markdown")
 
     with psycopg.connect(libpq(live_url), autocommit=True) as conn:  # what the DBA does with the file
         conn.execute(text.encode())
