@@ -17,6 +17,7 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine
 
 from driftbot.equivalence import Constants, collect_constants, evaluate_constants
+from driftbot.objects import Objects, read_objects
 
 TableKey = tuple[str, str]  # (schema, table)
 
@@ -175,6 +176,8 @@ class Catalog:
     extensions: tuple[tuple[str, str], ...] = ()  # (name, schema)
     # constants of the expressions above as this server evaluates them (equivalence.py)
     constants: Constants = field(default_factory=dict)
+    # views, functions, triggers, policies, grants, ...: kind -> dotted path -> object (objects.py)
+    objects: Objects = field(default_factory=dict)
 
 
 def identity_text(kind: str, options: str | None) -> str | None:
@@ -185,7 +188,7 @@ def identity_text(kind: str, options: str | None) -> str | None:
 
 
 def read_catalog(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -> Catalog:
-    """Snapshot every user object in the database in seven queries, whatever its size."""
+    """Snapshot every user object in the database in a fixed number of queries, whatever its size."""
 
     driver = conn.connection.driver_connection  # psycopg's own rows: 15,000 of them at 1,000 tables
 
@@ -228,7 +231,8 @@ def read_catalog(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -
     return Catalog(tables=tables, enums=enums, sequences=sequences,
                    schemas=tuple(sorted(r.nspname for r in rows(SCHEMAS_SQL))),
                    extensions=tuple(sorted((r.extname, r.nspname) for r in rows(EXTENSIONS_SQL))),
-                   constants=_constants(driver, tables.values()))
+                   constants=_constants(driver, tables.values()),
+                   objects=read_objects(rows, exclude))
 
 
 # Settings a value's text output depends on, so that two servers render one value alike.

@@ -64,6 +64,11 @@ def add_detect(sub: argparse._SubParsersAction[Any]) -> None:
     detect.add_argument("--fix", action="store_true",
                         help="write the migration that brings the live database to the models, verified on a "
                              "scratch copy of its schema (never applied to it)")
+    detect.add_argument("--fix-to", choices=("models", "migrations"), default=None, dest="fix_to",
+                        help="with --fix (implied): models (the default) writes the revision that brings the live "
+                             "database to the models; migrations writes driftbot-undo.sql, which brings its views, "
+                             "functions, triggers, policies, grants, ... back to what the migrations build (undoes "
+                             "hand changes), converged on a scratch copy")
     detect.add_argument("-m", "--message", help="the fix revision's message (default: a summary of the change)")
     detect.add_argument("--github-issue", action="store_true",
                         help="open a GitHub issue when the database drifts, update it while it stays drifted, close "
@@ -100,7 +105,7 @@ def run_detect_command(args: argparse.Namespace) -> int:
     if settings.debug:
         logging.getLogger().setLevel(logging.DEBUG)
     issue = _issue_target(args) if args.github_issue else None
-    report = run_detect(settings, target, fix=args.fix)
+    report = run_detect(settings, target, fix=args.fix or args.fix_to is not None, fix_to=args.fix_to or "models")
     _emit(report, settings.report_format, settings.report_output)
     if issue is not None:
         from driftbot.detect_issue import publish_detect_issue  # the GitHub client, only when asked for

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from contextlib import ExitStack, chdir
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
@@ -45,7 +45,7 @@ from driftbot.filters import apply_project_hooks
 from driftbot.findings import Classification, Finding
 from driftbot.fixops import Hazard
 from driftbot.ignore import apply_ignore_rules
-from driftbot.kinds import KINDS
+from driftbot.kinds import KINDS, OBJECT_TYPES
 from driftbot.live import (
     DEFAULT_VERSION_TABLE,
     LiveSnapshot,
@@ -58,6 +58,7 @@ from driftbot.live import (
 )
 from driftbot.masking import register_url
 from driftbot.migrate import logging_preserved, pointed_at, raise_for_failure, upgrade
+from driftbot.objects import object_schemas, scoped
 from driftbot.postgres import scratch_database
 from driftbot.postgres.base import ScratchRole, connect_admin, scratch_role
 from driftbot.project import Project, describe_exception, load_project
@@ -66,6 +67,7 @@ from driftbot.report import (
     PendingRevision,
     Report,
     RevisionState,
+    UndoInfo,
 )
 from driftbot.scratch import (
     RunRecord,
@@ -81,6 +83,8 @@ from driftbot.settings import Settings
 from driftbot.settle import Settle, settle_at, unsettled
 from driftbot.sources import locate_sources, with_source
 from driftbot.suggest import Suggestion, Workspace, read, suggest
+from driftbot.undo import converge
+from driftbot.undo import script as undo_script
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +104,14 @@ def _finish(run: RunRecord, body: Callable[[], None]) -> Report:
     return run.report(error)
 
 
-def run_detect(settings: Settings, target: LiveTarget, fix: bool = False) -> Report:
+FixTo = Literal["models", "migrations"]
+
+
+def run_detect(settings: Settings, target: LiveTarget, fix: bool = False, fix_to: FixTo = "models") -> Report:
+    """`fix_to`: with `fix`, the migration that brings the live database to the models (a revision),
+    or the SQL that brings it back to what its migrations build (undo the hand changes)."""
     run = RunRecord()
-    return _finish(run, lambda: _detect(absolute_paths(settings), target, fix, run))
+    return _finish(run, lambda: _detect(absolute_paths(settings), target, fix, run, fix_to))
 
 
 def run_status(settings: Settings, target: LiveTarget, version_table: str | None = None) -> Report:
@@ -112,7 +121,7 @@ def run_status(settings: Settings, target: LiveTarget, version_table: str | None
 
 # --- detect ----------------------------------------------------------------------------------------
 
-def _detect(settings: Settings, target: LiveTarget, fix: bool, run: RunRecord) -> None:
+def _detect(settings: Settings, target: LiveTarget, fix: bool, run: RunRecord, fix_to: FixTo = "models") -> None:
     register_url(target.url.value)
     with hidden_from_project(target.url.value), project_import_scope(), ExitStack() as stack:
         with run.stage("live"):
@@ -135,7 +144,12 @@ def _detect(settings: Settings, target: LiveTarget, fix: bool, run: RunRecord) -
             if run.live.pending:
                 run.findings.append(pending_finding(run.live))
             run.findings += findings
-        if fix and any(f.is_drift for f in run.findings):
+        if fix and fix_to == "migrations":
+            if any(f.is_drift and f.classification == "changed_outside_migrations" for f in run.findings):
+                with run.stage("fix"):
+                    run.live = replace(run.live, undo=_live_undo(settings, target, snapshot, s,
+                                                                 at_revision or s.heads, stack))
+        elif fix and any(f.is_drift for f in run.findings):
             with run.stage("fix"):
                 run.suggestion, fix_error = _live_fix(settings, target, snapshot, s, {
                     f.object for f in run.findings if f.classification == "changed_outside_migrations"}, stack)
@@ -168,6 +182,7 @@ def _schemas_in_scope(s: Scratch, snapshot: LiveSnapshot) -> frozenset[str] | No
     if s.options.include_schemas:
         return None
     known = {key[0] for c in (s.heads, s.models) for key in (*c.tables, *c.enums, *c.sequences)}
+    known |= object_schemas(s.heads.objects)  # a schema of views or functions only is the project's too
     return frozenset(known | {s.default_schema, snapshot.facts.default_schema})
 
 
@@ -177,7 +192,8 @@ def _scoped(catalog: Catalog, schemas: frozenset[str] | None) -> Catalog:
     return replace(catalog,
                    tables={k: v for k, v in catalog.tables.items() if k[0] in schemas},
                    enums={k: v for k, v in catalog.enums.items() if k[0] in schemas},
-                   sequences={k: v for k, v in catalog.sequences.items() if k[0] in schemas})
+                   sequences={k: v for k, v in catalog.sequences.items() if k[0] in schemas},
+                   objects=scoped(catalog.objects, schemas))
 
 
 def _filtered(findings: list[Finding], s: Scratch, settings: Settings) -> list[Finding]:
@@ -215,6 +231,9 @@ _COLUMN_VALUES: dict[str, Callable[[Column], str | None]] = {
 def value_of(catalog: Catalog, f: Finding) -> str | None:
     """What `catalog` has for the object and aspect of `f`, rendered as diff.py renders it."""
     kind = aspect(f.kind)
+    if f.object_type in OBJECT_TYPES:
+        obj = catalog.objects.get(f.object_type, {}).get(f.object)
+        return obj.definition if obj is not None else None
     if f.object_type == "enum":
         return _enum_text(catalog.enums.get((f.schema or "", f.name or "")))
     if f.object_type == "sequence":
@@ -248,8 +267,10 @@ def classify(live: Catalog, at_revision: Catalog | None, heads: Catalog, models:
     (settle.py); never the live database.
     """
     recorded = at_revision if at_revision is not None else heads
-    outside = settle(diff_catalogs(live, recorded), live, recorded)
-    pending = settle(diff_catalogs(recorded, heads), recorded, heads) if at_revision is not None else []
+    # live and migrations: every kind of object; migrations and models: what models can declare
+    outside = settle(diff_catalogs(live, recorded, every_kind=True), live, recorded)
+    pending = (settle(diff_catalogs(recorded, heads, every_kind=True), recorded, heads)
+               if at_revision is not None else [])
     ahead = settle(diff_catalogs(heads, models), heads, models)
     found: list[Finding] = []
     for f in outside:
@@ -357,6 +378,47 @@ def _live_fix(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s:
         if suggestion.verified:
             suggestion = write_suggestion(suggestion)
     return suggestion, None
+
+
+UNDO_FILE = "driftbot-undo.sql"
+
+
+def _live_undo(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s: Scratch, built: Catalog,
+               stack: ExitStack) -> UndoInfo:
+    """The statements that bring the live database back to `built` (what the migrations build at its
+    revision), converged on a copy of its schema restored as a NOSUPERUSER role, written to a file.
+    Only the kinds of objects.py: tables and columns go the other ways (`--fix-to models`)."""
+    try:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="driftbot-undo-")))
+        dump = dump_schema(target, snapshot, s.server.major, workdir)
+        role = stack.enter_context(scratch_role(s.server))
+        copy = stack.enter_context(scratch_database(s.server, "undo", owner=role))
+        with secrets_removed(_live_secrets(target)):
+            with connect_admin(copy) as conn:
+                conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(role.name)))
+            restore_schema(dump, snapshot, copy, role, target)
+            as_role = role.url(copy)
+            exclude = s.exclude | {snapshot.version_table}
+            scope = _schemas_in_scope(s, snapshot)
+            undo = converge(lambda: _scoped(read(as_role, exclude), scope), lambda st: _apply_as(as_role, st),
+                            _scoped(built, scope))
+    except DriftbotError as exc:
+        return UndoInfo(None, (), (), exc.message)
+    remaining = tuple(f"{f.kind} {f.object}" for f in undo.remaining)
+    if not undo.statements or undo.error:
+        return UndoInfo(None, undo.statements, remaining, undo.error)
+    path = settings.project_dir / UNDO_FILE
+    if path.exists():
+        return UndoInfo(None, undo.statements, remaining, f"{path} already exists; not overwriting it")
+    path.write_text(undo_script(undo), encoding="utf-8")
+    return UndoInfo(str(path), undo.statements, remaining)
+
+
+def _apply_as(url: URL, statements: list[str]) -> None:
+    """One round on the copy, in one transaction, as the copy's unprivileged owner."""
+    with connect_admin(url) as conn, conn.transaction():
+        for statement in statements:
+            conn.execute(statement.encode())
 
 
 class _NoFix(Exception):

@@ -15,7 +15,8 @@ from typing import Generic, Protocol, TypeVar
 from driftbot.catalog import Catalog, Column, Constraint, EnumType, Index, Table
 from driftbot.equivalence import Judge, Verdict
 from driftbot.findings import Finding, Severity
-from driftbot.kinds import CONSTRAINT_KINDS, CONSTRAINT_OBJECT_TYPES
+from driftbot.kinds import CONSTRAINT_KINDS, CONSTRAINT_OBJECT_TYPES, OBJECT_TYPES
+from driftbot.objects import SchemaObject
 
 T = TypeVar("T")
 
@@ -110,10 +111,17 @@ def match_named(m: Mapping[str, T], o: Mapping[str, T], shape: Callable[[T], Has
     return Matches(changed, renamed, list(rest_m.values()), list(rest_o.values()))
 
 
-def diff_catalogs(m: Catalog, o: Catalog) -> list[Finding]:
-    """Each side's constants as its own server evaluated them (read_catalog), so no connection here."""
+def diff_catalogs(m: Catalog, o: Catalog, *, every_kind: bool = False) -> list[Finding]:
+    """Each side's constants as its own server evaluated them (read_catalog), so no connection here.
+
+    `every_kind`: compare views, functions, triggers, grants, ... too (objects.py). Only two
+    databases that both could have them are compared so (the live one, the migrations'): the
+    models' database never has them, so against it they would all be drift that models can't fix.
+    """
     judge = Judge(m.constants, o.constants)
     findings = [f for comparer in CATALOG_COMPARERS for f in comparer(m, o, judge)]
+    if every_kind:
+        findings += compare_objects(m, o)
     return sorted(findings, key=lambda f: (f.object, f.kind))
 
 
@@ -333,3 +341,25 @@ TABLE_COMPARERS: tuple[Callable[[Table, Table, Judge], Iterable[Finding]], ...] 
 CATALOG_COMPARERS: tuple[Callable[[Catalog, Catalog, Judge], Iterable[Finding]], ...] = (
     compare_tables, compare_enums, compare_sequences,
 )
+
+
+def compare_objects(m: Catalog, o: Catalog) -> Iterator[Finding]:
+    """Per kind, by dotted path: only on one side, or PostgreSQL renders it otherwise."""
+    for kind in OBJECT_TYPES:
+        mk, ok = m.objects.get(kind, {}), o.objects.get(kind, {})
+        for path in sorted(mk.keys() | ok.keys()):
+            mo, oo = mk.get(path), ok.get(path)
+            if mo is not None and oo is not None and mo.definition == oo.definition:
+                continue
+            either = oo or mo
+            assert either is not None
+            change = "missing" if mo is None else "extra" if oo is None else "changed"
+            yield _object_place(either).finding(f"{kind}_{change}", "high", _definition(mo), _definition(oo))
+
+
+def _object_place(x: SchemaObject) -> Place:
+    return Place(x.path, x.type, x.schema, x.table, x.name)
+
+
+def _definition(x: SchemaObject | None) -> str | None:
+    return None if x is None else x.definition

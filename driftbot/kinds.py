@@ -14,6 +14,10 @@ CONSTRAINT_KINDS = {"p": "primary_key", "u": "unique", "f": "foreign_key", "c": 
 CONSTRAINT_OBJECT_TYPES = {"p": "primary_key", "u": "unique_constraint",
                            "f": "foreign_key_constraint", "c": "check_constraint",
                            "x": "exclusion_constraint"}
+# what only the live database and the migrations have an opinion on (objects.py): models can't declare them
+OBJECT_TYPES = ("schema", "extension", "collation", "domain", "composite_type", "range_type", "function",
+                "procedure", "aggregate", "view", "materialized_view", "trigger", "row_security", "policy",
+                "partition_key", "partition", "inheritance", "rule", "table_options", "grant", "comment")
 ANY_OBJECT = "*"  # model_rejected: the type of whatever PostgreSQL refused
 
 
@@ -60,6 +64,7 @@ def _kinds() -> list[Kind]:
         Kind("sequence_missing", "sequence", "sequence", True, "sequence"),
         Kind("sequence_extra", "sequence", "sequence", False, "sequence"),
         Kind("sequence_changed", "sequence", "sequence", False, "sequence"),
+        *(Kind(f"{t}_{change}", t, t, False, None) for t in OBJECT_TYPES for change in ("missing", "extra", "changed")),
         Kind("model_rejected", ANY_OBJECT, "model_rejected", False, None),
         Kind("multiple_heads", "migrations", "multiple_heads", False, None),
         # `--since` (review.py): the PR's own revisions, not drift between migrations and models
@@ -73,6 +78,10 @@ def _kinds() -> list[Kind]:
 KINDS: Mapping[str, Kind] = {k.name: k for k in _kinds()}
 NOT_FIXABLE = frozenset({"model_rejected", "multiple_heads", "downgrade_failed", "downgrade_residue",
                          "migration_hazard"})  # not the schema: the project itself
+
+
+# never found against the models (diff.py): their fixes go toward the migrations (undo.py)
+OBJECT_KINDS = frozenset(k.name for k in KINDS.values() if k.object_type in OBJECT_TYPES)
 
 
 def kind(name: str) -> Kind:

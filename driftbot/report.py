@@ -64,6 +64,17 @@ class PendingRevision:
 
 
 @dataclass(frozen=True)
+class UndoInfo:
+    """`--fix-to migrations`: the SQL that brings the live database back to what its migrations build,
+    converged on a scratch copy of its schema (never applied to it)."""
+
+    path: str | None  # the file written (None: nothing to undo, or it failed)
+    statements: tuple[str, ...]
+    remaining: tuple[str, ...]  # "kind object" still different on the copy afterwards
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class LiveInfo:
     """`detect` and `status`: the live database (password masked) and its Alembic revision."""
 
@@ -80,6 +91,7 @@ class LiveInfo:
     statement_timeout: float
     lock_timeout: float
     fix_error: str | None = None  # `--fix`: why no migration could be made on a copy of the live schema
+    undo: UndoInfo | None = None  # `--fix-to migrations`
 
 
 @dataclass(frozen=True)
