@@ -384,8 +384,8 @@ def _fix_on_copy(settings: Settings, snapshot: LiveSnapshot, s: Scratch, dump: S
     drift = [f for f in _filtered(diff_catalogs(upgraded, s.models), s, settings) if f.is_drift]
     if not drift:
         raise _NoFix(None)  # `alembic upgrade heads` alone brings it to the models
-    return suggest(Workspace(
-        s.project, s.config, s.server, str(copy.database), upgraded, s.models, tuple(drift),
+    return suggest(Workspace(  # the rejected parts of the models: for the fix to leave out, and say so
+        s.project, s.config, s.server, str(copy.database), upgraded, s.models, (*drift, *s.rejected),
         settings.url_env_vars, s.exclude, s.default_schema,
         frozenset(t.schema for md in s.metadatas for t in md.tables.values() if t.schema) - {s.default_schema},
         settings.message, role=role, metadatas=s.metadatas, ignore=settings.ignore))
