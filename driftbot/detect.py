@@ -120,26 +120,33 @@ def _detect(settings: Settings, target: LiveTarget, fix: bool, run: RunRecord) -
         s = build_scratch(settings, project, cfg, script, server, run, stack)
         with run.stage("live"):
             snapshot = read_live(target, (s.options.version_table_schema, s.options.version_table))
-        run.live = live_info(target, snapshot, project, script, compared=True)
-        at_revision = None
-        if run.live.state == "behind":
-            with run.stage("revision"):
-                at_revision = _migrations_at(settings, s, run.live.current, stack)
-        assert snapshot.catalog is not None
-        live_catalog = _scoped(snapshot.catalog, _schemas_in_scope(s, snapshot))
-        with run.stage("diff"):
-            classified = classify(live_catalog, at_revision, s.heads, s.models)
-            findings = _filtered(classified + [replace(f, classification="models_ahead_of_migrations")
-                                               for f in s.rejected], s, settings)
-            if run.live.pending:
-                run.findings.append(pending_finding(run.live))
-            run.findings += findings
-        if fix and any(f.is_drift for f in run.findings):
-            with run.stage("fix"):
-                run.suggestion, fix_error = _live_fix(settings, target, snapshot, s, {
-                    f.object for f in run.findings if f.classification == "changed_outside_migrations"}, stack)
-            if fix_error:
-                run.live = replace(run.live, fix_error=fix_error)
+        compare_live(settings, target, snapshot, s, run, stack, fix=fix)
+
+
+def compare_live(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s: Scratch, run: RunRecord,
+                 stack: ExitStack, fix: bool = False) -> None:
+    """One live database's snapshot against the scratch side (M, O), which is built once and may
+    serve several live databases (detect_many.py)."""
+    run.live = live_info(target, snapshot, s.project, s.script, compared=True)
+    at_revision = None
+    if run.live.state == "behind":
+        with run.stage("revision"):
+            at_revision = _migrations_at(settings, s, run.live.current, stack)
+    assert snapshot.catalog is not None
+    live_catalog = _scoped(snapshot.catalog, _schemas_in_scope(s, snapshot))
+    with run.stage("diff"):
+        classified = classify(live_catalog, at_revision, s.heads, s.models)
+        findings = _filtered(classified + [replace(f, classification="models_ahead_of_migrations")
+                                           for f in s.rejected], s, settings)
+        if run.live.pending:
+            run.findings.append(pending_finding(run.live))
+        run.findings += findings
+    if fix and any(f.is_drift for f in run.findings):
+        with run.stage("fix"):
+            run.suggestion, fix_error = _live_fix(settings, target, snapshot, s, {
+                f.object for f in run.findings if f.classification == "changed_outside_migrations"}, stack)
+        if fix_error:
+            run.live = replace(run.live, fix_error=fix_error)
 
 
 def _baseline(url: URL, baseline: str, project: Project) -> None:
