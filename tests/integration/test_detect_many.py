@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from driftbot import detect_many
 from driftbot.cli import main
+from driftbot.containment import HIDDEN_HOST
 from driftbot.escape import table_code
 from driftbot.live import mask_url
 from driftbot.postgres.base import Server
@@ -44,19 +45,21 @@ def sql(url: str, *statements: str) -> None:
 
 @pytest.fixture
 def live_db(pg_server: Server) -> Iterator[LiveDb]:
-    """Fresh databases on the session's server, standing in for production; dropped afterwards."""
+    """Fresh databases on the session's server, standing in for production, each owned by a role
+    of its own with its own password; dropped afterwards."""
     admin = pg_server.admin_url.render_as_string(hide_password=False)
     names: list[str] = []
 
     def make() -> str:
-        name = f"live_{secrets.token_hex(4)}"
-        sql(admin, f'CREATE DATABASE "{name}"')
+        name, password = f"live_{secrets.token_hex(4)}", secrets.token_hex(8)
+        sql(admin, f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{password}'", f'CREATE DATABASE "{name}" OWNER "{name}"')
         names.append(name)
-        return pg_server.admin_url.set(database=name).render_as_string(hide_password=False)
+        return pg_server.admin_url.set(database=name, username=name, password=password).render_as_string(
+            hide_password=False)
 
     yield make
     for name in names:
-        sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'DROP ROLE IF EXISTS "{name}"')
 
 
 def deploy(project: Path, url: str) -> None:
@@ -131,7 +134,8 @@ def test_two_live_databases_one_drifted_one_clean_are_each_reported_and_exit_1(
     assert scratch_builds == [1]  # the migrations and the models, built once for both
     assert "migrate" in data["timings"]
     assert all("migrate" not in d["report"]["timings"] for d in data["databases"])
-    assert password_of(pg_url) not in output
+    for url in (pg_url, clean, drifted):
+        assert password_of(url) not in output
 
     # the terminal and Markdown summaries name each database
     code = main(["detect", str(project), "--scratch-database-url", pg_url, "--database-url", clean,
@@ -144,6 +148,7 @@ def test_two_live_databases_one_drifted_one_clean_are_each_reported_and_exit_1(
     main(["detect", str(project), "--scratch-database-url", pg_url, "--database-url", clean,
           "--database-url", drifted, "--format", "markdown"])
     markdown = capsys.readouterr().out
+    assert password_of(clean) not in text + markdown and password_of(drifted) not in text + markdown
     assert "## driftbot: 2 live database(s), drift found" in markdown
     # escaped as every cell is (an @ never mentions anyone)
     assert f"| {table_code(mask_url(drifted))} | — | drift | `1 finding(s): 1 changed outside migrations` |" in markdown
@@ -229,3 +234,33 @@ def test_a_pattern_matching_no_schema_is_a_usage_error_for_that_database(
     assert code == 2
     [entry] = data["databases"]
     assert "matches no schema" in entry["report"]["error"]["message"]
+
+
+def test_project_code_never_sees_any_of_the_live_urls(
+        make_project: MakeProject, pg_url: str, live_db: LiveDb, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    project = make_project("clean_everything")
+    first, second = live_db(), live_db()
+    for url in (first, second):
+        deploy(project, url)
+    dumps = tmp_path / "env-dumps"
+    dumps.mkdir()
+    # env.py (run for the migrations, and again in the models' own process) writes down its environment
+    env_py = project / "migrations" / "env.py"
+    env_py.write_text("import json as _json, os as _os, uuid as _uuid\n"
+                      f"(__import__('pathlib').Path({str(dumps)!r}) / f'{{_uuid.uuid4()}}.json')"
+                      ".write_text(_json.dumps(dict(_os.environ)))\n" + env_py.read_text())
+    monkeypatch.setenv("APP_DATABASE_URL", first)  # where a deployed application keeps them
+    monkeypatch.setenv("REPLICA_URL", second)
+
+    code, data, output = detect(project, pg_url, tmp_path, capsys, "--database-url", first, "--database-url", second)
+
+    assert code == 0, output
+    assert [s[2] for s in statuses(data)] == ["clean", "clean"]
+    seen = [json.loads(p.read_text()) for p in dumps.iterdir()]
+    assert len(seen) >= 2  # the migrations' run and the models' process
+    for environ in seen:
+        assert not [name for name, value in environ.items() if first in value or second in value]
+        for name in ("APP_DATABASE_URL", "REPLICA_URL"):  # a placeholder, which cannot reach them
+            placeholder = make_url(environ[name])
+            assert (placeholder.host, placeholder.password) == (HIDDEN_HOST, None), environ[name]
