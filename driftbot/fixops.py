@@ -341,14 +341,14 @@ def enum_values(f: Finding, ctx: Context) -> Iterator[FixOp]:
 
 
 def enum_type(f: Finding, ctx: Context) -> Iterator[FixOp]:
-    """A type alone: Alembic creates an enum only inside create_table, and never drops one."""
+    """A type alone, created before the tables that use it and dropped after them: the fix's
+    create_table never creates one (suggest.py gives it create_type=False), Alembic never drops one."""
     type_name = qualified(f.schema or "public", f.name or "")
 
     def create(catalog: Catalog) -> str:
         labels = ", ".join(sql_literal(v) for v in _labels(catalog, f))
         return f"CREATE TYPE {type_name} AS ENUM ({labels})"
 
-    # every create_table of the fix has create_type=False (suggest.py): the types are created here
     if f.kind == "enum_missing":
         yield FixOp(f.object, _sql(create(ctx.models)), _sql(f"DROP TYPE {type_name}"), phase="pre")
     else:
