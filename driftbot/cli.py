@@ -199,7 +199,8 @@ def write_atomically(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for url in (getattr(args, "database_url", None), getattr(args, "target_url", None)):
+    target = getattr(args, "target_url", None)  # detect: a list (--database-url repeated)
+    for url in (getattr(args, "database_url", None), *(target if isinstance(target, list) else [target])):
         register_url(url)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr)
     for handler_ in logging.getLogger().handlers:

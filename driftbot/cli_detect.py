@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 from driftbot import cli
 from driftbot.config import configure
 from driftbot.detect import run_detect, run_status
+from driftbot.detect_many import run_detect_many
 from driftbot.errors import EXIT_INFRA, ConfigError
 from driftbot.findings import Classification, Finding
 from driftbot.live import LiveTarget, live_target
+from driftbot.masking import register_url
 from driftbot.render import FORMATS, Format, environment, relpath
 from driftbot.report import Report, to_json
 from driftbot.settings import Settings
@@ -40,11 +42,22 @@ CLASSES: tuple[tuple[Classification | None, str, str], ...] = (
 )
 
 
-def _live_options(cmd: argparse.ArgumentParser) -> None:
-    # dest "target_url": main() masks it in any unexpected error, like sync's database
-    cmd.add_argument("--database-url", dest="target_url", default=os.environ.get(LIVE_URL_ENV), metavar="URL",
-                     help=f"the live database, only ever read (or {LIVE_URL_ENV}; the environment keeps the "
-                          "password out of the process list)")
+def _live_options(cmd: argparse.ArgumentParser, many: bool = False) -> None:
+    # dest "target_url": main() masks it (each of them) in any unexpected error, like sync's database
+    if many:  # the environment's URL only when none is given: argparse would append to a default
+        cmd.add_argument("--database-url", dest="target_url", action="append", metavar="URL",
+                         help=f"a live database, only ever read; repeat it for several (or {LIVE_URL_ENV}; the "
+                              "environment keeps the password out of the process list)")
+        cmd.add_argument("--database-urls-file", type=Path, metavar="FILE",
+                         help="live databases, one URL a line (blank lines and # comments ignored): each is "
+                              "reported, one read-only connection at a time, against one build of the migrations")
+        cmd.add_argument("--schemas", metavar="PATTERN",
+                         help="schema per tenant: each schema of the live database(s) matching this glob (e.g. "
+                              "'tenant_*') is compared with what the migrations build in their default schema")
+    else:
+        cmd.add_argument("--database-url", dest="target_url", default=os.environ.get(LIVE_URL_ENV), metavar="URL",
+                         help=f"the live database, only ever read (or {LIVE_URL_ENV}; the environment keeps the "
+                              "password out of the process list)")
     cmd.add_argument("--statement-timeout", type=float, default=30.0, metavar="SECONDS",
                      help="every statement on the live database is cancelled after this (default: 30)")
     cmd.add_argument("--lock-timeout", type=float, default=5.0, metavar="SECONDS",
@@ -57,7 +70,7 @@ def add_detect(sub: argparse._SubParsersAction[Any]) -> None:
     detect = sub.add_parser("detect", help="compare a live database (read-only) with the migrations and the models")
     detect.set_defaults(handler=run_detect_command)
     cli._project_options(detect)
-    _live_options(detect)
+    _live_options(detect, many=True)
     detect.add_argument("--scratch-database-url", dest="database_url",
                         default=os.environ.get("DRIFTBOT_DATABASE_URL"), metavar="URL",
                         help="server for the scratch databases (or DRIFTBOT_DATABASE_URL); never the live one")
@@ -93,19 +106,52 @@ def add_status(sub: argparse._SubParsersAction[Any]) -> None:
     status.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
 
 
-def _target(args: argparse.Namespace) -> LiveTarget:
-    return live_target(args.target_url, statement_timeout=args.statement_timeout, lock_timeout=args.lock_timeout,
-                       connect_timeout=args.connect_timeout)
+def _target(args: argparse.Namespace, url: str | None = None) -> LiveTarget:
+    return live_target(url or args.target_url, statement_timeout=args.statement_timeout,
+                       lock_timeout=args.lock_timeout, connect_timeout=args.connect_timeout)
+
+
+def _targets(args: argparse.Namespace) -> list[LiveTarget]:
+    """--database-url (each), then --database-urls-file's lines; else the environment's one URL."""
+    urls = list(args.target_url or [])
+    if args.database_urls_file is not None:
+        urls += read_urls_file(args.database_urls_file)
+    if not urls and os.environ.get(LIVE_URL_ENV):
+        urls.append(os.environ[LIVE_URL_ENV])
+    for url in urls:
+        register_url(url)  # masked from here on, whatever fails next
+    targets = [_target(args, url) for url in dict.fromkeys(urls)] if urls else [_target(args)]
+    if len(targets) > 1 or args.schemas is not None:
+        for flag, given in (("--fix", args.fix or args.fix_to is not None), ("--github-issue", args.github_issue)):
+            if given:
+                raise ConfigError(f"{flag} takes one live database, and no --schemas",
+                                  hint="run `driftbot detect` once per database for it (with its own --issue-id)")
+    return targets
+
+
+def read_urls_file(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"--database-urls-file {path}: {exc.strerror or exc}") from None
+    urls = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    if not urls:
+        raise ConfigError(f"--database-urls-file {path} names no database")
+    return urls
 
 
 def run_detect_command(args: argparse.Namespace) -> int:
-    target = _target(args)
+    targets = _targets(args)
     # the live URL is not a `sync` target: Settings keeps only the scratch side
-    settings = configure(cli.settings_from_args(args).replace(target_url=None))
+    settings = configure(cli.settings_from_args(argparse.Namespace(**{**vars(args), "target_url": None})))
     if settings.debug:
         logging.getLogger().setLevel(logging.DEBUG)
+    if len(targets) > 1 or args.schemas is not None:
+        report = run_detect_many(settings, targets, args.schemas)
+        _emit(report, settings.report_format, settings.report_output)
+        return report.exit_code
     issue = _issue_target(args) if args.github_issue else None
-    report = run_detect(settings, target, fix=args.fix or args.fix_to is not None, fix_to=args.fix_to or "models")
+    report = run_detect(settings, targets[0], fix=args.fix or args.fix_to is not None, fix_to=args.fix_to or "models")
     _emit(report, settings.report_format, settings.report_output)
     if issue is not None:
         from driftbot.detect_issue import publish_detect_issue  # the GitHub client, only when asked for
@@ -143,6 +189,9 @@ def _emit(report: Report, fmt: Format, output: Path | None) -> None:
     where a machine reads it (-o FILE, --format json/markdown)."""
     if output is not None:
         cli.write_atomically(output, render_live(report, fmt))
+    for d in report.databases:  # several: each that could not be read, by name, and the rest as usual
+        if d.report.error is not None:
+            print(f"driftbot: {d.report.error.message}", file=sys.stderr)
     if report.exit_code == EXIT_INFRA and report.error is not None:
         print(f"driftbot: {report.error.message}", file=sys.stderr)
         if output is None and fmt != "text":
@@ -164,8 +213,27 @@ def groups(report: Report) -> list[tuple[str, str, list[Finding]]]:
 def render_live(report: Report, fmt: Format) -> str:
     if fmt == "json":
         return to_json(report)
+    if report.databases:
+        return _render_many(report, fmt)
     template = environment().get_template("detect.txt.j2" if fmt == "text" else "detect.md.j2")
     root = report.project.root if report.project else None
     counts = {c: sum(1 for f in report.drift if f.classification == c) for c, _, _ in CLASSES}
     return template.render(report=report, live=report.live, groups=groups(report), root=root, counts=counts,
                            outside=counts["changed_outside_migrations"], relpath=relpath)
+
+
+def database_summary(report: Report) -> str:
+    """One line for one database of several: its drift by class, or why it could not be checked."""
+    if report.error is not None:
+        return report.error.message.splitlines()[0]
+    if not report.drift:
+        return "in line"
+    counts = [(sum(1 for f in report.drift if f.classification == c), title.lower()) for c, title, _ in CLASSES]
+    return f"{len(report.drift)} finding(s): " + ", ".join(f"{n} {title}" for n, title in counts if n)
+
+
+def _render_many(report: Report, fmt: Format) -> str:
+    """The summary of several databases, then each one's own report."""
+    template = environment().get_template("detect_many.txt.j2" if fmt == "text" else "detect_many.md.j2")
+    rows = [(d, database_summary(d.report), render_live(d.report, fmt)) for d in report.databases]
+    return template.render(report=report, rows=rows)

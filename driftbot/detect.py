@@ -130,31 +130,38 @@ def _detect(settings: Settings, target: LiveTarget, fix: bool, run: RunRecord, f
         s = build_scratch(settings, project, cfg, script, server, run, stack)
         with run.stage("live"):
             snapshot = read_live(target, (s.options.version_table_schema, s.options.version_table))
-        run.live = live_info(target, snapshot, project, script, compared=True)
-        at_revision = None
-        if run.live.state == "behind":
-            with run.stage("revision"):
-                at_revision = _migrations_at(settings, s, run.live.current, stack)
-        assert snapshot.catalog is not None
-        live_catalog = _scoped(snapshot.catalog, _schemas_in_scope(s, snapshot))
-        with run.stage("diff"):
-            classified = classify(live_catalog, at_revision, s.heads, s.models, settle_at(s.m_url))
-            findings = _filtered(classified + [replace(f, classification="models_ahead_of_migrations")
-                                               for f in s.rejected], s, settings)
-            if run.live.pending:
-                run.findings.append(pending_finding(run.live))
-            run.findings += findings
-        if fix and fix_to == "migrations":
-            if any(f.is_drift and f.classification == "changed_outside_migrations" for f in run.findings):
-                with run.stage("fix"):
-                    run.live = replace(run.live, undo=_live_undo(settings, target, snapshot, s,
-                                                                 at_revision or s.heads, stack))
-        elif fix and any(f.is_drift for f in run.findings):
+        compare_live(settings, target, snapshot, s, run, stack, fix=fix, fix_to=fix_to)
+
+
+def compare_live(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s: Scratch, run: RunRecord,
+                 stack: ExitStack, fix: bool = False, fix_to: FixTo = "models") -> None:
+    """One live database's snapshot against the scratch side (M, O), which is built once and may
+    serve several live databases (detect_many.py)."""
+    run.live = live_info(target, snapshot, s.project, s.script, compared=True)
+    at_revision = None
+    if run.live.state == "behind":
+        with run.stage("revision"):
+            at_revision = _migrations_at(settings, s, run.live.current, stack)
+    assert snapshot.catalog is not None
+    live_catalog = _scoped(snapshot.catalog, _schemas_in_scope(s, snapshot))
+    with run.stage("diff"):
+        classified = classify(live_catalog, at_revision, s.heads, s.models, settle_at(s.m_url))
+        findings = _filtered(classified + [replace(f, classification="models_ahead_of_migrations")
+                                           for f in s.rejected], s, settings)
+        if run.live.pending:
+            run.findings.append(pending_finding(run.live))
+        run.findings += findings
+    if fix and fix_to == "migrations":
+        if any(f.is_drift and f.classification == "changed_outside_migrations" for f in run.findings):
             with run.stage("fix"):
-                run.suggestion, fix_error = _live_fix(settings, target, snapshot, s, {
-                    f.object for f in run.findings if f.classification == "changed_outside_migrations"}, stack)
-            if fix_error:
-                run.live = replace(run.live, fix_error=fix_error)
+                run.live = replace(run.live, undo=_live_undo(settings, target, snapshot, s,
+                                                             at_revision or s.heads, stack))
+    elif fix and any(f.is_drift for f in run.findings):
+        with run.stage("fix"):
+            run.suggestion, fix_error = _live_fix(settings, target, snapshot, s, {
+                f.object for f in run.findings if f.classification == "changed_outside_migrations"}, stack)
+        if fix_error:
+            run.live = replace(run.live, fix_error=fix_error)
 
 
 def _baseline(url: URL, baseline: str, project: Project) -> None:
@@ -450,8 +457,8 @@ def _fix_on_copy(settings: Settings, snapshot: LiveSnapshot, s: Scratch, dump: S
     drift = [f for f in _filtered(settled, s, settings) if f.is_drift]
     if not drift:
         raise _NoFix(None)  # `alembic upgrade heads` alone brings it to the models
-    return suggest(Workspace(
-        s.project, s.config, s.server, str(copy.database), upgraded, s.models, tuple(drift),
+    return suggest(Workspace(  # the rejected parts of the models: for the fix to leave out, and say so
+        s.project, s.config, s.server, str(copy.database), upgraded, s.models, (*drift, *s.rejected),
         settings.url_env_vars, s.exclude, s.default_schema,
         frozenset(t.schema for md in s.metadatas for t in md.tables.values() if t.schema) - {s.default_schema},
         settings.message, role=role, metadatas=s.metadatas, ignore=settings.ignore))

@@ -20,7 +20,8 @@ from driftbot.sqlnames import qualified, quote_ident, text_escaped
 
 # before autogenerate's ops, after them, at the very end; "rename": a table rename, first both ways
 Phase = Literal["pre", "post", "last", "rename"]
-HazardKind = Literal["destructive", "rewrite_lock", "probable_rename", "models_behind"]
+# left_out: a part of the models PostgreSQL rejected, which the fix therefore does not contain
+HazardKind = Literal["destructive", "rewrite_lock", "probable_rename", "models_behind", "left_out"]
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,16 @@ def column_type(f: Finding, ctx: Context) -> Iterator[FixOp]:
     hazards = (Hazard("destructive", f.object, f"narrows {f.migrations} to {f.models}: values that "
                       "do not fit make the upgrade fail or are truncated"),) \
         if is_narrowing(f.migrations or "", f.models or "") else ()
-    yield FixOp(f.object, _sql(f"{col} TYPE {f.models} USING {name}::{f.models}"),
-                _sql(f"{col} TYPE {f.migrations} USING {name}::{f.migrations}"), hazards=hazards)
+    # no cast joins two enums, or an enum and most other types: through text
+    via = "::text" if _is_enum(ctx.migrations, f.migrations) or _is_enum(ctx.models, f.models) else ""
+    yield FixOp(f.object, _sql(f"{col} TYPE {f.models} USING {name}{via}::{f.models}"),
+                _sql(f"{col} TYPE {f.migrations} USING {name}{via}::{f.migrations}"), hazards=hazards)
+
+
+def _is_enum(catalog: Catalog, type_text: str | None) -> bool:
+    """Is `type_text` (format_type's spelling) an enum of `catalog`, or an array of one?"""
+    bare = (type_text or "").removesuffix("[]")
+    return any(bare in (quote_ident(name), qualified(schema, name)) for schema, name in catalog.enums)
 
 
 def column_comment(f: Finding, ctx: Context) -> Iterator[FixOp]:
@@ -160,7 +169,9 @@ def _identity_steps(col: str, table: str, column: str, frm: str | None, to: str 
                     frm_seq: TableKey | None, to_seq: TableKey | None) -> list[str]:
     """Statements that turn one identity/serial spec into another (None: plain column).
 
-    A serial's sequence is named by the catalog (`frm_seq`, `to_seq`), never taken from the text.
+    A serial's sequence is named by the catalog (`frm_seq`, `to_seq`), never taken from the text;
+    None for a sequence of its own (not OWNED BY the column), which the sequence op creates or
+    drops: then only the default changes here.
     """
     steps: list[str] = []
     frm_serial = _NEXTVAL.match(frm or "")
@@ -185,12 +196,17 @@ def _identity_steps(col: str, table: str, column: str, frm: str | None, to: str 
         seq = qualified(*to_seq)
         steps += [f"CREATE SEQUENCE {seq} OWNED BY {table}.{quote_ident(column)}",
                   f"{col} SET DEFAULT nextval({sql_literal(seq)}::regclass)"]
+    elif to_serial:  # a standalone sequence: created by its own op, before this one
+        steps.append(f"{col} SET {to}")  # to: DEFAULT nextval(...), the catalog's rendering
     return steps
 
 
 def _sequence_of(catalog: Catalog, f: Finding) -> TableKey | None:
+    """The serial's own sequence (OWNED BY the column); None for none or a standalone one, which
+    the catalog lists among its sequences and the sequence op drops (after the default) or creates."""
     column = _column(catalog, f)
-    return column.default_sequence if column is not None else None
+    sequence = column.default_sequence if column is not None else None
+    return None if sequence is None or sequence in catalog.sequences else sequence
 
 
 def column_identity(f: Finding, ctx: Context) -> Iterator[FixOp]:
@@ -324,13 +340,9 @@ def enum_values(f: Finding, ctx: Context) -> Iterator[FixOp]:
                 hazards=tuple(hazards))
 
 
-def _enum_used_by_table_change(f: Finding, ctx: Context, kind: str, catalog: Catalog) -> bool:
-    tables = {x.object for x in ctx.findings if x.kind == kind}
-    return any(f"{t.schema}.{t.name}" in tables for t, _ in _enum_columns(catalog, f.schema or "", f.name or ""))
-
-
 def enum_type(f: Finding, ctx: Context) -> Iterator[FixOp]:
-    """A type alone: Alembic creates an enum only inside create_table, and never drops one."""
+    """A type alone, created before the tables that use it and dropped after them: the fix's
+    create_table never creates one (suggest.py gives it create_type=False), Alembic never drops one."""
     type_name = qualified(f.schema or "public", f.name or "")
 
     def create(catalog: Catalog) -> str:
@@ -338,13 +350,9 @@ def enum_type(f: Finding, ctx: Context) -> Iterator[FixOp]:
         return f"CREATE TYPE {type_name} AS ENUM ({labels})"
 
     if f.kind == "enum_missing":
-        if _enum_used_by_table_change(f, ctx, "table_missing", ctx.models):
-            return  # create_table creates it
         yield FixOp(f.object, _sql(create(ctx.models)), _sql(f"DROP TYPE {type_name}"), phase="pre")
     else:
-        recreated_by_table = _enum_used_by_table_change(f, ctx, "table_extra", ctx.migrations)
-        down = () if recreated_by_table else _sql(create(ctx.migrations))
-        yield FixOp(f.object, _sql(f"DROP TYPE {type_name}"), down, phase="last")
+        yield FixOp(f.object, _sql(f"DROP TYPE {type_name}"), _sql(create(ctx.migrations)), phase="last")
 
 
 def sequence(f: Finding, ctx: Context) -> Iterator[FixOp]:
@@ -373,7 +381,17 @@ FIXERS: dict[str, FixFn] = {k.name: _FIXER_FUNCTIONS[k.fixer] for k in KINDS.val
 
 def fix_ops(findings: Iterable[Finding], ctx: Context) -> list[FixOp]:
     """Ops for the findings driftbot knows how to fix; others are left to verification to report."""
-    return [op for f in findings if f.is_drift and f.kind in FIXERS for op in FIXERS[f.kind](f, ctx)]
+    made = [(f, op) for f in findings if f.is_drift and f.kind in FIXERS for op in FIXERS[f.kind](f, ctx)]
+    return [op for _, op in sorted(made, key=lambda pair: _nullability_rank(pair[0]))]
+
+
+def _nullability_rank(f: Finding) -> int:
+    """SET NOT NULL first, DROP NOT NULL last (a stable sort): PostgreSQL adds an identity only to a
+    NOT NULL column and never lets an identity column be NULL, so either way round the identity op
+    runs while the column is NOT NULL (and the downgrade, reversed, too)."""
+    if f.kind != "column_nullable_changed":
+        return 1
+    return 0 if f.models == "NOT NULL" else 2
 
 
 # --- hazards of the change as a whole --------------------------------------------------------------

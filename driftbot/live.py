@@ -290,6 +290,9 @@ def _translated(target: LiveTarget) -> Iterator[None]:
         raise LiveDatabaseError(_scrub(describe_failure(exc, target), target)) from None
 
 
+translated = _translated  # tenants.py reads in the same way: one line, no password
+
+
 # --- --fix: a scratch copy of the live schema --------------------------------------------------------
 #
 # The copy holds the live database's own code (functions, triggers, rules), written by whoever owns

@@ -24,10 +24,10 @@ from sqlalchemy.schema import (
 )
 from sqlalchemy.sql.sqltypes import SchemaType
 
-from driftbot.catalog import Catalog
+from driftbot.catalog import USER_SCHEMAS, Catalog
 from driftbot.findings import Finding
 from driftbot.migrate import database_error_text
-from driftbot.sqlnames import quote_ident, text_escaped
+from driftbot.sqlnames import literal, qualified, quote_ident, text_escaped
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +35,68 @@ SKIPPED_EXTENSIONS = {"plpgsql"}
 
 
 def prepare_models_database(conn: Connection, metadatas: Iterable[MetaData],
-                            migrations_catalog: Catalog, default_schema: str) -> None:
-    """Schemas and extensions that models cannot express but that `create_all` needs."""
-    schemas = {t.schema for md in metadatas for t in md.tables.values() if t.schema}
+                            migrations_catalog: Catalog, default_schema: str,
+                            collations: Iterable[tuple[str, str]] = ()) -> None:
+    """Schemas, extensions and collations that models cannot express but that `create_all` needs.
+
+    `collations`: (schema, CREATE COLLATION statement) of the migrations' own (collation_ddl).
+    """
+    metadatas = tuple(metadatas)
+    collations = tuple(collations)
     extensions = [(name, schema) for name, schema in migrations_catalog.extensions
                   if name not in SKIPPED_EXTENSIONS]
+    schemas = declared_schemas(metadatas) | {schema for schema, _ in collations}
     schemas |= {schema for _, schema in extensions if schema in migrations_catalog.schemas}
     for schema in sorted(schemas - {default_schema}):
         conn.execute(text(text_escaped(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")))
     for name, schema in extensions:
         ddl = f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)} SCHEMA {quote_ident(schema)}"
         conn.execute(text(text_escaped(ddl)))
+    for _, ddl in collations:
+        conn.execute(text(text_escaped(ddl)))
+
+
+def declared_schemas(metadatas: Iterable[MetaData]) -> set[str]:
+    """Every schema the models name: their tables', and their types' and sequences' (an enum may
+    live in a schema that holds no table of the models)."""
+    schemas: set[str] = set()
+    for md in metadatas:
+        schemas |= {t.schema for t in md.tables.values() if t.schema}
+        schemas |= {str(c.type.schema) for t in md.tables.values() for c in t.columns
+                    if isinstance(c.type, SchemaType) and getattr(c.type, "schema", None)}
+        schemas |= {seq.schema for seq in md._sequences.values() if seq.schema}
+    return schemas
+
+
+# the migrations' own collations (not an extension's): a model may name one (String(collation=...)),
+# and create_all cannot create it. colliculocale (15, 16) became colllocale (17): read through jsonb.
+COLLATIONS_SQL = f"""
+SELECT n.nspname, c.collname, c.collprovider, c.collisdeterministic, c.collcollate, c.collctype,
+       coalesce(to_jsonb(c) ->> 'colllocale', to_jsonb(c) ->> 'colliculocale', c.collcollate) AS locale,
+       to_jsonb(c) ->> 'collicurules' AS rules
+FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
+WHERE {USER_SCHEMAS} AND c.collprovider <> 'd' AND NOT EXISTS (
+    SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_collation'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+_PROVIDERS = {"i": "icu", "c": "libc", "b": "builtin"}
+
+
+def collation_ddl(conn: Connection) -> tuple[tuple[str, str], ...]:
+    """(schema, CREATE COLLATION IF NOT EXISTS ...) for each collation the migrations created."""
+    found: list[tuple[str, str]] = []
+    for schema, name, provider, deterministic, collate, ctype, locale, rules in conn.execute(text(COLLATIONS_SQL)):
+        if provider == "c":
+            options = [f"lc_collate = {literal(collate)}", f"lc_ctype = {literal(ctype)}"]
+        else:
+            options = [f"locale = {literal(locale)}"]
+        options.insert(0, f"provider = {_PROVIDERS.get(provider, 'libc')}")
+        if not deterministic:
+            options.append("deterministic = false")
+        if rules:
+            options.append(f"rules = {literal(rules)}")
+        found.append((schema, f"CREATE COLLATION IF NOT EXISTS {qualified(schema, name)} ({', '.join(options)})"))
+    return tuple(found)
 
 
 def create_models(conn: Connection, metadatas: Iterable[MetaData], default_schema: str) -> list[Finding]:

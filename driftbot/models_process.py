@@ -51,6 +51,7 @@ class ModelsRequest:
     chunk: int = 0  # plain mode: tables per transaction (0: all in one), for servers with a small lock table
     extensions: tuple[tuple[str, str], ...] = ()  # (name, schema) that the migrations installed
     schemas: tuple[str, ...] = ()
+    collations: tuple[tuple[str, str], ...] = ()  # (schema, CREATE COLLATION) of the migrations' (careful mode)
     script_location: str | None = None  # --script-location
     flask_app: str | None = None  # --flask-app: env.py runs inside the application's app_context()
 
@@ -159,7 +160,7 @@ def _build(request: ModelsRequest) -> ModelsResult:
         try:
             with engine.begin() as conn:
                 default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
-                prepare_models_database(conn, metadatas, migrated, default_schema)
+                prepare_models_database(conn, metadatas, migrated, default_schema, request.collations)
                 if request.careful:
                     rejected = tuple(create_models(conn, metadatas, default_schema))
                 elif not request.chunk:

@@ -92,6 +92,16 @@ class LiveInfo:
     lock_timeout: float
     fix_error: str | None = None  # `--fix`: why no migration could be made on a copy of the live schema
     undo: UndoInfo | None = None  # `--fix-to migrations`
+    schema: str | None = None  # `detect --schemas`: the tenant schema compared with the migrations' own
+
+
+@dataclass(frozen=True)
+class LiveDatabase:
+    """`detect` of several live databases (or tenant schemas): one of them, and its own report."""
+
+    database: str  # password masked
+    schema: str | None  # the tenant schema (`--schemas`), else None
+    report: Report
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,8 @@ class Report:
     redirects: tuple[Redirect, ...] = ()
     cache: CacheInfo | None = None  # the snapshot the migrations started from, and those kept
     review: Review | None = None  # `--since`: the PR's own revisions, rolled back and measured (review.py)
+    # `detect` of several databases: each one's report; this one holds the shared stages and the worst outcome
+    databases: tuple[LiveDatabase, ...] = ()
     driftbot_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 

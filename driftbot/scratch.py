@@ -33,6 +33,7 @@ from driftbot.findings import Finding
 from driftbot.live import client_bindir
 from driftbot.masking import register_url, scrub
 from driftbot.migrate import EnvOptions, MigrationRun, flask_app_context, metadata_tuple, raise_for_failure, upgrade
+from driftbot.models_db import collation_ddl
 from driftbot.models_process import ModelsBuild, ModelsRequest
 from driftbot.models_process import build as build_models
 from driftbot.postgres import Server, scratch_database, start_server
@@ -239,13 +240,14 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
         else:  # the careful build needs the extensions the migrations installed
             with run.stage("catalog"), m_engine.connect() as conn:
                 heads = read_catalog(conn, exclude=exclude)
+                collations = collation_ddl(conn)
             if chunk:  # slices that committed before one failed: the careful build starts from empty
                 o_engine.dispose()
                 o_url = stack.enter_context(scratch_database(server, "o2"))
                 o_engine = own_engine(o_url)
             with run.stage("models"):
                 built = build_models(replace(request, careful=True, extensions=heads.extensions, schemas=heads.schemas,
-                                             url=o_url.render_as_string(hide_password=False)))
+                                             collations=collations, url=o_url.render_as_string(hide_password=False)))
             if not built.built:
                 raise ProjectError(f"building the models' schema failed: {built.error}")
             with run.stage("catalog"), o_engine.connect() as conn:

@@ -34,7 +34,7 @@ from alembic.config import Config
 from alembic.operations import ops
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import Script, ScriptDirectory
-from sqlalchemy import Column, MetaData
+from sqlalchemy import Column, Enum, ForeignKeyConstraint, MetaData
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
 from sqlalchemy.types import ARRAY, TypeEngine
@@ -217,7 +217,8 @@ def _render_alter_using(autogen_context: Any, op: AlterColumnUsing) -> str:
 
 
 def _add_using(op_tree: list[Any]) -> None:
-    """A type change PostgreSQL cannot cast implicitly (text[] to integer[]) gets USING col::type."""
+    """A type change PostgreSQL cannot cast implicitly (text[] to integer[]) gets USING col::type;
+    one from or to an enum goes through text (no cast joins two enums)."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     for container in op_tree:
         for op in getattr(container, "ops", ()):
@@ -226,8 +227,32 @@ def _add_using(op_tree: list[Any]) -> None:
             to = op.modify_type.compile(dialect=dialect)
             frm = op.existing_type.compile(dialect=dialect) if op.existing_type is not None else ""
             if _family(frm) != _family(to):
+                via = "::text" if _native_enum(op.modify_type) or _native_enum(op.existing_type) else ""
                 op.__class__ = AlterColumnUsing
-                op.kw["postgresql_using"] = f"{quote_ident(op.column_name)}::{to}"
+                op.kw["postgresql_using"] = f"{quote_ident(op.column_name)}{via}::{to}"
+
+
+def _native_enum(type_: TypeEngine[Any] | None) -> bool:
+    return isinstance(type_, Enum) and bool(type_.native_enum)
+
+
+def _without_type_creation(op_tree: Sequence[Any]) -> None:
+    """create_table never creates an enum type: driftbot's own ops create (and drop) every type the
+    fix needs (fixops.enum_type), so a table using one that exists cannot fail with `type ... already
+    exists`. The op gets copies of its columns: the models' own Column objects stay as they are."""
+    for op in _walk(op_tree):
+        if not isinstance(op, ops.CreateTableOp):
+            continue
+        op.columns = [_no_type_creation(c) for c in op.columns]
+
+
+def _no_type_creation(item: Any) -> Any:
+    enum = item.type if isinstance(item, Column) else None
+    if not isinstance(enum, Enum) or not enum.native_enum or not getattr(enum, "create_type", True):
+        return item
+    copy = item._copy()
+    copy.type = postgresql.ENUM(*enum.enums, name=enum.name, schema=enum.schema, create_type=False)
+    return copy
 
 
 def _walk(op_tree: Sequence[Any]) -> Iterator[Any]:
@@ -306,13 +331,54 @@ def _name_unnamed_constraints(op_tree: Sequence[Any], models: Catalog, default_s
             op.constraint_name = _pg_name(op, models, default_schema)
 
 
+def _fk_name(op: ops.CreateForeignKeyOp) -> str:
+    """The foreign key's name, or the one PostgreSQL (and models_db) gives it: <table>_<columns>_fkey."""
+    name = op.constraint_name
+    return name if isinstance(name, str) else f"{op.source_table}_{'_'.join(op.local_cols)}_fkey"
+
+
+def _table_fk_name(fk: ForeignKeyConstraint, table: str) -> str:
+    return fk.name if isinstance(fk.name, str) else f"{table}_{'_'.join(fk.column_keys)}_fkey"
+
+
+def _rejected(op: Any, rejected: set[tuple[str, str]], default_schema: str) -> bool:
+    """Is `op` the creation of a model object PostgreSQL rejected? (object type, dotted path)"""
+    if isinstance(op, ops.CreateForeignKeyOp):
+        schema = op.kw.get("source_schema") or default_schema
+        return ("foreign_key_constraint", f"{schema}.{op.source_table}.{_fk_name(op)}") in rejected
+    if isinstance(op, ops.CreateIndexOp):
+        return ("index", f"{op.schema or default_schema}.{op.table_name}.{op.index_name}") in rejected
+    if isinstance(op, ops.CreateTableOp):
+        return ("table", f"{op.schema or default_schema}.{op.table_name}") in rejected
+    return False
+
+
+def _leave_out_rejected(op_tree: list[Any], rejected: set[tuple[str, str]], default_schema: str) -> None:
+    """What PostgreSQL refused to build from the models cannot be in a fix that verifies: autogenerate
+    (which reads the models, not the database) still emits it, so it is taken out here (and said:
+    a `left_out` hazard)."""
+    op_tree[:] = [op for op in op_tree if not _rejected(op, rejected, default_schema)]
+    for op in op_tree:
+        if isinstance(op, ops.CreateTableOp):
+            where = f"{op.schema or default_schema}.{op.table_name}"
+            op.columns = [c for c in op.columns if not (
+                isinstance(c, ForeignKeyConstraint)
+                and ("foreign_key_constraint", f"{where}.{_table_fk_name(c, op.table_name)}") in rejected)]
+        elif isinstance(op, ops.ModifyTableOps):
+            _leave_out_rejected(op.ops, rejected, default_schema)
+    op_tree[:] = [op for op in op_tree if not (isinstance(op, ops.ModifyTableOps) and not op.ops)]
+
+
 def _directives_hook(fixes: Sequence[FixOp], renames: Sequence[Rename], default_schema: str,
-                     models: Catalog) -> Callable[[Any, Any, list[Any]], None]:
+                     models: Catalog, rejected: Sequence[Finding] = ()) -> Callable[[Any, Any, list[Any]], None]:
+    left_out = {(f.object_type or "", f.object) for f in rejected}
+
     def hook(context: Any, revision: Any, directives: list[Any]) -> None:
         if not directives:
             return
         script = directives[0]
         upgrade_ops = script.upgrade_ops
+        _leave_out_rejected(upgrade_ops.ops, left_out, default_schema)
         _apply_renames(upgrade_ops.ops, renames, default_schema)
         _name_unnamed_constraints(upgrade_ops.ops, models, default_schema)
         phase: dict[str, list[Any]] = {"pre": [], "post": [], "last": [], "rename": []}
@@ -330,6 +396,7 @@ def _directives_hook(fixes: Sequence[FixOp], renames: Sequence[Rename], default_
                 _retarget(upgrade_ops.ops + script.downgrade_ops.ops, r.old, r.new, schema)
         _add_using(upgrade_ops.ops)
         _add_using(script.downgrade_ops.ops)
+        _without_type_creation(upgrade_ops.ops + script.downgrade_ops.ops)
         # a new set: MigrationScript's default `imports` is one set shared by every script
         script.imports = script.imports | _type_imports(context, upgrade_ops.ops + script.downgrade_ops.ops)
     return hook
@@ -535,7 +602,8 @@ class _Session:
                  renames: Sequence[Rename]) -> _Generated:
         for old in self.tmp.iterdir():
             old.unlink() if old.is_file() else shutil.rmtree(old)
-        hook = _directives_hook(fixes, renames, self.ws.default_schema, self.ws.models_catalog)
+        hook = _directives_hook(fixes, renames, self.ws.default_schema, self.ws.models_catalog,
+                                [f for f in self.ws.findings if f.kind == "model_rejected"])
         with pointed_at(self.cfg, scratch_url_for(self.cfg, self.m_url), self.ws.env_vars), logging_preserved():
             script = self._autogenerate(rev_id, message, hook)
         path = Path(script.path)
@@ -643,7 +711,9 @@ def suggest(ws: Workspace) -> Suggestion | None:
                               tuple(change_hazards(drift)), error=f"generating the migration failed: "
                               f"{describe_exception(exc, (ws.project.root,))}")
         checks, remaining = verify(session, rev_id, generated)
-    hazards = _hazards(drift, generated.fixes, renames)
+    hazards = _hazards(drift, generated.fixes, renames) + [
+        Hazard("left_out", f.object, "PostgreSQL rejected this part of the models, so it is not in this migration: "
+               "correct the model, then run driftbot again") for f in ws.findings if f.kind == "model_rejected"]
     return Suggestion(
         revision=rev_id, down_revision=generated.down_revision, message=message,
         filename=generated.path.name, path=str(versions_dir / generated.path.name),
