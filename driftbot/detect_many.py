@@ -26,7 +26,7 @@ from driftbot.masking import register_url
 from driftbot.report import LiveDatabase, Report, Status
 from driftbot.scratch import RunRecord, Scratch, absolute_paths, build_scratch, open_project, project_import_scope
 from driftbot.settings import Settings
-from driftbot.tenants import read_tenants
+from driftbot.tenants import read_tenants, without_schema_itself
 
 
 def run_detect_many(settings: Settings, targets: Sequence[LiveTarget], schemas: str | None = None) -> Report:
@@ -118,7 +118,8 @@ def _one(settings: Settings, target: LiveTarget, tenant: str | None, snapshot: C
         with ExitStack() as stack:
             with sub.stage("live"):
                 taken = snapshot()
-            compare_live(settings, target, taken, s, sub, stack)
+            on = s if tenant is None else replace(s, heads=without_schema_itself(s.heads, s.default_schema))
+            compare_live(settings, target, taken, on, sub, stack)
             if sub.live is not None and tenant is not None:
                 sub.live = replace(sub.live, schema=tenant)
                 sub.findings[:] = [in_tenant(f, s.default_schema, tenant) for f in sub.findings]

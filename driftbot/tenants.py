@@ -13,6 +13,7 @@ the project itself uses (not its default one).
 from __future__ import annotations
 
 import fnmatch
+import re
 import time
 from dataclasses import replace
 
@@ -21,6 +22,7 @@ from sqlalchemy import Connection, text
 from driftbot.catalog import USER_SCHEMAS, Catalog, Column, Index, Table, TableKey, read_catalog
 from driftbot.errors import ConfigError
 from driftbot.live import LiveSnapshot, LiveTarget, read_facts, read_only, read_revisions, translated
+from driftbot.objects import Objects, SchemaObject
 from driftbot.sqlnames import qualified, quote_ident
 
 SCHEMAS_SQL = f"SELECT n.nspname FROM pg_namespace n WHERE {USER_SCHEMAS} ORDER BY 1"
@@ -72,7 +74,37 @@ def as_schema(catalog: Catalog, tenant: str, default_schema: str, shared: frozen
     enums = {new: replace(e, schema=new[0]) for k, e in catalog.enums.items() if (new := moved(k))}
     sequences = {new: replace(q, schema=new[0]) for k, q in catalog.sequences.items() if (new := moved(k))}
     schemas = tuple(sorted({default_schema, *(s for s in catalog.schemas if s in shared)}))
-    return replace(catalog, tables=tables, enums=enums, sequences=sequences, schemas=schemas)
+    return replace(catalog, tables=tables, enums=enums, sequences=sequences, schemas=schemas,
+                   objects=_objects(catalog.objects, tenant, default_schema, shared, frozenset(catalog.schemas)))
+
+
+def _objects(objects: Objects, tenant: str, default_schema: str, shared: frozenset[str],
+             schemas: frozenset[str]) -> Objects:
+    """Views, functions, grants, comments, ... of the tenant as if in `default_schema` (read with the
+    tenant first on the search_path, so their definitions name it unqualified); those on the tenant
+    schema itself (its grants, its comment) as the default schema's; the shared schemas' and the
+    database-wide ones (extensions) as they are; other schemas' (other tenants, the live public) not."""
+    others = (schemas - shared - {tenant}) | {default_schema}  # the live default schema is not the tenant
+
+    def as_default(text: str) -> str:
+        return re.sub(rf"(?<![\w$]){re.escape(tenant)}(?![\w$])", default_schema, text)
+
+    def moved(o: SchemaObject) -> SchemaObject | None:
+        words = re.split(r"[ .]", o.path)
+        if _about_schema(o, tenant):
+            return None  # the tenant schema itself: see without_schema_itself
+        if o.schema == tenant:
+            return replace(o, schema=default_schema, path=as_default(o.path), definition=as_default(o.definition))
+        if o.schema is None:
+            return None if others & set(words) or o.name in others else o
+        return o if o.schema in shared and o.schema != default_schema else None
+
+    out: dict[str, dict[str, SchemaObject]] = {}
+    for kind, by_path in objects.items():
+        for o in by_path.values():
+            if (new := moved(o)) is not None:
+                out.setdefault(kind, {})[new.path] = new
+    return out
 
 
 def _table(table: Table, tenant: str, default_schema: str) -> Table:
@@ -95,3 +127,17 @@ def _table(table: Table, tenant: str, default_schema: str) -> Table:
 
     return replace(table, schema=default_schema, columns={n: column(c) for n, c in table.columns.items()},
                    indexes={n: index(i) for n, i in table.indexes.items()})
+
+
+def without_schema_itself(catalog: Catalog, schema: str) -> Catalog:
+    """`catalog` without the objects about `schema` itself (the schema, its grants, its comment): a
+    tenant's schema is made by whoever creates tenants, the migrations' default schema by PostgreSQL,
+    so their own privileges and comments are not the migrations' to compare."""
+    return replace(catalog, objects={kind: {p: o for p, o in by_path.items() if not _about_schema(o, schema)}
+                                     for kind, by_path in catalog.objects.items()})
+
+
+def _about_schema(o: SchemaObject, schema: str) -> bool:
+    """The schema object, a grant on the schema (`public TO PUBLIC`), its comment (`schema public`)."""
+    return (o.type == "schema" and o.name == schema) or o.path.startswith(f"{schema} TO ") \
+        or o.path == f"schema {schema}"
