@@ -61,6 +61,7 @@ from driftbot.migrate import (
 from driftbot.postgres import Server, scratch_database
 from driftbot.postgres.base import ScratchRole, connect_admin
 from driftbot.project import Project, describe_exception, describe_script
+from driftbot.rejected import drop_rejected_ops, left_out_note, rejected_objects, without_rejected
 from driftbot.sqlnames import quote_ident
 
 log = logging.getLogger(__name__)
@@ -306,12 +307,14 @@ def _name_unnamed_constraints(op_tree: Sequence[Any], models: Catalog, default_s
 
 
 def _directives_hook(fixes: Sequence[FixOp], renames: Sequence[Rename], default_schema: str,
-                     models: Catalog) -> Callable[[Any, Any, list[Any]], None]:
+                     models: Catalog, rejected: Sequence[str]) -> Callable[[Any, Any, list[Any]], None]:
     def hook(context: Any, revision: Any, directives: list[Any]) -> None:
         if not directives:
             return
         script = directives[0]
         upgrade_ops = script.upgrade_ops
+        # what PostgreSQL rejected from the models would fail here too (rejected.py)
+        upgrade_ops.ops = drop_rejected_ops(upgrade_ops.ops, rejected, default_schema)
         _apply_renames(upgrade_ops.ops, renames, default_schema)
         _name_unnamed_constraints(upgrade_ops.ops, models, default_schema)
         phase: dict[str, list[Any]] = {"pre": [], "post": [], "last": [], "rename": []}
@@ -511,6 +514,7 @@ class _Session:
         self.m_url = ws.role.url(m_url) if ws.role else m_url
         self.options: EnvOptions | None = None  # what env.py configured in the last run
         self.generic_template = False  # rendered with Alembic's generic script.py.mako
+        self.rejected = rejected_objects(ws.findings)  # model objects PostgreSQL refused: left out
 
     def scripts(self) -> tuple[Project, ScriptDirectory]:
         # a ScratchScripts: env.py replacing `context.script.version_locations` keeps the suggestion's
@@ -534,7 +538,7 @@ class _Session:
                  renames: Sequence[Rename]) -> _Generated:
         for old in self.tmp.iterdir():
             old.unlink() if old.is_file() else shutil.rmtree(old)
-        hook = _directives_hook(fixes, renames, self.ws.default_schema, self.ws.models_catalog)
+        hook = _directives_hook(fixes, renames, self.ws.default_schema, self.ws.models_catalog, self.rejected)
         with pointed_at(self.cfg, scratch_url_for(self.cfg, self.m_url), self.ws.env_vars), logging_preserved():
             script = self._autogenerate(rev_id, message, hook)
         path = Path(script.path)
@@ -599,7 +603,7 @@ class _Session:
         """Drift of `catalog` against the models, filtered as the check filtered its findings:
         what the project's include_name/include_object leave out is not the suggestion's to fix."""
         ws = self.ws
-        found = [f for f in diff_catalogs(catalog, ws.models_catalog) if f.is_drift]
+        found = without_rejected((f for f in diff_catalogs(catalog, ws.models_catalog) if f.is_drift), self.rejected)
         if self.options is not None:
             found = apply_project_hooks(found, self.options, ws.metadatas or self.options.target_metadata,
                                         ws.default_schema)
@@ -610,7 +614,8 @@ class _Session:
 
 
 def suggest(ws: Workspace) -> Suggestion | None:
-    drift = [f for f in ws.findings if f.is_drift and f.kind not in ("multiple_heads", "model_rejected")]
+    drift = without_rejected((f for f in ws.findings if f.is_drift and f.kind not in ("multiple_heads", "model_rejected")),
+                             rejected_objects(ws.findings))
     merge = len(ws.project.heads) > 1
     if not drift and not merge:
         return None
@@ -665,8 +670,8 @@ def verify(session: _Session, rev_id: str, generated: _Generated) -> tuple[list[
     if error:
         return checks, []
     remaining = session.drift_after(url)
-    checks.append(Check("no_drift", not remaining, "zero findings against the models" if not remaining
-                        else f"{len(remaining)} finding(s) remain"))
+    detail = "zero findings against the models" if not remaining else f"{len(remaining)} finding(s) remain"
+    checks.append(Check("no_drift", not remaining, ", ".join(filter(None, [detail, left_out_note(session.rejected)]))))
     error = session.migrate(url, UNDO_PREFIX + rev_id, downgrade=True)
     checks.append(Check("downgrade", error is None, error or f"downgraded to {', '.join(generated.down_revision) or 'base'}"))
     if error:
