@@ -247,7 +247,7 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
                 built = build_models(replace(request, careful=True, extensions=heads.extensions, schemas=heads.schemas,
                                              url=o_url.render_as_string(hide_password=False)))
             if not built.built:
-                raise ProjectError(f"building the models' schema failed: {built.error}")
+                raise ProjectError(f"building the models' schema failed: {built.error}", hint=built.hint)
             with run.stage("catalog"), o_engine.connect() as conn:
                 models = read_catalog(conn)
         containment.record(built.redirects)
