@@ -193,3 +193,20 @@ def test_model_objects_postgresql_rejects_are_left_out_and_the_rest_verifies(
     check = plain_alembic(project, fresh_db, "check")
     assert check.returncode != 0, output(check)
     assert "input_uuid" in check.stderr + check.stdout and "step" not in check.stderr + check.stdout, output(check)
+
+
+# ---------------------------------------------------------------------------- a type change under a CHECK (mlflow)
+
+
+def test_type_change_of_a_column_under_a_check_verifies(make_project: MakeProject, url_settings: UrlSettings,
+                                                        fresh_db: Database) -> None:
+    """mlflow's runs.status VARCHAR(9) -> String(20) under CHECK (status IN (...)): ALTER COLUMN TYPE makes
+    PostgreSQL re-spell the CHECK (`(ARRAY[...])::text[]` comes back as `ARRAY[(...)::text]`), and changing
+    the type back keeps the new spelling: the downgrade restores the catalog up to that spelling."""
+    project, report = check_and_write(make_project, url_settings, "corpus_type_change_under_check")
+    assert drift(report) == {("column_type_changed", "public.runs.status")}
+    s = written_and_verified(report, project)
+    (restores,) = [c for c in s.checks if c.name == "downgrade_restores"]
+    assert "spells 1 definition(s) otherwise" in restores.detail, restores.detail
+    assert "public.runs.runs_status_check" in restores.detail, restores.detail
+    plain_alembic_accepts(project, fresh_db, s.revision)
