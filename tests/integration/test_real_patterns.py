@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 from test_suggestion import Database, describe, output, plain_alembic, plain_database, query, section
 
+from driftbot.comment import CommentContext, render_comment
 from driftbot.engine import run_check
+from driftbot.render import render
 from driftbot.report import Report
 from driftbot.settings import Settings
 from driftbot.suggest import Suggestion
@@ -183,6 +185,15 @@ def test_model_objects_postgresql_rejects_are_left_out_and_the_rest_verifies(
     assert "2 model objects PostgreSQL rejects" in no_drift.detail, no_drift.detail
     for obj in REJECTED:
         assert obj in no_drift.detail, no_drift.detail
+
+    # the terminal and the PR comment say so next to "verified"
+    text = render(report, "text")
+    assert "VERIFIED" in text and f"except 2 model objects PostgreSQL rejects, left out of the migration: " \
+        f"{', '.join(REJECTED)}" in text, text
+    comment = render_comment(report, CommentContext(repository="octo/shop", head_sha="0" * 40, branch="b"), "<!-- m -->")
+    assert "except 2 model objects PostgreSQL rejects, left out of the migration: " \
+        "`public.input_tags.input_tags_input_uuid_fkey`, `public.trace_tags.index_trace_tags_request_id`" in comment, \
+        comment
 
     upgrade_run = plain_alembic(project, fresh_db, "upgrade", "head")
     assert upgrade_run.returncode == 0, output(upgrade_run)
