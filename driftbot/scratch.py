@@ -216,7 +216,7 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
         if options.version_locations is not None:  # env.py chose other versions directories
             project = relocated(project, script, run)
             snapshots = None  # keyed by the chain alembic.ini names, which is not the one that ran
-        raise_for_failure(run.migrations, project)
+        raise_for_failure(run.migrations, project, baseline=settings.baseline is not None)
         if snapshots is not None:
             with run.stage("snapshot"):
                 run.cache = replace(run.cache, stored=_store(snapshots, project.heads, m_url))

@@ -170,6 +170,19 @@ def test_baseline_names_a_metadata_or_declarative_base(
     assert (report.status, report.exit_code) == ("clean", 0)
 
 
+def test_baseline_of_the_current_models_is_named_when_a_revision_collides_with_it(
+        make_project: Make, url_settings: UrlSettings) -> None:
+    """buildbot: `--baseline buildbot.db.model:Model.metadata` (the current models) makes revision 060 fail with
+    DuplicateTable; the hint says why, instead of `fix the migration`."""
+    project = make_project("corpus_second_revision_needs_base")
+
+    report = run_check(url_settings(project, baseline="models:Base", suggest=False))
+
+    assert (report.status, report.exit_code) == ("error", 3)
+    assert report.error is not None and "DuplicateColumn" in report.error.message, report.error
+    assert "revision 0002 creates what the --baseline already has" in report.error.hint, report.error.hint
+
+
 # ---------------------------------------------------------------------------- Flask-Migrate env.py (ihatemoney)
 
 
