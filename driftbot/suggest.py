@@ -491,27 +491,27 @@ def _shape(table: CatalogTable) -> dict[str, tuple[str, bool, str | None]]:
             for name, c in table.columns.items()}
 
 
-def find_renames(ws: Workspace) -> list[Rename]:
+def find_renames(findings: Sequence[Finding], migrations: Catalog, models: Catalog) -> list[Rename]:
     """A column (table) gone and one of the same type, nullability and default (same columns)
-    come: probably a rename."""
+    come: probably a rename. `findings` are those between the `migrations` and `models` catalogs."""
     renames: list[Rename] = []
-    gone_tables = [f for f in ws.findings if f.kind == "table_extra" and f.schema and f.table]
-    new_tables = [f for f in ws.findings if f.kind == "table_missing" and f.schema and f.table]
+    gone_tables = [f for f in findings if f.kind == "table_extra" and f.schema and f.table]
+    new_tables = [f for f in findings if f.kind == "table_missing" and f.schema and f.table]
     for old_table in gone_tables:
-        shape = _shape(ws.migrations_catalog.tables[(old_table.schema or "", old_table.table or "")])
+        shape = _shape(migrations.tables[(old_table.schema or "", old_table.table or "")])
         new_table = next((n for n in new_tables if n.schema == old_table.schema
-                          and _shape(ws.models_catalog.tables[(n.schema or "", n.table or "")]) == shape), None)
+                          and _shape(models.tables[(n.schema or "", n.table or "")]) == shape), None)
         if new_table is not None:
             new_tables.remove(new_table)
             renames.append(Rename(old_table.schema or "", old_table.table or "", old_table.table or "",
                                   new_table.table or "", "table"))
     by_table: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
-    for f in ws.findings:
+    for f in findings:
         if f.kind in ("column_missing", "column_extra") and f.schema and f.table and f.name:
             pair = by_table.setdefault((f.schema, f.table), ([], []))
             pair[0 if f.kind == "column_extra" else 1].append(f.name)
     for (schema, table), (gone, new) in by_table.items():
-        m_table, o_table = ws.migrations_catalog.tables[(schema, table)], ws.models_catalog.tables[(schema, table)]
+        m_table, o_table = migrations.tables[(schema, table)], models.tables[(schema, table)]
         for old in gone:
             spec = column_definition(m_table.columns[old])
             match = next((n for n in new if column_definition(o_table.columns[n]) == spec), None)
@@ -651,7 +651,7 @@ def suggest(ws: Workspace) -> Suggestion | None:
     rev_id, message = revision_id(ws.project, drift), ws.message or summary_message(drift)
     if merge and not ws.message:
         message = f"merge heads {', '.join(ws.project.heads)}" + (f"; {message}" if drift else "")
-    renames = find_renames(ws)
+    renames = find_renames(ws.findings, ws.migrations_catalog, ws.models_catalog)
     ctx = Context(ws.migrations_catalog, ws.models_catalog, tuple(drift))
     versions_dir = project_versions_dir(ws.project, ws.config)
     with ExitStack() as stack:
