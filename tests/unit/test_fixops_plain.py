@@ -119,12 +119,14 @@ def test_enum_values_removed_swap_the_type_once_and_are_destructive() -> None:
     assert {h.kind for h in op.hazards} == {"rewrite_lock", "destructive"}
 
 
-def test_an_enum_for_a_new_table_is_left_to_create_table() -> None:
+def test_an_enum_for_a_new_table_is_created_by_driftbot_before_the_table() -> None:
+    # the suggestion's create_table gets create_type=False, so the type is driftbot's op (pre) and is
+    # dropped after the table on the way down
     m = catalog()
     o = catalog(table("tickets", col("status", "status")), enum("status", "open"))
-    assert ops(m, o) == []
-    [alone] = ops(catalog(), catalog(enum("status", "open")))
-    assert statements(alone.upgrade) == ["CREATE TYPE public.status AS ENUM ('open')"] and alone.phase == "pre"
+    [new] = ops(m, o)
+    assert new.phase == "pre" and statements(new.upgrade) == ["CREATE TYPE public.status AS ENUM ('open')"]
+    assert statements(new.downgrade) == ["DROP TYPE public.status"]
 
 
 def test_a_sequence_is_created_first_and_dropped_last() -> None:
