@@ -384,7 +384,7 @@ def flask_app_context(spec: str | None, url: URL | None, root: Path) -> Iterator
         yield
 
 
-def raise_for_failure(run: MigrationRun, project: Project) -> None:
+def raise_for_failure(run: MigrationRun, project: Project, baseline: bool = False) -> None:
     if run.failure is None:
         return
     f = run.failure
@@ -399,6 +399,12 @@ def raise_for_failure(run: MigrationRun, project: Project) -> None:
                 "schema before it runs the migrations (or stamps them), pass --baseline FILE.sql, "
                 "--baseline module:callable(connection) or --baseline module:MetaData (a MetaData or a "
                 "declarative Base, created with create_all) to prepare the empty database first")
+    if baseline and any(kind in f.error for kind in ("DuplicateTable", "DuplicateColumn", "DuplicateObject")):
+        which = "the first revision" if f.revision == first else f"revision {f.revision}"
+        hint = (f"{which} creates what the --baseline already has: the baseline must be the schema as it was "
+                "before the first revision, not the current models (an application that builds new databases "
+                "from its current models and stamps the head has no such schema, and its migrations cannot be "
+                "checked from empty)")
     if "out of shared memory" in f.error:
         hint = ("the server ran out of lock slots, not the migration: one transaction locks every table it "
                 "touches; raise max_locks_per_transaction on the server (driftbot's own servers use 256)")

@@ -21,7 +21,7 @@ import logging
 import subprocess
 import sys
 import tempfile
-from contextlib import chdir, redirect_stdout
+from contextlib import ExitStack, chdir, redirect_stdout
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,7 @@ class ModelsResult:
     rejected: tuple[Finding, ...] = ()
     redirects: tuple[Redirect, ...] = ()
     error: str | None = None  # why the models could not be imported or built
+    hint: str = ""  # what to do about it (a ProjectError's hint)
 
 
 class ModelsBuild:
@@ -126,17 +127,52 @@ def _metadata_from_env_py(request: ModelsRequest) -> tuple[MetaData, ...]:
 
     env.configure = configure  # type: ignore[method-assign]
     url = make_url(request.url)
-    try:
-        # no database while the application is created: one that migrates itself at start (ihatemoney's
-        # create_app runs flask_migrate.upgrade()) must not turn the models' database into the migrations'
-        with flask_app_context(request.flask_app, None, Path(request.alembic_ini).parent.resolve()), \
-                pointed_at(cfg, url, request.env_vars), logging_preserved(), env:
-            run_env(script, cfg, url, lambda: "configured" in seen)
-    except _Configured:
-        pass
+    with ExitStack() as stack:
+        try:
+            # no database while the application is created: one that migrates itself at start (ihatemoney's
+            # create_app runs flask_migrate.upgrade()) must not turn the models' database into the migrations'
+            stack.enter_context(flask_app_context(request.flask_app, None, Path(request.alembic_ini).parent.resolve()))
+        except ProjectError as exc:
+            return _flask_sqlalchemy_instead(exc)
+        try:
+            with pointed_at(cfg, url, request.env_vars), logging_preserved(), env:
+                run_env(script, cfg, url, lambda: "configured" in seen)
+        except _Configured:
+            pass
     if "configured" not in seen:
         raise ProjectError("env.py never called context.configure()")
     return metadata_tuple(seen["metadata"])
+
+
+def _flask_sqlalchemy_instead(failed: ProjectError) -> tuple[MetaData, ...]:
+    """The application cannot be created without its database: the metadata Flask-Migrate's env.py would
+    read (`current_app.extensions["migrate"].db.metadata`), from the one Flask-SQLAlchemy `db` that the
+    application's modules, imported by then, hold."""
+    found = flask_sqlalchemy_dbs()
+    if len(found) != 1:
+        what = "no Flask-SQLAlchemy db" if not found else f"{len(found)} Flask-SQLAlchemy db objects"
+        raise ProjectError(f"{failed.message} (the models' database is built with no database for the application, and "
+                           f"its modules hold {what} to take the metadata from)",
+                           hint="pass --metadata module:db (the Flask-SQLAlchemy object or a MetaData)") from failed
+    ((where, db),) = found.items()
+    log.warning("the application cannot be created without a database (%s); the models are %s.metadata",
+                failed.message, where)
+    from driftbot.migrate import metadata_tuple
+
+    return metadata_tuple(db)  # its `metadata`: the default bind's, as Flask-Migrate's get_metadata() takes it
+
+
+def flask_sqlalchemy_dbs() -> dict[str, Any]:
+    """module:name of each distinct flask_sqlalchemy.SQLAlchemy object held by an imported module."""
+    cls = getattr(sys.modules.get("flask_sqlalchemy"), "SQLAlchemy", None)
+    if not isinstance(cls, type):
+        return {}
+    found: dict[int, tuple[str, Any]] = {}
+    for module_name, module in sorted(sys.modules.copy().items()):
+        for name, value in list(getattr(module, "__dict__", {}).items()):
+            if isinstance(value, cls) and id(value) not in found:
+                found[id(value)] = (f"{module_name}:{name}", value)
+    return dict(found.values())
 
 
 def _build(request: ModelsRequest) -> ModelsResult:
@@ -153,8 +189,10 @@ def _build(request: ModelsRequest) -> ModelsResult:
                 metadatas = (load_metadata(request.metadata_spec) if request.metadata_spec
                              else _metadata_from_env_py(request))
         except Exception as exc:
-            return ModelsResult(False, error=f"importing the models failed: {describe_exception(exc, (root,))}",
-                                redirects=containment.redirects())
+            hint = getattr(exc, "hint", "") or ""
+            error = describe_exception(exc, (root,)).removesuffix("\n" + hint if hint else "")  # the hint goes apart
+            return ModelsResult(False, error=f"importing the models failed: {error}", redirects=containment.redirects(),
+                                hint=hint)
         engine = own_engine(url)
         migrated = replace(EMPTY_CATALOG, extensions=request.extensions, schemas=request.schemas)
         try:

@@ -217,7 +217,7 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
         if options.version_locations is not None:  # env.py chose other versions directories
             project = relocated(project, script, run)
             snapshots = None  # keyed by the chain alembic.ini names, which is not the one that ran
-        raise_for_failure(run.migrations, project)
+        raise_for_failure(run.migrations, project, baseline=settings.baseline is not None)
         if snapshots is not None:
             with run.stage("snapshot"):
                 run.cache = replace(run.cache, stored=_store(snapshots, project.heads, m_url))
@@ -249,7 +249,7 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
                 built = build_models(replace(request, careful=True, extensions=heads.extensions, schemas=heads.schemas,
                                              collations=collations, url=o_url.render_as_string(hide_password=False)))
             if not built.built:
-                raise ProjectError(f"building the models' schema failed: {built.error}")
+                raise ProjectError(f"building the models' schema failed: {built.error}", hint=built.hint)
             with run.stage("catalog"), o_engine.connect() as conn:
                 models = read_catalog(conn)
         containment.record(built.redirects)

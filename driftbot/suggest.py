@@ -34,7 +34,7 @@ from alembic.config import Config
 from alembic.operations import ops
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import Script, ScriptDirectory
-from sqlalchemy import Column, Enum, ForeignKeyConstraint, MetaData
+from sqlalchemy import Column, Enum, MetaData
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
 from sqlalchemy.types import ARRAY, TypeEngine
@@ -61,6 +61,7 @@ from driftbot.migrate import (
 from driftbot.postgres import Server, scratch_database
 from driftbot.postgres.base import ScratchRole, connect_admin
 from driftbot.project import Project, describe_exception, describe_script
+from driftbot.rejected import drop_rejected_ops, left_out_note, rejected_objects, without_rejected
 from driftbot.settle import settle_at
 from driftbot.sqlnames import quote_ident
 
@@ -331,54 +332,15 @@ def _name_unnamed_constraints(op_tree: Sequence[Any], models: Catalog, default_s
             op.constraint_name = _pg_name(op, models, default_schema)
 
 
-def _fk_name(op: ops.CreateForeignKeyOp) -> str:
-    """The foreign key's name, or the one PostgreSQL (and models_db) gives it: <table>_<columns>_fkey."""
-    name = op.constraint_name
-    return name if isinstance(name, str) else f"{op.source_table}_{'_'.join(op.local_cols)}_fkey"
-
-
-def _table_fk_name(fk: ForeignKeyConstraint, table: str) -> str:
-    return fk.name if isinstance(fk.name, str) else f"{table}_{'_'.join(fk.column_keys)}_fkey"
-
-
-def _rejected(op: Any, rejected: set[tuple[str, str]], default_schema: str) -> bool:
-    """Is `op` the creation of a model object PostgreSQL rejected? (object type, dotted path)"""
-    if isinstance(op, ops.CreateForeignKeyOp):
-        schema = op.kw.get("source_schema") or default_schema
-        return ("foreign_key_constraint", f"{schema}.{op.source_table}.{_fk_name(op)}") in rejected
-    if isinstance(op, ops.CreateIndexOp):
-        return ("index", f"{op.schema or default_schema}.{op.table_name}.{op.index_name}") in rejected
-    if isinstance(op, ops.CreateTableOp):
-        return ("table", f"{op.schema or default_schema}.{op.table_name}") in rejected
-    return False
-
-
-def _leave_out_rejected(op_tree: list[Any], rejected: set[tuple[str, str]], default_schema: str) -> None:
-    """What PostgreSQL refused to build from the models cannot be in a fix that verifies: autogenerate
-    (which reads the models, not the database) still emits it, so it is taken out here (and said:
-    a `left_out` hazard)."""
-    op_tree[:] = [op for op in op_tree if not _rejected(op, rejected, default_schema)]
-    for op in op_tree:
-        if isinstance(op, ops.CreateTableOp):
-            where = f"{op.schema or default_schema}.{op.table_name}"
-            op.columns = [c for c in op.columns if not (
-                isinstance(c, ForeignKeyConstraint)
-                and ("foreign_key_constraint", f"{where}.{_table_fk_name(c, op.table_name)}") in rejected)]
-        elif isinstance(op, ops.ModifyTableOps):
-            _leave_out_rejected(op.ops, rejected, default_schema)
-    op_tree[:] = [op for op in op_tree if not (isinstance(op, ops.ModifyTableOps) and not op.ops)]
-
-
 def _directives_hook(fixes: Sequence[FixOp], renames: Sequence[Rename], default_schema: str,
-                     models: Catalog, rejected: Sequence[Finding] = ()) -> Callable[[Any, Any, list[Any]], None]:
-    left_out = {(f.object_type or "", f.object) for f in rejected}
-
+                     models: Catalog, rejected: Sequence[str]) -> Callable[[Any, Any, list[Any]], None]:
     def hook(context: Any, revision: Any, directives: list[Any]) -> None:
         if not directives:
             return
         script = directives[0]
         upgrade_ops = script.upgrade_ops
-        _leave_out_rejected(upgrade_ops.ops, left_out, default_schema)
+        # what PostgreSQL rejected from the models would fail here too (rejected.py)
+        upgrade_ops.ops = drop_rejected_ops(upgrade_ops.ops, rejected, default_schema)
         _apply_renames(upgrade_ops.ops, renames, default_schema)
         _name_unnamed_constraints(upgrade_ops.ops, models, default_schema)
         phase: dict[str, list[Any]] = {"pre": [], "post": [], "last": [], "rename": []}
@@ -529,27 +491,27 @@ def _shape(table: CatalogTable) -> dict[str, tuple[str, bool, str | None]]:
             for name, c in table.columns.items()}
 
 
-def find_renames(ws: Workspace) -> list[Rename]:
+def find_renames(findings: Sequence[Finding], migrations: Catalog, models: Catalog) -> list[Rename]:
     """A column (table) gone and one of the same type, nullability and default (same columns)
-    come: probably a rename."""
+    come: probably a rename. `findings` are those between the `migrations` and `models` catalogs."""
     renames: list[Rename] = []
-    gone_tables = [f for f in ws.findings if f.kind == "table_extra" and f.schema and f.table]
-    new_tables = [f for f in ws.findings if f.kind == "table_missing" and f.schema and f.table]
+    gone_tables = [f for f in findings if f.kind == "table_extra" and f.schema and f.table]
+    new_tables = [f for f in findings if f.kind == "table_missing" and f.schema and f.table]
     for old_table in gone_tables:
-        shape = _shape(ws.migrations_catalog.tables[(old_table.schema or "", old_table.table or "")])
+        shape = _shape(migrations.tables[(old_table.schema or "", old_table.table or "")])
         new_table = next((n for n in new_tables if n.schema == old_table.schema
-                          and _shape(ws.models_catalog.tables[(n.schema or "", n.table or "")]) == shape), None)
+                          and _shape(models.tables[(n.schema or "", n.table or "")]) == shape), None)
         if new_table is not None:
             new_tables.remove(new_table)
             renames.append(Rename(old_table.schema or "", old_table.table or "", old_table.table or "",
                                   new_table.table or "", "table"))
     by_table: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
-    for f in ws.findings:
+    for f in findings:
         if f.kind in ("column_missing", "column_extra") and f.schema and f.table and f.name:
             pair = by_table.setdefault((f.schema, f.table), ([], []))
             pair[0 if f.kind == "column_extra" else 1].append(f.name)
     for (schema, table), (gone, new) in by_table.items():
-        m_table, o_table = ws.migrations_catalog.tables[(schema, table)], ws.models_catalog.tables[(schema, table)]
+        m_table, o_table = migrations.tables[(schema, table)], models.tables[(schema, table)]
         for old in gone:
             spec = column_definition(m_table.columns[old])
             match = next((n for n in new if column_definition(o_table.columns[n]) == spec), None)
@@ -579,6 +541,7 @@ class _Session:
         self.m_url = ws.role.url(m_url) if ws.role else m_url
         self.options: EnvOptions | None = None  # what env.py configured in the last run
         self.generic_template = False  # rendered with Alembic's generic script.py.mako
+        self.rejected = rejected_objects(ws.findings)  # model objects PostgreSQL refused: left out
 
     def scripts(self) -> tuple[Project, ScriptDirectory]:
         # a ScratchScripts: env.py replacing `context.script.version_locations` keeps the suggestion's
@@ -602,8 +565,7 @@ class _Session:
                  renames: Sequence[Rename]) -> _Generated:
         for old in self.tmp.iterdir():
             old.unlink() if old.is_file() else shutil.rmtree(old)
-        hook = _directives_hook(fixes, renames, self.ws.default_schema, self.ws.models_catalog,
-                                [f for f in self.ws.findings if f.kind == "model_rejected"])
+        hook = _directives_hook(fixes, renames, self.ws.default_schema, self.ws.models_catalog, self.rejected)
         with pointed_at(self.cfg, scratch_url_for(self.cfg, self.m_url), self.ws.env_vars), logging_preserved():
             script = self._autogenerate(rev_id, message, hook)
         path = Path(script.path)
@@ -669,7 +631,8 @@ class _Session:
         findings were: what the project's include_name/include_object leave out is not the suggestion's to fix."""
         ws = self.ws
         settle = settle_at(url)
-        found = [f for f in settle(diff_catalogs(catalog, ws.models_catalog), catalog, ws.models_catalog) if f.is_drift]
+        found = without_rejected((f for f in settle(diff_catalogs(catalog, ws.models_catalog), catalog, ws.models_catalog)
+                                  if f.is_drift), self.rejected)
         if self.options is not None:
             found = apply_project_hooks(found, self.options, ws.metadatas or self.options.target_metadata,
                                         ws.default_schema)
@@ -680,14 +643,15 @@ class _Session:
 
 
 def suggest(ws: Workspace) -> Suggestion | None:
-    drift = [f for f in ws.findings if f.is_drift and f.kind not in ("multiple_heads", "model_rejected")]
+    drift = without_rejected((f for f in ws.findings if f.is_drift and f.kind not in ("multiple_heads", "model_rejected")),
+                             rejected_objects(ws.findings))
     merge = len(ws.project.heads) > 1
     if not drift and not merge:
         return None
     rev_id, message = revision_id(ws.project, drift), ws.message or summary_message(drift)
     if merge and not ws.message:
         message = f"merge heads {', '.join(ws.project.heads)}" + (f"; {message}" if drift else "")
-    renames = find_renames(ws)
+    renames = find_renames(ws.findings, ws.migrations_catalog, ws.models_catalog)
     ctx = Context(ws.migrations_catalog, ws.models_catalog, tuple(drift))
     versions_dir = project_versions_dir(ws.project, ws.config)
     with ExitStack() as stack:
@@ -737,20 +701,33 @@ def verify(session: _Session, rev_id: str, generated: _Generated) -> tuple[list[
     if error:
         return checks, []
     remaining = session.drift_after(url)
-    checks.append(Check("no_drift", not remaining, "zero findings against the models" if not remaining
-                        else f"{len(remaining)} finding(s) remain"))
+    detail = "zero findings against the models" if not remaining else f"{len(remaining)} finding(s) remain"
+    checks.append(Check("no_drift", not remaining, ", ".join(filter(None, [detail, left_out_note(session.rejected)]))))
     error = session.migrate(url, UNDO_PREFIX + rev_id, downgrade=True)
     checks.append(Check("downgrade", error is None, error or f"downgraded to {', '.join(generated.down_revision) or 'base'}"))
     if error:
         return checks, remaining
     after = read(url, session.ws.exclude)
-    same = after == session.ws.migrations_catalog
-    difference = diff_catalogs(session.ws.migrations_catalog, after)
-    checks.append(Check("downgrade_restores", same, "the catalog is exactly as before the upgrade" if same
-                        else "differs from before: " + "; ".join(f"{f.kind} {f.object}" for f in difference)))
+    checks.append(_restores_check(session.ws.migrations_catalog, after))
     error = session.migrate(url, rev_id)
     checks.append(Check("upgrade_again", error is None, error or "upgraded again"))
     return checks, remaining
+
+
+def _restores_check(before: Catalog, after: Catalog) -> Check:
+    """Exactly the catalog before the upgrade, or one PostgreSQL re-spelled on the way: ALTER COLUMN TYPE
+    rebuilds the CHECKs and indexes on the column, and a definition may come back spelled otherwise
+    (mlflow's CHECK (status IN (...)) on a VARCHAR); the diff's equivalence then says they mean the same."""
+    if after == before:
+        return Check("downgrade_restores", True, "the catalog is exactly as before the upgrade")
+    difference = diff_catalogs(before, after)
+    changed = [f for f in difference if f.is_drift]
+    if changed or not difference:  # nothing the diff sees, yet not equal: say so rather than pass
+        return Check("downgrade_restores", False, "differs from before: " + (
+            "; ".join(f"{f.kind} {f.object}" for f in changed) or "in what the catalog compares exactly"))
+    return Check("downgrade_restores", True, "the catalog is as before the upgrade, except that PostgreSQL spells "
+                 f"{len(difference)} definition(s) otherwise, with the same meaning: "
+                 + ", ".join(f.object for f in difference))
 
 
 def _hazards(drift: Sequence[Finding], fixes: Sequence[FixOp], renames: Sequence[Rename]) -> list[Hazard]:

@@ -10,6 +10,10 @@ commits through the Git Data API (blob → tree on the analysed commit → commi
 the analysed commit → fast-forward-only ref update, so GitHub itself refuses if the branch
 moved), sets the `driftbot` status on the new commit, and replies in the thread.
 
+Three steps: `read_request` reads from GitHub what the checks need into a `CommitRequest`;
+`decide_commit` (the policy) is a pure function of it, a refusal or a `CommitPlan`; then the
+plan is committed (`existing_refusal` and `push_refusal` say what GitHub's answers mean).
+
 The template side writes the file with `build_file_block` (marker line + exact fenced
 content) and the checkbox with `commit_checkbox`.
 """
@@ -28,7 +32,7 @@ from github import Github, GithubException, InputGitTreeElement
 
 from driftbot import escape
 from driftbot.github.client import API_ERRORS, GitHubError, Identity, api_errors, describe, status_of, viewer_identity
-from driftbot.github.comments import MAX_COMMENT, find_markers, find_sticky_comment, read_marker, unfenced, unfenced_lines
+from driftbot.github.comments import MAX_COMMENT, Marker, find_markers, find_sticky_comment, read_marker, unfenced, unfenced_lines
 from driftbot.github.events import IssueCommentEvent
 from driftbot.github.status import CannotSetStatus, set_status
 
@@ -217,26 +221,176 @@ def _trigger(event: IssueCommentEvent, bot: Identity, comment_id: str) -> tuple[
     return None
 
 
-def _run(gh: Github, event: IssueCommentEvent, *, repo: str, bot: Identity, comment_id: str, actor: str,
-         carrier: str | None, run_url: str | None) -> CommitOutcome:
+@dataclass(frozen=True)
+class PullState:
+    """The pull request as GitHub has it now (`head_repo` None: the head repository was deleted)."""
+
+    state: str
+    head_sha: str
+    branch: str
+    head_repo: str | None
+    head_html: str | None = None
+    maintainer_can_modify: bool = False
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    """Everything the commit policy decides on, read from GitHub beforehand (`read_request`)."""
+
+    repo: str  # the repository the workflow runs in (trusted context)
+    number: int
+    actor: str  # who commented or ticked
+    comment_id: str
+    carrier: str | None  # the body of the comment carrying the migration; None: no driftbot comment
+    carrier_is_bots: bool  # written by driftbot's account (id and type)
+    permission: str  # the actor's collaborator permission ("none" when not a collaborator)
+    pull: PullState
+    fork_pushable: bool = False  # the token may push to the head repository (asked for forks maintainers may edit)
+
+
+@dataclass(frozen=True)
+class CommitPlan:
+    """An approved commit: `content` at `path` on `branch` of `head_repo`, on top of `parent`."""
+
+    request: CommitRequest
+    head_repo: str
+    path: str
+    content: str
+
+    @property
+    def parent(self) -> str:  # the analysed commit: the marker's sha=, equal to the PR head (checked)
+        return self.request.pull.head_sha
+
+    @property
+    def branch(self) -> str:
+        return self.request.pull.branch
+
+    @property
+    def who(self) -> str:
+        return escape.code(self.request.actor)
+
+    @property
+    def message(self) -> str:
+        r = self.request
+        return (f"Add driftbot's verified migration {posixpath.basename(self.path)}\n\n"
+                f"Generated and verified by driftbot for {self.parent[:12]} (upgrade, no drift left,\n"
+                f"downgrade restores the schema, upgrade again). Requested by {r.actor} in {r.repo}#{r.number}.\n")
+
+    def manual(self) -> CommitOutcome:
+        """The fork the token cannot push to: how to add the file by hand."""
+        pull = self.request.pull
+        text = _manual(self.who, self.head_repo, pull.head_html, self.branch, self.path, self.content,
+                       pull.maintainer_can_modify)
+        return _refused("fork", text, self.path)
+
+
+def _refused(reason: Reason, reply: str, path: str | None = None) -> CommitOutcome:
+    return CommitOutcome(False, reply, path=path, reason=reason)
+
+
+def decide_commit(req: CommitRequest) -> CommitOutcome | CommitPlan:
+    """The commit policy (GITHUB.md §22): the first rule that refuses wins, else the approved plan.
+
+    In order: driftbot's own comment with its marker; write permission; an open PR whose head
+    is the SHA driftbot analysed; the migration exactly as driftbot wrote it (checksum); a
+    head branch the token can push to (else the manual path for forks).
+    """
+    who = escape.code(req.actor)
+    recorded = _recorded(req, who)
+    if isinstance(recorded, CommitOutcome):
+        return recorded
+    if req.permission not in WRITE_PERMISSIONS:
+        return _refused("forbidden", f"Sorry {who}, committing to this pull request needs write access to the "
+                        f"repository (yours is {escape.code(req.permission)}). A maintainer can tick the box or "
+                        f"comment `{COMMAND}` instead.")
+    pull = req.pull
+    if pull.state != "open":
+        return _refused("closed", f"{who}: this pull request is {escape.code(pull.state)}; nothing was committed.")
+    if pull.head_sha != recorded.sha:
+        return _refused("stale", f"{who}: there are new commits since driftbot analysed `{recorded.sha[:12]}` "
+                        f"(the head is now `{pull.head_sha[:12]}`), so its migration may no longer fit. Re-run the "
+                        "check and commit from the updated comment.")
+    carried = _carried(req.carrier or "")
+    if carried is None:
+        return _refused("no_migration", f"{who}: driftbot's comment carries no verified migration to commit.")
+    if not carried.verified:
+        return _refused("tampered", f"{who}: the migration in driftbot's comment does not match the checksum "
+                        "driftbot wrote next to it (the comment was edited), so it was not committed. Re-run the "
+                        "check.", carried.path)
+    if pull.head_repo is None:
+        return _refused("fork", f"{who}: the pull request's head repository no longer exists; nothing can be "
+                        "committed to it.", carried.path)
+    plan = CommitPlan(req, pull.head_repo, carried.path, carried.content)
+    if pull.head_repo != req.repo and not (pull.maintainer_can_modify and req.fork_pushable):
+        return plan.manual()
+    return plan
+
+
+def _recorded(req: CommitRequest, who: str) -> CommitOutcome | Marker:
+    """The marker of driftbot's own carrying comment (the analysed SHA), or why there is none."""
+    if req.carrier is None:
+        return _refused("no_comment", f"{who}: there is no driftbot comment on this pull request to commit from. "
+                        "Run the check first.")
+    if not req.carrier_is_bots:
+        return _refused("not_bot_comment", f"{who}: only the checkbox in driftbot's own comment commits a "
+                        "migration; this comment was written by someone else.")
+    recorded = read_marker(req.carrier, req.comment_id)
+    if recorded is None:
+        return _refused("no_comment", f"{who}: driftbot's comment has no marker for {escape.code(req.comment_id)}: "
+                        "re-run the check.")
+    return recorded
+
+
+def existing_refusal(plan: CommitPlan, existing: str | None) -> CommitOutcome | None:
+    """Never overwrite a file: `existing` is the text at the path on the analysed commit (None: absent)."""
+    if existing is None:
+        return None
+    where = f"{escape.code(plan.path)} already exists on {escape.code(plan.branch)}"
+    if existing == plan.content:
+        return _refused("exists", f"{plan.who}: {escape.code(plan.path)} is already on {escape.code(plan.branch)} "
+                        "with this content; nothing to commit.", plan.path)
+    return _refused("exists", f"{plan.who}: {where} with other content; driftbot does not overwrite files. "
+                    "Re-run the check.", plan.path)
+
+
+def push_refusal(plan: CommitPlan, status: int | None, description: str) -> CommitOutcome | None:
+    """What GitHub's refusal of the commit means for the user; None: an error, not a refusal."""
+    if status == 422 and "fast forward" in description.lower():
+        return _refused("stale", f"{plan.who}: the branch {escape.code(plan.branch)} moved while committing (new "
+                        "commits since driftbot analysed it). Re-run the check.", plan.path)
+    if status in (403, 404):
+        if plan.head_repo != plan.request.repo:
+            return plan.manual()
+        return _refused("push_denied", f"{plan.who}: this workflow's token may not push to "
+                        f"{escape.code(plan.branch)} ({escape.md(description)}). Give the commit job "
+                        "`permissions: contents: write`.", plan.path)
+    return None
+
+
+def committed(plan: CommitPlan, new_sha: str, status_error: str | None) -> CommitOutcome:
+    """The reply for a commit made; `status_error`: why the `driftbot` status could not be set."""
+    status_note = ("The `driftbot` status on it is set to success from driftbot's verification." if status_error is None
+                   else f"The `driftbot` status could not be set ({escape.md(status_error)}).")
+    reply = (f"Committed {escape.code(plan.path)} to {escape.code(plan.branch)} as `{new_sha[:12]}`, on top of "
+             f"`{plan.parent[:12]}`, the commit driftbot analysed (requested by {plan.who}).\n\n{status_note} "
+             "Commits made with the workflow token start no workflow runs: other required checks run again on "
+             "your next push (or use a GitHub App token, see driftbot's README).")
+    return CommitOutcome(True, reply, new_sha, plan.path, "committed")
+
+
+# ---------------------------------------------------------------- reading and committing
+
+
+def read_request(gh: Github, event: IssueCommentEvent, *, repo: str, bot: Identity, comment_id: str, actor: str,
+                 carrier: str | None) -> CommitRequest:
+    """What the policy needs, from GitHub. `carrier`: the ticked comment's body, None for a command
+    (then driftbot's newest comment carries the migration)."""
     number = event.issue_number
-    who = escape.code(actor)
-    # 1. the carrying comment: driftbot's own, with its marker
+    carrier_is_bots = carrier is None or bot.owns(event.user)
     if carrier is None:
         found = find_sticky_comment(gh, repo, number, comment_id, author=bot)
-        if found is None:
-            return CommitOutcome(False, f"{who}: there is no driftbot comment on this pull request to commit from. "
-                                 "Run the check first.", reason="no_comment")
-        carrier = found[1]
-    elif not bot.owns(event.user):
-        return CommitOutcome(False, f"{who}: only the checkbox in driftbot's own comment commits a migration; "
-                             "this comment was written by someone else.", reason="not_bot_comment")
-    recorded = read_marker(carrier, comment_id)
-    if recorded is None:
-        return CommitOutcome(False, f"{who}: driftbot's comment has no marker for {escape.code(comment_id)}: "
-                             "re-run the check.", reason="no_comment")
+        carrier = found[1] if found is not None else None
     gh_repo = gh.get_repo(repo)
-    # 2. the actor may write to the repository
     with api_errors(f"read {actor}'s permission"):
         try:
             permission = gh_repo.get_collaborator_permission(actor)
@@ -244,81 +398,45 @@ def _run(gh: Github, event: IssueCommentEvent, *, repo: str, bot: Identity, comm
             if status_of(e) != 404:
                 raise
             permission = "none"
-    if permission not in WRITE_PERMISSIONS:
-        return CommitOutcome(False, f"Sorry {who}, committing to this pull request needs write access to the repository "
-                             f"(yours is {escape.code(permission)}). A maintainer can tick the box or comment "
-                             f"`{COMMAND}` instead.", reason="forbidden")
-    # 3. the PR is open and its head is what driftbot analysed
     with api_errors(f"read pull request #{number}"):
         pr = gh_repo.get_pull(number)
-        state, head_sha, branch = pr.state, pr.head.sha, pr.head.ref
-        head_repo = pr.head.repo.full_name if pr.head.repo is not None else None
-        head_html = pr.head.repo.html_url if pr.head.repo is not None else None
-        can_modify = bool(pr.maintainer_can_modify)
-    if state != "open":
-        return CommitOutcome(False, f"{who}: this pull request is {escape.code(state)}; nothing was committed.", reason="closed")
-    if head_sha != recorded.sha:
-        return CommitOutcome(False, f"{who}: there are new commits since driftbot analysed `{recorded.sha[:12]}` "
-                             f"(the head is now `{head_sha[:12]}`), so its migration may no longer fit. Re-run the "
-                             "check and commit from the updated comment.", reason="stale")
-    # 4. the migration, exactly as driftbot wrote it
-    carried = _carried(carrier)
-    if carried is None:
-        return CommitOutcome(False, f"{who}: driftbot's comment carries no verified migration to commit.",
-                             reason="no_migration")
-    if not carried.verified:
-        return CommitOutcome(False, f"{who}: the migration in driftbot's comment does not match the checksum driftbot "
-                             "wrote next to it (the comment was edited), so it was not committed. Re-run the check.",
-                             path=carried.path, reason="tampered")
-    path, content = carried.path, carried.content
-    # 5. a fork the token cannot push to: say how to add the file by hand
-    if head_repo is None:
-        return CommitOutcome(False, f"{who}: the pull request's head repository no longer exists; nothing can be "
-                             "committed to it.", path=path, reason="fork")
-    if head_repo != repo and not (can_modify and _can_push(gh, head_repo)):
-        return CommitOutcome(False, _manual(who, head_repo, head_html, branch, path, content, can_modify), path=path,
-                             reason="fork")
-    # 6. never overwrite a file
-    existing = _existing(gh, head_repo, path, recorded.sha)
-    if existing is not None:
-        if existing == content:
-            return CommitOutcome(False, f"{who}: {escape.code(path)} is already on {escape.code(branch)} with this "
-                                 "content; nothing to commit.", path=path, reason="exists")
-        return CommitOutcome(False, f"{who}: {escape.code(path)} already exists on {escape.code(branch)} with other "
-                             "content; driftbot does not overwrite files. Re-run the check.", path=path, reason="exists")
-    # 7. commit on top of the analysed SHA; the ref moves only by fast-forward
-    message = (f"Add driftbot's verified migration {posixpath.basename(path)}\n\n"
-               f"Generated and verified by driftbot for {recorded.sha[:12]} (upgrade, no drift left,\n"
-               f"downgrade restores the schema, upgrade again). Requested by {actor} in {repo}#{number}.\n")
+        head = pr.head.repo
+        pull = PullState(pr.state, pr.head.sha, pr.head.ref, head.full_name if head is not None else None,
+                         head.html_url if head is not None else None, bool(pr.maintainer_can_modify))
+    fork_pushable = (pull.head_repo not in (None, repo) and pull.maintainer_can_modify
+                     and _can_push(gh, pull.head_repo or ""))
+    return CommitRequest(repo, number, actor, comment_id, carrier, carrier_is_bots, permission, pull, fork_pushable)
+
+
+def _run(gh: Github, event: IssueCommentEvent, *, repo: str, bot: Identity, comment_id: str, actor: str,
+         carrier: str | None, run_url: str | None) -> CommitOutcome:
+    """Read what the policy needs, decide, then commit the approved plan and set the status."""
+    decision = decide_commit(read_request(gh, event, repo=repo, bot=bot, comment_id=comment_id, actor=actor,
+                                          carrier=carrier))
+    if isinstance(decision, CommitOutcome):
+        return decision
+    plan = decision
+    refusal = existing_refusal(plan, _existing(gh, plan.head_repo, plan.path, plan.parent))
+    if refusal is not None:
+        return refusal
     try:
-        new_sha = _commit(gh, head_repo, branch, recorded.sha, path, content, message)
+        new_sha = _commit(gh, plan.head_repo, plan.branch, plan.parent, plan.path, plan.content, plan.message)
     except GithubException as e:
-        if status_of(e) == 422 and "fast forward" in describe(e).lower():
-            return CommitOutcome(False, f"{who}: the branch {escape.code(branch)} moved while committing (new commits "
-                                 "since driftbot analysed it). Re-run the check.", path=path, reason="stale")
-        if status_of(e) in (403, 404):
-            if head_repo != repo:
-                return CommitOutcome(False, _manual(who, head_repo, head_html, branch, path, content, can_modify),
-                                     path=path, reason="fork")
-            return CommitOutcome(False, f"{who}: this workflow's token may not push to {escape.code(branch)} "
-                                 f"({escape.md(describe(e))}). Give the commit job `permissions: contents: write`.",
-                                 path=path, reason="push_denied")
+        refusal = push_refusal(plan, status_of(e), describe(e))
+        if refusal is not None:
+            return refusal
         raise GitHubError(f"GitHub API: could not commit the migration: {describe(e)}") from e
     except API_ERRORS as e:
         raise GitHubError(f"GitHub API: could not commit the migration: {describe(e)}") from e
-    # 8. pushes with the workflow token start no workflow: driftbot reports its own verification
-    status_note = "The `driftbot` status on it is set to success from driftbot's verification."
+    # pushes with the workflow token start no workflow: driftbot reports its own verification
+    status_error = None
     try:
         set_status(gh, repo, new_sha, "success", "Verified migration committed by driftbot; no drift left",
                    target_url=run_url)
     except CannotSetStatus as e:
-        status_note = f"The `driftbot` status could not be set ({escape.md(e.reason)})."
-    reply = (f"Committed {escape.code(path)} to {escape.code(branch)} as `{new_sha[:12]}`, on top of "
-             f"`{recorded.sha[:12]}`, the commit driftbot analysed (requested by {who}).\n\n{status_note} "
-             "Commits made with the workflow token start no workflow runs: other required checks run again on "
-             "your next push (or use a GitHub App token, see driftbot's README).")
-    log.info("committed %s to %s as %s", path, branch, new_sha)
-    return CommitOutcome(True, reply, new_sha, path, "committed")
+        status_error = e.reason
+    log.info("committed %s to %s as %s", plan.path, plan.branch, new_sha)
+    return committed(plan, new_sha, status_error)
 
 
 def _can_push(gh: Github, full_name: str) -> bool:

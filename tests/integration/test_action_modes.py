@@ -19,6 +19,7 @@ from fakegithub import BOT, FakeGitHub
 from fakegithub.events import event_payload
 from fakegithub.state import Repo
 
+from driftbot.action.publish import ARTIFACT_MAX_BYTES
 from driftbot.comment import CommentContext, render_comment
 from driftbot.github.comments import marker, read_marker
 from driftbot.worker import read_report
@@ -103,8 +104,10 @@ def test_publish_refuses_an_artifact_that_is_not_a_driftbot_report(fork_pull: An
     fake, base, fork, number, head = fork_pull
     payload = workflow_run(fake, base, fork, head)
     report = json.loads(REPORT.read_text())
+    valid = REPORT.read_bytes()
     data = {
-        "oversized": b" " * (5 * 1024 * 1024 + 1),
+        # a valid report padded with JSON whitespace past the cap: only the size cap refuses it
+        "oversized": valid + b" " * (ARTIFACT_MAX_BYTES + 1 - len(valid)),
         "not_json": b"<html>pwned</html>",
         "not_a_report": json.dumps(report | {"status": "pwned"}).encode(),
         "injected_field": json.dumps(report | {"findings": [report["findings"][0] | {"html": "<script>"}]}).encode(),
@@ -116,6 +119,8 @@ def test_publish_refuses_an_artifact_that_is_not_a_driftbot_report(fork_pull: An
 
     assert done.returncode == 2, done.stdout + done.stderr
     assert "::error" in done.stdout and "driftbot-report.json" in done.stdout
+    if artifact == "oversized":
+        assert "larger than" in done.stdout
     assert fake.comments(base, number) == [] and fake.statuses(base, head) == []
 
 

@@ -5,6 +5,8 @@
   root, with alembic.ini inside that directory (mlflow)
 - corpus_no_script_location: alembic.ini without script_location, Alembic driven from code (zou)
 - corpus_runtime_version_locations: env.py sets `context.script.version_locations` (prefect)
+- corpus_flask_app, corpus_flask_app_migrates_itself: Flask-Migrate's env.py (current_app); an
+  application factory that runs the migrations itself (ihatemoney)
 - corpus_second_revision_needs_base: an empty first revision, the second alters a table only the
   application creates (buildbot; mlflow's first revision likewise)
 """
@@ -168,6 +170,19 @@ def test_baseline_names_a_metadata_or_declarative_base(
     assert (report.status, report.exit_code) == ("clean", 0)
 
 
+def test_baseline_of_the_current_models_is_named_when_a_revision_collides_with_it(
+        make_project: Make, url_settings: UrlSettings) -> None:
+    """buildbot: `--baseline buildbot.db.model:Model.metadata` (the current models) makes revision 060 fail with
+    DuplicateTable; the hint says why, instead of `fix the migration`."""
+    project = make_project("corpus_second_revision_needs_base")
+
+    report = run_check(url_settings(project, baseline="models:Base", suggest=False))
+
+    assert (report.status, report.exit_code) == ("error", 3)
+    assert report.error is not None and "DuplicateColumn" in report.error.message, report.error
+    assert "revision 0002 creates what the --baseline already has" in report.error.hint, report.error.hint
+
+
 # ---------------------------------------------------------------------------- Flask-Migrate env.py (ihatemoney)
 
 
@@ -193,6 +208,31 @@ def test_flask_app_flag_runs_env_py_in_the_application_s_context(
     assert report.suggestion is not None and report.suggestion.verified, report.suggestion
     assert any(r.requested.startswith("postgresql+psycopg://app@db.invalid") for r in report.redirects), \
         report.redirects
+
+
+def test_flask_app_that_migrates_itself_needs_no_metadata_flag(make_project: Make, url_settings: UrlSettings) -> None:
+    """ihatemoney: create_app() runs the migrations, so the models' process (no database for the application)
+    cannot create it; the metadata is the one Flask-SQLAlchemy db of the application's modules, as env.py's."""
+    project = make_project("corpus_flask_app_migrates_itself")
+
+    report = run_check(url_settings(project, flask_app="app:create_app"))
+
+    assert report.error is None, report.error
+    assert found(report) == [("column_missing", "public.users.display_name")]
+    assert report.suggestion is not None and report.suggestion.verified, report.suggestion
+
+
+def test_flask_app_that_migrates_itself_without_a_flask_sqlalchemy_db_names_metadata(
+        make_project: Make, url_settings: UrlSettings) -> None:
+    project = make_project("corpus_flask_app_migrates_itself")
+    models = project / "models.py"
+    models.write_text(models.read_text().replace("db = SQLAlchemy()", "db = SQLAlchemy()\nother_db = SQLAlchemy()"))
+
+    report = run_check(url_settings(project, flask_app="app:create_app", suggest=False))
+
+    assert (report.status, report.exit_code) == ("error", 3)
+    assert report.error is not None and "2 Flask-SQLAlchemy db objects" in report.error.message, report.error
+    assert "--metadata" in report.error.hint
 
 
 def test_flask_app_that_is_not_one(make_project: Make, url_settings: UrlSettings) -> None:

@@ -94,19 +94,21 @@ def test_unchanged_body_is_not_sent_again(scene: tuple[FakeGitHub, Repo, int, st
 
 
 def test_found_across_pages_never_duplicated(scene: tuple[FakeGitHub, Repo, int, str]) -> None:
-    """driftbot's comment is the 2nd of 40: with 30 per page a first-page-only scan would miss it later."""
+    """driftbot's comment comes after a full page of 100 (the most GitHub serves per page): a scan
+    of the first page only would miss it, post a second one, and never remove the first."""
     fake, repo, number, head = scene
-    fake.add_comment(repo, number, "alice", "first!")
+    for i in range(100):
+        fake.add_comment(repo, number, "bob" if i % 2 else "alice", f"review comment {i}")
     gh = gh_for(fake)
     cid = post_sticky_comment(gh, "octo/shop", number, body("v1", head))
-    for i in range(38):
-        fake.add_comment(repo, number, "bob" if i % 2 else "alice", f"review comment {i}")
-    # driftbot asks for 100 per page; a client paging by 30 must follow the Link header too
+    fake.add_comment(repo, number, "alice", "thanks!")
     assert post_sticky_comment(gh, "octo/shop", number, body("v2", head)) == cid
     ours = fake.comments(repo, number, user=BOT)
     assert [(c.id, c.body) for c in ours] == [(cid, body("v2", head))]
-    assert len(fake.comments(repo, number)) == 40
+    assert len(fake.comments(repo, number)) == 102
     assert find_sticky_comment(gh, "octo/shop", number) == (cid, body("v2", head))
+    pages = [e.query for e in fake.requests("GET", f"/issues/{number}/comments")]
+    assert any("page=2" in q and "per_page=100" in q for q in pages)  # it was on the second page of 100
 
 
 def test_pagination_with_small_pages_follows_link_headers(scene: tuple[FakeGitHub, Repo, int, str]) -> None:

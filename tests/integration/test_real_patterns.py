@@ -9,7 +9,9 @@ project with the suggestion written into it.
 - real_script_directory: env.py replaces the version locations of alembic's ScriptDirectory;
 - real_custom_types: the models use a TypeDecorator of the project's own module;
 - real_unnamed_constraints: UNIQUE and FOREIGN KEY constraints without a name;
-- real_include_filters: env.py's include_name / include_object leave objects out.
+- real_include_filters: env.py's include_name / include_object leave objects out;
+- corpus_rejected_model_objects: model objects PostgreSQL rejects (mlflow: an FK to a non-unique
+  column, an index with no columns), with render_as_batch.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from pathlib import Path
 import pytest
 from test_suggestion import Database, describe, output, plain_alembic, plain_database, query, section
 
+from driftbot.comment import CommentContext, render_comment
 from driftbot.engine import run_check
+from driftbot.render import render
 from driftbot.report import Report
 from driftbot.settings import Settings
 from driftbot.suggest import Suggestion
@@ -156,3 +160,64 @@ def test_what_the_project_filters_out_is_not_remaining_drift(make_project: MakeP
     plain_alembic_accepts(project, fresh_db, s.revision)
     assert query(fresh_db, "SELECT indexname FROM pg_indexes WHERE tablename = 'users' AND indexname LIKE 'ix_%'") \
         == [("ix_users_email_search",)]
+
+
+# ---------------------------------------------------------------------------- 7. model objects PostgreSQL rejects
+
+REJECTED = ["public.input_tags.input_tags_input_uuid_fkey", "public.trace_tags.index_trace_tags_request_id"]
+
+
+def test_model_objects_postgresql_rejects_are_left_out_and_the_rest_verifies(
+        make_project: MakeProject, url_settings: UrlSettings, fresh_db: Database) -> None:
+    """mlflow: autogenerate emits the FK to inputs.input_uuid (not unique) and re-creates an index with
+    no columns; both fail on PostgreSQL. The suggestion leaves them out, says so, and verifies the rest."""
+    project, report = check_and_write(make_project, url_settings, "corpus_rejected_model_objects")
+    assert sorted(f.object for f in report.findings if f.kind == "model_rejected") == REJECTED
+    # the models' broken index is not in O, so M's index on request_id shows as extra
+    assert drift(report) - {("model_rejected", o) for o in REJECTED} == {("column_missing", "public.inputs.step"),
+                             ("index_extra", "public.trace_tags.index_trace_tags_request_id")}
+    s = written_and_verified(report, project)
+    upgrade, downgrade = section(s.content, "upgrade"), section(s.content, "downgrade")
+    assert "add_column(sa.Column('step'" in upgrade, s.content
+    assert "create_foreign_key" not in upgrade and "drop_constraint" not in downgrade, s.content
+    assert "index_trace_tags_request_id" not in s.content, s.content
+    (no_drift,) = [c for c in s.checks if c.name == "no_drift"]
+    assert "2 model objects PostgreSQL rejects" in no_drift.detail, no_drift.detail
+    for obj in REJECTED:
+        assert obj in no_drift.detail, no_drift.detail
+
+    # the terminal and the PR comment say so next to "verified"
+    text = render(report, "text")
+    assert "VERIFIED" in text and f"except 2 model objects PostgreSQL rejects, left out of the migration: " \
+        f"{', '.join(REJECTED)}" in text, text
+    comment = render_comment(report, CommentContext(repository="octo/shop", head_sha="0" * 40, branch="b"), "<!-- m -->")
+    assert "except 2 model objects PostgreSQL rejects, left out of the migration: " \
+        "`public.input_tags.input_tags_input_uuid_fkey`, `public.trace_tags.index_trace_tags_request_id`" in comment, \
+        comment
+
+    upgrade_run = plain_alembic(project, fresh_db, "upgrade", "head")
+    assert upgrade_run.returncode == 0, output(upgrade_run)
+    assert query(fresh_db, "SELECT version_num FROM alembic_version") == [(s.revision,)]
+    assert query(fresh_db, "SELECT column_name FROM information_schema.columns "
+                           "WHERE table_name = 'inputs' AND column_name = 'step'") == [("step",)]
+    # plain alembic check still wants what PostgreSQL cannot build, and nothing else
+    check = plain_alembic(project, fresh_db, "check")
+    assert check.returncode != 0, output(check)
+    assert "input_uuid" in check.stderr + check.stdout and "step" not in check.stderr + check.stdout, output(check)
+
+
+# ---------------------------------------------------------------------------- a type change under a CHECK (mlflow)
+
+
+def test_type_change_of_a_column_under_a_check_verifies(make_project: MakeProject, url_settings: UrlSettings,
+                                                        fresh_db: Database) -> None:
+    """mlflow's runs.status VARCHAR(9) -> String(20) under CHECK (status IN (...)): ALTER COLUMN TYPE makes
+    PostgreSQL re-spell the CHECK (`(ARRAY[...])::text[]` comes back as `ARRAY[(...)::text]`), and changing
+    the type back keeps the new spelling: the downgrade restores the catalog up to that spelling."""
+    project, report = check_and_write(make_project, url_settings, "corpus_type_change_under_check")
+    assert drift(report) == {("column_type_changed", "public.runs.status")}
+    s = written_and_verified(report, project)
+    (restores,) = [c for c in s.checks if c.name == "downgrade_restores"]
+    assert "spells 1 definition(s) otherwise" in restores.detail, restores.detail
+    assert "public.runs.runs_status_check" in restores.detail, restores.detail
+    plain_alembic_accepts(project, fresh_db, s.revision)

@@ -206,11 +206,27 @@ def test_ignore_rules_leave_out_exactly_what_they_match(rules: IgnoreRules, left
     assert sorted(f.object for f in FINDINGS if f not in kept) == sorted(left_out)
 
 
-def test_a_column_pattern_does_not_match_across_dots() -> None:
-    rules = IgnoreRules(columns=("*",), tables=("users",))
-    column = _f("column_missing", "public", "orders", "note", "column")
-    table = _f("table_missing", "public", "users_archive", "users_archive", "table")
-    assert rules.ignores(column) and not rules.ignores(table)
+_NOTE = _f("column_missing", "public", "orders", "note", "column")
+_ORDERS = _f("table_missing", "public", "orders", "orders", "table")
+
+
+@pytest.mark.parametrize(("rules", "finding"), [
+    (IgnoreRules(columns=("users*",)), _f("column_missing", "public", "users", "email", "column")),
+    (IgnoreRules(columns=("public.*",)), _NOTE),  # `*` is "note" or "orders", never "orders.note"
+    (IgnoreRules(columns=("orders*",)), _NOTE),
+    (IgnoreRules(tables=("pub*",)), _ORDERS),
+    (IgnoreRules(tables=("*.*.orders",)), _ORDERS),  # more parts than the name has
+    (IgnoreRules(tables=("users",)), _f("table_missing", "public", "users_archive", "users_archive", "table")),
+])
+def test_a_pattern_does_not_match_across_dots(rules: IgnoreRules, finding: Finding) -> None:
+    """Matched against the whole dotted name, each of these would match: `*` would cross a dot."""
+    assert not rules.ignores(finding)
+
+
+@pytest.mark.parametrize("rules", [IgnoreRules(columns=("*",)), IgnoreRules(columns=("orders.n*",)),
+                                   IgnoreRules(columns=("*.*.note",)), IgnoreRules(tables=("public.ord*",))])
+def test_a_pattern_matches_the_last_parts_of_a_dotted_name(rules: IgnoreRules) -> None:
+    assert rules.ignores(_NOTE)
 
 
 def test_finding_kinds_cover_what_the_readme_documents() -> None:
