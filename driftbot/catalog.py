@@ -197,6 +197,9 @@ def read_catalog(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -
             found: list[Any] = cur.execute(sql).fetchall()
             return found
 
+    # a server's own default (jit = on) compiles these big catalog joins past ~1,500 tables:
+    # compiling costs more than the query saves, every time
+    rows("SELECT set_config('jit', 'off', false)")
     tables_by_oid = {r.oid: (r.nspname, r.relname, r.comment) for r in rows(TABLES_SQL)
                      if (r.nspname, r.relname) not in exclude}
     columns: dict[int, dict[str, Column]] = defaultdict(dict)

@@ -22,6 +22,7 @@ from driftbot.masking import ScrubbingFormatter, register_url, scrub
 from driftbot.postgres import cleanup
 from driftbot.render import FORMATS, Format, render
 from driftbot.report import Report
+from driftbot.runtime import exit_now, tune_gc
 from driftbot.settings import FAIL_ON, POSTGRES_KINDS, Secret, Settings
 
 log = logging.getLogger("driftbot")
@@ -228,4 +229,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> NoReturn:
-    sys.exit(main())
+    tune_gc()
+    exit_now(main())  # output and files are written, scratch servers gone: no teardown to wait for

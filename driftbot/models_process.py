@@ -232,4 +232,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from driftbot.runtime import exit_now, tune_gc
+
+    tune_gc()
+    exit_now(main(sys.argv[1:]))  # the result file is written: the models' teardown is nobody's wait

@@ -294,7 +294,7 @@ def project_snapshots(settings: Settings, project: Project, server: Server) -> t
         return None, f"no pg_dump/pg_restore for PostgreSQL {server.major} on this machine"
     env_files = (project.config_file, project.script_location / "env.py")
     keys = chain_keys(project, env_files, _baseline_bytes(settings.baseline, project), server.major)
-    return ProjectSnapshots(SnapshotCache(), keys, depth(project), bindir), ""
+    return ProjectSnapshots(SnapshotCache.from_env(), keys, depth(project), bindir), ""
 
 
 def _baseline_bytes(baseline: str | None, project: Project) -> bytes:

@@ -11,6 +11,10 @@ exactly the snapshots after it stop matching.
 The cache lives in `DRIFTBOT_CACHE_DIR` (default `~/.cache/driftbot`)/snapshots (or exactly in
 `DRIFTBOT_SNAPSHOT_DIR`, e.g. a directory a workflow keeps with actions/cache), bounded by
 `DRIFTBOT_CACHE_MAX_MB` (default 2048): least recently used archives go first.
+
+Where the run is not trusted to write that directory (the action's worker: a pull request's
+code runs in this process), `DRIFTBOT_SNAPSHOT_STORE_DIR` names where new archives go instead,
+for the trusted side to `adopt` or drop, and `DRIFTBOT_SNAPSHOT_STORE=off` stores none at all.
 """
 
 from __future__ import annotations
@@ -19,11 +23,15 @@ import ast
 import hashlib
 import logging
 import os
+import re
+import stat
 import subprocess
 import tempfile
 from collections.abc import Collection, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import alembic
 import sqlalchemy
@@ -43,6 +51,19 @@ class Restored:
 
     revision: str
     key: str
+
+
+ARCHIVE_NAME = re.compile(r"^[0-9a-f]{64}\.dump$")  # what store() writes: a key and the suffix
+
+
+def store_dir() -> Path | None:
+    """Where this run's new archives go: DRIFTBOT_SNAPSHOT_STORE_DIR, else the cache itself."""
+    value = os.environ.get("DRIFTBOT_SNAPSHOT_STORE_DIR")
+    return Path(value) if value else None
+
+
+def stores() -> bool:
+    return os.environ.get("DRIFTBOT_SNAPSHOT_STORE", "on").lower() not in ("off", "0", "false", "no")
 
 
 def cache_dir() -> Path:
@@ -127,14 +148,29 @@ def depth(project: Project) -> dict[str, int]:
     return {rev: len(found) for rev, found in ancestors.items()}
 
 
+def max_bytes_from_env(default_mb: int = DEFAULT_MAX_MB) -> int:
+    return int(os.environ.get("DRIFTBOT_CACHE_MAX_MB") or default_mb) * 1024 * 1024
+
+
 class SnapshotCache:
-    def __init__(self, root: Path | None = None, max_bytes: int | None = None) -> None:
+    """Archives are looked up in `root` and written to `store_root` (the same directory, unless a
+    trusted caller adopts what this run writes); `store_root` None: nothing is written."""
+
+    def __init__(self, root: Path | None = None, max_bytes: int | None = None, *,
+                 store_root: Path | None = None, writes: bool = True) -> None:
         self.root = root or cache_dir()
-        limit = os.environ.get("DRIFTBOT_CACHE_MAX_MB")
-        self.max_bytes = max_bytes if max_bytes is not None else int(limit or DEFAULT_MAX_MB) * 1024 * 1024
+        self.store_root = (store_root or self.root) if writes else None
+        self.max_bytes = max_bytes if max_bytes is not None else max_bytes_from_env()
+
+    @classmethod
+    def from_env(cls) -> SnapshotCache:
+        return cls(store_root=store_dir(), writes=stores())
 
     def path(self, key: str) -> Path:
         return self.root / f"{key}.dump"
+
+    def has(self, key: str) -> bool:
+        return any((root / f"{key}.dump").is_file() for root in {self.root, self.store_root} if root is not None)
 
     def deepest(self, keys: Mapping[str, str], depths: Mapping[str, int]) -> tuple[str, str] | None:
         """The cached revision whose upgrade runs the most revisions: (revision, key)."""
@@ -145,19 +181,23 @@ class SnapshotCache:
         return revision, key
 
     def touch(self, key: str) -> None:
-        os.utime(self.path(key))  # least recently *used*, not written
+        with suppress(OSError):  # least recently *used*, not written; a cache we may only read stays as it is
+            os.utime(self.path(key))
 
     def store(self, key: str, url: URL, bindir: Path) -> None:
         """Archive the database at `url` under `key` (written to a temporary file, then renamed)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-", suffix=".dump")
+        if self.store_root is None:
+            return
+        self.store_root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.store_root, prefix=".incoming-", suffix=".dump")
         os.close(fd)
         try:
             _tool(bindir / "pg_dump", url, ["--format=custom", "--compress=1", "--no-sync", f"--file={tmp}"])
-            os.replace(tmp, self.path(key))
+            os.replace(tmp, self.store_root / f"{key}.dump")
         finally:
             Path(tmp).unlink(missing_ok=True)
-        self.evict()
+        if self.store_root == self.root:
+            self.evict()
 
     def restore(self, key: str, url: URL, bindir: Path) -> None:
         """Restore the archive into the empty database at `url`; any error fails the restore."""
@@ -174,6 +214,55 @@ class SnapshotCache:
             if total > self.max_bytes:
                 archive.unlink(missing_ok=True)
                 log.debug("evicted snapshot %s", archive.name)
+
+    def adopt(self, incoming: int) -> tuple[str, ...]:
+        """Copy the archives an untrusted run wrote into the directory `incoming` (an open file
+        descriptor: the run may rename or replace the path) into this cache: the keys taken.
+
+        Only what store() writes is taken: `<sha256>.dump`, a plain file with one link, at most
+        the cache's bound; links are never followed. What an archive holds is not checked (it is
+        restored into scratch databases only; SECURITY.md says who may write the cache).
+        """
+        taken = []
+        self.root.mkdir(parents=True, exist_ok=True)
+        for name in sorted(os.listdir(incoming)):
+            if ARCHIVE_NAME.match(name) and _copy_plain_file(incoming, name, self.root, self.max_bytes):
+                taken.append(name.removesuffix(".dump"))
+        self.evict()
+        return tuple(taken)
+
+
+def _copy_plain_file(dir_fd: int, name: str, directory: Path, max_bytes: int) -> bool:
+    """Copy `name` (in `dir_fd`) into `directory`, as ours (0644), if it is a plain file that fits."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as fin:
+        st = os.fstat(fin.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_size > max_bytes:
+            return False
+        out, tmp = tempfile.mkstemp(dir=directory, prefix=".incoming-", suffix=".dump")
+        try:
+            with os.fdopen(out, "wb") as fout:
+                copied = _copy_at_most(fin, fout, max_bytes)
+                os.fchmod(fout.fileno(), 0o644)  # the worker's account and actions/cache read it
+            if copied:
+                os.replace(tmp, directory / name)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    return copied
+
+
+def _copy_at_most(fin: BinaryIO, fout: BinaryIO, max_bytes: int) -> bool:
+    """Copy until EOF; False if the file grew past `max_bytes` while it was copied."""
+    total = 0
+    while chunk := fin.read(1 << 20):
+        total += len(chunk)
+        if total > max_bytes:
+            return False
+        fout.write(chunk)
+    return True
 
 
 def _tool(tool: Path, url: URL, args: list[str], dbname_flag: bool = False) -> None:
@@ -224,8 +313,10 @@ class ProjectSnapshots:
         if len(heads) != 1 or heads[0] not in self.keys:
             return ()
         key = self.keys[heads[0]]
-        if self.cache.path(key).is_file():
+        if self.cache.has(key):
             self.cache.touch(key)
+            return ()
+        if self.cache.store_root is None:
             return ()
         self.cache.store(key, url, self.bindir)
         return heads

@@ -20,6 +20,10 @@ A PR's migrations, models and `install` command are untrusted. They run in a sub
 - cannot read the parent's /proc/<pid>/environ as the same user either: the parent marks
   itself non-dumpable (prctl PR_SET_DUMPABLE), which makes its /proc files root's.
 The Report comes back as JSON, checked against the schema like any untrusted input.
+
+The snapshot cache (snapshots.py) is the trusted side's: the worker reads it in place, never
+writes it. What the worker stores goes to a directory of its own; the caller keeps it
+(`SnapshotShare.keep`: runs of merged code) or drops it (pull requests), see SECURITY.md.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from driftbot.report import ErrorInfo, Report, from_dict, to_dict
 from driftbot.secure import prctl
 from driftbot.secure import protect_process as protect_process  # re-exported: driftbot.action.main uses it
 from driftbot.settings import Settings
+from driftbot.snapshots import SnapshotCache, max_bytes_from_env
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,15 @@ class Account:
     home: str
 
 
+@dataclass(frozen=True)
+class SnapshotShare:
+    """The trusted snapshot cache a worker run reads, and whether the archives it writes are kept."""
+
+    directory: Path
+    keep: bool
+    max_mb: int = 256  # actions/cache uploads and downloads it whole on every job
+
+
 def scrubbed_environ(environ: Mapping[str, str], secret_values: Sequence[str] = ()) -> dict[str, str]:
     """The environment minus everything that is, or could hold, a token."""
     values = [v for v in secret_values if len(v) >= 8]
@@ -102,12 +116,14 @@ def worker_account() -> Account | None:
 
 
 def run_in_worker(settings: Settings, *, install: str | None = None, share: Path | None = None,
-                  secret_values: Sequence[str] = (), stream: IO[str] | None = None) -> Report:
+                  secret_values: Sequence[str] = (), stream: IO[str] | None = None,
+                  snapshots: SnapshotShare | None = None) -> Report:
     """Run `install` (if any) and the engine on `settings.project_dir` in the worker; its Report.
 
     `share` is the tree the worker may read (default: the project directory): as root, a copy
     of it, and the report's paths are mapped back. The worker's output goes to `stream`
-    (default stdout), fenced off from workflow commands.
+    (default stdout), fenced off from workflow commands. `snapshots`: the cache it restores
+    from (default: none, the run is cold).
     """
     protect_process()
     account = worker_account()
@@ -120,16 +136,55 @@ def run_in_worker(settings: Settings, *, install: str | None = None, share: Path
     out = stream if stream is not None else sys.stdout
     with tempfile.TemporaryDirectory(prefix="driftbot-worker-") as tmp, ExitStack() as stack:
         scratch = Path(tmp)
+        cache = _SnapshotRun(snapshots, scratch, account)
         if account is None:
-            return _work(settings, project_dir, scratch, account, install, secret_values, out)
+            return cache.done(_work(settings, project_dir, scratch, account, install, secret_values, out, cache.env))
         os.chown(scratch, account.uid, account.gid)
         stack.enter_context(git_dirs_closed(root))
         tree = scratch / "tree"
-        copy_tree(root, tree, account)
+        copy_tree(root, tree, account, exclude=frozenset({snapshots.directory.resolve()}) if snapshots else frozenset())
         copied = settings.replace(project_dir=tree / project_dir.relative_to(root),
                                   config_file=_moved(settings.config_file, root, tree))
-        report = _work(copied, tree / project_dir.relative_to(root), scratch, account, install, secret_values, out)
-        return relocated(report, tree, root)
+        report = _work(copied, tree / project_dir.relative_to(root), scratch, account, install, secret_values, out,
+                       cache.env)
+        return cache.done(relocated(report, tree, root))
+
+
+class _SnapshotRun:
+    """The worker's view of the snapshot cache: read in place, writes to a directory of its own.
+
+    That directory is opened before the worker runs: it owns its scratch directory and may move
+    the path elsewhere, but the descriptor stays on what we made."""
+
+    def __init__(self, share: SnapshotShare | None, scratch: Path, account: Account | None) -> None:
+        self.share = share
+        self.env = {"DRIFTBOT_SNAPSHOT_DIR": str(scratch / "no-snapshots"), "DRIFTBOT_SNAPSHOT_STORE": "off"}
+        self._incoming: int | None = None
+        if share is None:
+            return
+        self.env = {"DRIFTBOT_SNAPSHOT_DIR": str(share.directory), "DRIFTBOT_SNAPSHOT_STORE": "off"}
+        if share.keep:
+            incoming = scratch / "snapshots-out"
+            incoming.mkdir(mode=0o700)
+            if account is not None:
+                os.chown(incoming, account.uid, account.gid)
+            self._incoming = os.open(incoming, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            self.env = {"DRIFTBOT_SNAPSHOT_DIR": str(share.directory), "DRIFTBOT_SNAPSHOT_STORE_DIR": str(incoming)}
+
+    def done(self, report: Report) -> Report:
+        """Keep what the worker stored, if the caller trusts this run; the report as it came."""
+        if self.share is None or self._incoming is None:
+            return report
+        try:
+            cache = SnapshotCache(self.share.directory, max_bytes_from_env(self.share.max_mb))
+            taken = cache.adopt(self._incoming)
+            log.debug("kept %d snapshot(s) in %s", len(taken), self.share.directory)
+        except OSError as exc:  # a full disk must not fail the check
+            log.warning("could not keep the run's snapshots in %s: %s", self.share.directory, exc)
+        finally:
+            os.close(self._incoming)
+            self._incoming = None
+        return report
 
 
 def _moved(path: Path | None, root: Path, tree: Path) -> Path | None:
@@ -156,9 +211,10 @@ def relocated(report: Report, tree: Path, root: Path) -> Report:
 
 
 def _work(settings: Settings, project_dir: Path, scratch: Path, account: Account | None, install: str | None,
-          secret_values: Sequence[str], out: IO[str]) -> Report:
-    env = scrubbed_environ(os.environ, secret_values)
-    env.update(HOME=str(scratch), PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+          secret_values: Sequence[str], out: IO[str], cache_env: Mapping[str, str]) -> Report:
+    env = {name: value for name, value in scrubbed_environ(os.environ, secret_values).items()
+           if not name.startswith("DRIFTBOT_SNAPSHOT")}
+    env.update(HOME=str(scratch), PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1", **cache_env)
     if account is not None:
         env.update(USER=account.name, LOGNAME=account.name)
     python = sys.executable
@@ -199,6 +255,8 @@ def check_arguments(settings: Settings) -> list[str]:
         args += ["--baseline", settings.baseline]
     if not settings.suggest:
         args.append("--no-suggest")
+    if not settings.cache:
+        args.append("--no-cache")
     if settings.debug:
         args.append("--debug")
     return args
@@ -422,12 +480,13 @@ def become_subreaper() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1, "PR_SET_CHILD_SUBREAPER")
 
 
-def copy_tree(root: Path, tree: Path, account: Account) -> None:
+def copy_tree(root: Path, tree: Path, account: Account, exclude: frozenset[Path] = frozenset()) -> None:
     """What of `root` others may read, copied as root into `tree`, owned by the worker's account.
 
     No `.git` (the token), no file others cannot read and no directory others cannot enter (a
-    0600 credentials file another step wrote stays out), no device, socket or FIFO. Links are
-    copied as links, never followed: we are root. The workspace itself is not touched.
+    0600 credentials file another step wrote stays out), no device, socket or FIFO, nothing in
+    `exclude` (the snapshot cache: read in place). Links are copied as links, never followed:
+    we are root. The workspace itself is not touched.
     """
     _make_dir(tree, root.lstat(), account)
     for dirpath, dirnames, filenames in os.walk(root):
@@ -437,7 +496,7 @@ def copy_tree(root: Path, tree: Path, account: Account) -> None:
             st = (src / name).lstat()
             if stat.S_ISLNK(st.st_mode):
                 _copy_link(src / name, dest / name, account)
-            elif name != ".git" and st.st_mode & _OTHERS_ENTER == _OTHERS_ENTER:
+            elif name != ".git" and st.st_mode & _OTHERS_ENTER == _OTHERS_ENTER and src / name not in exclude:
                 _make_dir(dest / name, st, account)
                 shared.append(name)
         dirnames[:] = shared

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from typing import Any
 
 from driftbot.action.publish import FORK_WORKFLOW, Published, Target, annotate, exit_code, publish_to_pr, set_outputs, summarize
@@ -26,7 +27,7 @@ from driftbot.postgres import start_server
 from driftbot.report import ErrorInfo, PostgresInfo, Report, to_json
 from driftbot.settings import Secret
 from driftbot.settings import Settings as EngineSettings
-from driftbot.worker import run_in_worker
+from driftbot.worker import SnapshotShare, run_in_worker
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +74,36 @@ def check_project(settings: Settings) -> Report:
                 server = stack.enter_context(start_server(server_settings))
             url = server.admin_url.render_as_string(hide_password=False)
             report = run_in_worker(dataclasses.replace(engine, database_url=Secret(url)), install=settings.install,
-                                   share=settings.workspace, secret_values=[settings.github_token.value])
+                                   share=settings.workspace, secret_values=[settings.github_token.value],
+                                   snapshots=snapshot_share(settings))
             # the worker saw a URL: the provider is what the trusted side started
             return dataclasses.replace(report, postgres=PostgresInfo(server.provider, server.version))
     except DriftbotError as exc:  # no server, no working directory, ...: still a report to publish
         return Report("error", exc.exit_code, None, None, None, (), {}, ErrorInfo(exc.stage, exc.message, exc.hint))
+
+
+def snapshot_share(settings: Settings) -> SnapshotShare | None:
+    """cache-dir, made ready for the worker to read (and for actions/cache to keep); None, and the
+    run is cold, where it cannot be: a link in the checkout must not steer where we write."""
+    workspace = settings.workspace.resolve()
+    path = workspace
+    for part in settings.cache_dir.parts:
+        path = path / part
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            log.warning("cache-dir %s: %s is not a directory; running every revision", settings.cache_dir,
+                        path.relative_to(workspace))
+            return None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o755)  # the worker's account reads it in place
+        with suppress(FileExistsError):  # O_EXCL: a link of that name is never followed either
+            fd = os.open(path / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as ignore:
+                ignore.write("# driftbot's snapshot cache (cache-dir): never committed\n*\n")
+    except OSError as exc:
+        log.warning("cache-dir %s: %s; running every revision", settings.cache_dir, exc.strerror)
+        return None
+    return SnapshotShare(path, keep=settings.keeps_snapshots)
 
 
 def _target(settings: Settings, payload: Mapping[str, Any]) -> Target | None:

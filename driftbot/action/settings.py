@@ -24,6 +24,10 @@ FailOn = Literal["drift", "error", "never"]
 FAIL_ON: tuple[FailOn, ...] = get_args(FailOn)
 Postgres = Literal["auto", "local", "docker", "url"]
 POSTGRES: tuple[Postgres, ...] = get_args(Postgres)
+CacheSave = Literal["auto", "on", "off"]
+CACHE_SAVE: tuple[CacheSave, ...] = get_args(CacheSave)
+# events that run merged code: their snapshots may serve every later run (see SECURITY.md)
+TRUSTED_CACHE_EVENTS = frozenset({"push", "schedule", "workflow_dispatch"})
 
 _TRUE = ("on", "true", "yes", "1")
 _FALSE = ("off", "false", "no", "0")
@@ -67,6 +71,8 @@ class Settings:
     suggest: bool = field(default=True, metadata={"input": "suggest"})
     comment_id: str = field(default="default", metadata={"input": "id"})
     report_path: Path = field(default=Path("driftbot-report.json"), metadata={"input": "report-path"})
+    cache_dir: Path = field(default=Path(".driftbot-cache"), metadata={"input": "cache-dir"})
+    cache_save: CacheSave = field(default="auto", metadata={"input": "cache-save"})
     # the GitHub context (GITHUB_* / RUNNER_*), set by the runner
     event_name: str = ""
     event_path: Path = Path("/github/workflow/event.json")
@@ -91,6 +97,13 @@ class Settings:
     def project_dir(self) -> Path:
         """working-directory, inside the workspace (relative inputs are relative to it)."""
         return self.workspace / self.working_directory
+
+    @property
+    def keeps_snapshots(self) -> bool:
+        """Whether this run's snapshots join the cache: `auto` keeps those of merged code only."""
+        if self.cache_save == "auto":
+            return self.event_name in TRUSTED_CACHE_EVENTS
+        return self.cache_save == "on"
 
     def in_workspace(self, path: Path) -> Path:
         return path if path.is_absolute() else self.workspace / path
@@ -138,6 +151,8 @@ class Settings:
             suggest=read("suggest", _boolean, True),
             comment_id=read("id", _comment_id, "default"),
             report_path=read("report-path", Path, Path("driftbot-report.json")),
+            cache_dir=read("cache-dir", _relative_path, Path(".driftbot-cache")),
+            cache_save=read("cache-save", _choice(CACHE_SAVE), "auto"),
             event_name=context("GITHUB_EVENT_NAME", required=True),
             event_path=Path(context("GITHUB_EVENT_PATH", required=True, default="/github/workflow/event.json")),
             repository=repository,

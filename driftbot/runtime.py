@@ -1,0 +1,41 @@
+"""The interpreter's fixed cost with a project's models loaded: garbage collection and teardown.
+
+A project of 1,000 mapped classes holds millions of objects in reference cycles. The collector's
+default thresholds walk them again and again while they are created (a quarter of the models'
+import time), and interpreter teardown walks them once more (~4 s measured at 1,000 classes) for
+nothing: the process ends right after. `tune_gc` and `exit_now` cut both; what a run writes is
+flushed first, and no state outlives the process, so the behaviour is the same.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import sys
+from typing import NoReturn
+
+# gen0 every 50,000 allocations instead of 700: young-generation passes stay cheap, and full
+# passes (which walk every object, the models' included) come far less often
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """Fewer collections while a project's models are imported; what exists now is never walked again."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with `code` once logs and standard streams are flushed, skipping teardown.
+
+    Only for the very end of a command: every file it writes is closed and every scratch
+    database and server is gone by then (they are context managers).
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: the status Python itself would end with
+            code = code or 120
+    os._exit(code)
