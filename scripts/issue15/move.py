@@ -133,7 +133,7 @@ def main() -> None:
     moved = move_files()
     for rel in git("ls-files").splitlines():
         path = ROOT / rel
-        if path.suffix not in TEXT_SUFFIXES or not path.is_file() or "fixtures/projects" in rel and path.suffix != ".py":
+        if path.suffix not in TEXT_SUFFIXES or not path.is_file() or ("fixtures/projects" in rel and path.suffix != ".py"):
             continue
         try:
             text = path.read_text()
