@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--since", metavar="REF|REV",
                        help="review the pull request's own revisions: those whose files changed since git ref REF, "
                             "or those after revision REV (downgrade proven, locks and rewrites measured)")
+    check.add_argument("--no-since", dest="since", action="store_const", const="",
+                       help="no review, whatever [tool.driftbot] since says")
+    check.add_argument("--since-files", type=Path, metavar="FILE",
+                       help="--since REF: the files changed since REF (NUL-separated, relative to the project "
+                            "directory) instead of asking git; the action passes it to its worker, which has no .git")
     check.add_argument("--sample-data", type=Path, metavar="FILE.sql",
                        help="--since: rows for the impact copies (default: a few generated rows per table)")
     check.add_argument("--fail-on", choices=FAIL_ON,
@@ -147,7 +152,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "message": getattr(args, "message", None),
         "target_url": Secret(target) if target else None,
         "debug": args.debug,
-        "since": getattr(args, "since", None),
+        "since": getattr(args, "since", None) if args.command == "check" else "",  # review: `check` only
+        "since_files": getattr(args, "since_files", None),
         "sample_data": getattr(args, "sample_data", None),
         "fail_on": getattr(args, "fail_on", None),
         "report_format": args.fmt,

@@ -24,7 +24,7 @@ from typing import get_args
 from driftbot.errors import ConfigError
 from driftbot.ignore import RULE_KEYS, IgnoreRules
 from driftbot.kinds import KINDS
-from driftbot.settings import POSTGRES_KINDS, ReportFormat, Secret, Settings
+from driftbot.settings import FAIL_ON, POSTGRES_KINDS, ReportFormat, Secret, Settings
 
 FINDING_KINDS: tuple[str, ...] = tuple(KINDS)  # kinds.py's table
 
@@ -94,6 +94,13 @@ def _secret(value: object, base: Path) -> Secret:
     return Secret(_string(value, base))
 
 
+def _since(value: object, base: Path) -> str:
+    text = _string(value, base).strip()
+    if text.startswith("-") or any(c.isspace() or ord(c) < 32 for c in text):  # never an option, one word
+        raise _Invalid
+    return text
+
+
 OPTIONS: dict[str, Option] = {
     "path": Option("project_dir", "a directory (the project holding alembic.ini)", _path),
     "config": Option("config_file", "a file name (the alembic.ini to use)", _path),
@@ -112,6 +119,10 @@ OPTIONS: dict[str, Option] = {
     "suggest": Option("suggest", "true, false", _boolean),
     "write": Option("write", "true, false", _boolean),
     "debug": Option("debug", "true, false", _boolean),
+    # the review of the PR's own revisions (review.py)
+    "since": Option("since", "a git ref such as main, or a revision id (one word, not starting with -)", _since),
+    "sample-data": Option("sample_data", "a file name (FILE.sql, rows for the review's impact copies)", _path),
+    "fail-on": Option("fail_on", ", ".join(FAIL_ON), _choice(FAIL_ON)),
 }
 IGNORE_KEY = "ignore"
 ALLOWED_KEYS = (*OPTIONS, IGNORE_KEY)

@@ -26,7 +26,7 @@ from driftbot.migrate import EnvOptions, raise_for_failure, upgrade
 from driftbot.postgres.base import DRIVER, display_url
 from driftbot.project import Project, describe_scripts
 from driftbot.report import Report, SyncResult
-from driftbot.review import Review, hazard_findings, review, select_revisions
+from driftbot.review import Review, hazard_findings, read_since_files, review, select_revisions
 from driftbot.scratch import (
     RunRecord,
     absolute_paths,
@@ -56,9 +56,10 @@ def _check(settings: Settings, run: RunRecord, reviewed: list[Review] | None = N
         if not settings.sample_data.is_file():
             raise ConfigError(f"--sample-data {settings.sample_data}: file not found")
         settings = settings.replace(sample_data=settings.sample_data.resolve())
+    changed = read_since_files(settings) if settings.since else None
     with project_import_scope(), ExitStack() as stack:
         project, cfg, script, server = open_project(settings, run, stack)
-        selected = select_revisions(project, settings.since) if settings.since else None  # a bad --since fails now
+        selected = select_revisions(project, settings.since, changed) if settings.since else None  # a bad --since fails now
         s = build_scratch(settings, project, cfg, script, server, run, stack)
         with run.stage("diff"):
             found = settle_at(s.m_url)(diff_catalogs(s.heads, s.models), s.heads, s.models)  # the column types are M's

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# the findings the review makes (kinds.py): they fail the check, but they are not schema drift
+REVIEW_KINDS = frozenset({"downgrade_failed", "downgrade_residue", "migration_hazard"})
 SAMPLE_ROWS = 3  # rows generated per table: enough for NOT NULL, UNIQUE and rewrites to show
 
 # PostgreSQL's table lock modes, weakest first (a stronger one conflicts with more)
@@ -147,8 +149,30 @@ FETCH_HINT = ("the base commit is not in this clone (a shallow checkout?): check
               "`actions/checkout` `fetch-depth: 0`, or fetch the base first: `git fetch origin <base sha>`")
 
 
-def select_revisions(project: Project, since: str) -> tuple[tuple[str, ...], str]:
-    """The PR's revisions, oldest first, and how `since` was read ("revision" or "ref")."""
+SINCE_FILES_MAX_BYTES = 16 * 1024 * 1024
+
+
+def read_since_files(settings: Settings) -> frozenset[Path] | None:
+    """`--since-files`: the files changed since `since`, as the caller's git saw them (None: ask git)."""
+    if settings.since_files is None:
+        return None
+    try:
+        raw = settings.since_files.read_bytes()[:SINCE_FILES_MAX_BYTES + 1]
+    except OSError as exc:
+        raise ConfigError(f"--since-files {settings.since_files}: cannot read it: {exc.strerror}") from exc
+    if len(raw) > SINCE_FILES_MAX_BYTES:
+        raise ConfigError(f"--since-files {settings.since_files}: larger than {SINCE_FILES_MAX_BYTES} bytes")
+    base = settings.project_dir.resolve()
+    names = raw.decode("utf-8", "surrogateescape").split("\0")
+    return frozenset((base / name).resolve() for name in names if name)
+
+
+def select_revisions(project: Project, since: str,
+                     changed: frozenset[Path] | None = None) -> tuple[tuple[str, ...], str]:
+    """The PR's revisions, oldest first, and how `since` was read ("revision" or "ref").
+
+    `changed`: the files changed since the ref `since`, when the caller knows them (the action's
+    trusted side asked git); otherwise git is asked here."""
     by_id = {r.revision: r for r in project.revisions}
     matches = [r for r in by_id if r == since] or [r for r in by_id if len(since) >= 4 and r.startswith(since)]
     if len(matches) == 1:
@@ -156,7 +180,8 @@ def select_revisions(project: Project, since: str) -> tuple[tuple[str, ...], str
         return tuple(r.revision for r in project.revisions if r.revision in after), "revision"
     if len(matches) > 1:
         raise ConfigError(f"--since {since}: more than one revision starts with it ({', '.join(matches)})")
-    changed = changed_files(project.root, since)
+    if changed is None:
+        changed = changed_files(project.root, since)
     return tuple(r.revision for r in project.revisions if Path(r.file).resolve() in changed), "ref"
 
 

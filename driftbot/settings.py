@@ -52,6 +52,9 @@ class Settings:
     driftbot_config: Path | None = None  # --config-file; default: [tool.driftbot] of the nearest pyproject.toml
     ignore: IgnoreRules = field(default_factory=IgnoreRules)
     since: str | None = None  # review the PR's revisions: those changed since this git ref, or after this revision
+    # with `since` a ref: the files changed since it (NUL-separated, relative to project_dir), instead of
+    # asking git; the action's trusted side writes it, since the worker's copy has no .git
+    since_files: Path | None = None
     sample_data: Path | None = None  # review: a SQL file of rows for the impact copies (default: generated rows)
     fail_on: FailOn = "drift"  # "hazard": the review's hazards fail the check too
     report_format: ReportFormat = "text"

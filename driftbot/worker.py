@@ -137,6 +137,8 @@ def run_in_worker(settings: Settings, *, install: str | None = None, share: Path
     with tempfile.TemporaryDirectory(prefix="driftbot-worker-") as tmp, ExitStack() as stack:
         scratch = Path(tmp)
         cache = _SnapshotRun(snapshots, scratch, account)
+        if settings.since_files is not None:
+            settings = settings.replace(since_files=_hand_over(settings.since_files, scratch / "since-files", account))
         if account is None:
             return cache.done(_work(settings, project_dir, scratch, account, install, secret_values, out, cache.env))
         os.chown(scratch, account.uid, account.gid)
@@ -185,6 +187,14 @@ class _SnapshotRun:
             os.close(self._incoming)
             self._incoming = None
         return report
+
+
+def _hand_over(source: Path, dest: Path, account: Account | None) -> Path:
+    """A copy of a file of ours (the trusted side's) that the worker's account may read."""
+    shutil.copyfile(source, dest)
+    if account is not None:
+        os.chown(dest, account.uid, account.gid)
+    return dest
 
 
 def _moved(path: Path | None, root: Path, tree: Path) -> Path | None:
@@ -257,6 +267,12 @@ def check_arguments(settings: Settings) -> list[str]:
         args.append("--no-suggest")
     if not settings.cache:
         args.append("--no-cache")
+    if settings.since is not None:  # the review (review.py): "" turns off whatever [tool.driftbot] says
+        args.append(f"--since={settings.since}" if settings.since else "--no-since")
+    if settings.since_files is not None:
+        args += ["--since-files", str(settings.since_files)]
+    if settings.fail_on != "drift":
+        args += ["--fail-on", settings.fail_on]
     if settings.debug:
         args.append("--debug")
     return args

@@ -116,7 +116,25 @@ def test_config_file_option_takes_a_file_of_its_own(tmp_path: Path) -> None:
     assert (s.postgres, s.report_output, s.ignore.kinds) == ("embedded", own.parent / "out/report.md", ("enum_*",))
 
 
+def test_the_review_keys_are_read_validated_and_lose_to_the_command_line(tmp_path: Path) -> None:
+    _pyproject(tmp_path, '[tool.driftbot]\nsince = "main"\nsample-data = "ci/rows.sql"\nfail-on = "hazard"\n')
+    s = _cli_settings(str(tmp_path))
+    assert (s.since, s.sample_data, s.fail_on) == ("main", tmp_path / "ci/rows.sql", "hazard")
+    s = _cli_settings(str(tmp_path), "--since", "0002abcd", "--sample-data", "mine.sql", "--fail-on", "drift")
+    assert (s.since, s.sample_data, s.fail_on) == ("0002abcd", Path("mine.sql"), "drift")
+    assert _cli_settings(str(tmp_path), "--no-since").since == ""  # off, whatever the file says
+    # the review is `check`'s: `revision` does not pick the file's since up
+    revision = configure(settings_from_args(build_parser().parse_args(["revision", str(tmp_path)])))
+    assert revision.since == "" and revision.fail_on == "hazard"
+
+
 @pytest.mark.parametrize(("body", "names"), [
+    ('since = "--output=/tmp/x"', ["[tool.driftbot] since", "not starting with -"]),
+    ('since = "main branch"', ["[tool.driftbot] since", "one word"]),
+    ("since = 2", ["[tool.driftbot] since", "a git ref"]),
+    ('fail-on = "hazards"', ["[tool.driftbot] fail-on", "drift, hazard"]),
+    ("sample-data = ''", ["[tool.driftbot] sample-data", "FILE.sql"]),
+    ('sample_dat = "rows.sql"', ["unknown key", "did you mean 'sample-data'"]),
     ('postgres = "podman"', ["[tool.driftbot] postgres", "'podman'", "auto, local, docker, embedded, url"]),
     ("postgres-version = 'latest'", ["postgres-version", "'latest'", "major version"]),
     ('format = "html"', ["[tool.driftbot] format", "text, markdown, json"]),
