@@ -26,6 +26,7 @@ from driftbot.findings import Finding
 from driftbot.github.commands import build_file_block, commit_checkbox, create_file_link, safe_path
 from driftbot.render import environment, relpath
 from driftbot.report import Report
+from driftbot.review import REVIEW_KINDS
 
 Variant = Literal["full", "compact", "minimal"]
 VARIANTS: tuple[Variant, ...] = ("full", "compact", "minimal")
@@ -122,6 +123,9 @@ def _render(template: str, report: Report, ctx: CommentContext, variant: Variant
     body = environment().get_template(template).render(
         report=report, s=s, ctx=ctx, variant=variant, marker=marker, groups=list(groups.items()),
         drift=[r for r in rows if r.severity != "info"], info=[r for r in rows if r.severity == "info"],
+        # what failed: the schema (drift), the review of the PR's own revisions, or both (the title says)
+        schema_drift=[r for f, r in zip(report.findings, rows, strict=True) if f.is_drift and f.kind not in REVIEW_KINDS],
+        review_failing=[r for f, r in zip(report.findings, rows, strict=True) if f.is_drift and f.kind in REVIEW_KINDS],
         migration_path=migration_path, content_shown=content_shown, file_block=file_block, checkbox=checkbox,
         new_file_url=_new_file_url(report, ctx, offered) if checkbox == "" else None,
         cut=TEXT_CUT[variant], compact_findings=COMPACT_FINDINGS, short_sha=(ctx.head_sha or "")[:7],

@@ -11,10 +11,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import tempfile
 from collections.abc import Mapping
 from contextlib import ExitStack, suppress
+from pathlib import Path
 from typing import Any
 
+from driftbot.action.base import Resolved, Since, resolve_since
 from driftbot.action.publish import FORK_WORKFLOW, Published, Target, annotate, exit_code, publish_to_pr, set_outputs, summarize
 from driftbot.action.settings import Settings
 from driftbot.cli import write_atomically
@@ -25,6 +28,7 @@ from driftbot.github.status import CannotSetStatus, set_status
 from driftbot.github.workflow import grouped
 from driftbot.postgres import start_server
 from driftbot.report import ErrorInfo, PostgresInfo, Report, to_json
+from driftbot.review import Review
 from driftbot.settings import Secret
 from driftbot.settings import Settings as EngineSettings
 from driftbot.worker import SnapshotShare, run_in_worker
@@ -37,7 +41,12 @@ def run_check(settings: Settings, payload: Mapping[str, Any]) -> int:
     gh = make_github(settings.github_token.value, settings.api_url) if settings.github_token.value else None
     if gh is not None and target is not None and target.pr_number is not None and not target.is_fork:
         _pending(gh, target)
-    report = check_project(settings)
+    resolved = review_since(settings, payload)  # git on the trusted side, before any PR code runs
+    report = check_project(settings, resolved.since)
+    if resolved.warning is not None:
+        log.warning("%s", resolved.warning)
+        if report.review is None:
+            report = dataclasses.replace(report, review=Review(_base_sha(payload) or "", "ref", note=resolved.warning))
     write_atomically(settings.in_workspace(settings.report_path), to_json(report))
     annotate(report, settings)
     published = Published()
@@ -56,20 +65,39 @@ def run_check(settings: Settings, payload: Mapping[str, Any]) -> int:
     return code if code != EXIT_CLEAN or not published.api_failed else EXIT_INFRA
 
 
-def check_project(settings: Settings) -> Report:
+def review_since(settings: Settings, payload: Mapping[str, Any]) -> Resolved:
+    """The `since` input resolved with git here: the worker's copy of the workspace has no .git."""
+    try:
+        return resolve_since(settings.since, _base_sha(payload), settings.project_dir, settings.workspace)
+    except OSError as exc:  # an unreadable checkout: the check still runs, without the review
+        return Resolved(None, f"driftbot did not review this pull request's revisions: {exc}")
+
+
+def _base_sha(payload: Mapping[str, Any]) -> str | None:
+    pr = payload.get("pull_request")
+    base = pr.get("base") if isinstance(pr, dict) else None
+    sha = base.get("sha") if isinstance(base, dict) else None
+    return sha if isinstance(sha, str) and sha else None
+
+
+def check_project(settings: Settings, since: Since | None = None) -> Report:
     """A scratch server on the trusted side, then `install` and the engine in the worker.
 
     A failure before the engine's own report (no server, no such directory) becomes a report
-    too, so the comment and the status say what went wrong instead of staying pending."""
+    too, so the comment and the status say what went wrong instead of staying pending.
+    `since`: the review of the PR's revisions (None: none, whatever the project's pyproject says)."""
     engine = EngineSettings(
         project_dir=settings.project_dir,
         config_file=settings.project_dir / settings.config if settings.config else None,
         metadata=settings.metadata, url_env_vars=settings.url_env, baseline=settings.baseline,
-        suggest=settings.suggest, debug=settings.debug, postgres="url")
+        suggest=settings.suggest, debug=settings.debug, postgres="url",
+        since=since.label if since else "", fail_on="hazard" if settings.fail_on == "hazard" else "drift")
     server_settings = EngineSettings(postgres=settings.postgres, postgres_version=settings.postgres_version,
                                      postgres_image=settings.postgres_image, database_url=settings.database_url)
     try:
         with ExitStack() as stack:
+            if since is not None and since.changed is not None:
+                engine = dataclasses.replace(engine, since_files=_since_files(stack, since.changed))
             with grouped("PostgreSQL"):  # groups don't nest: the worker's own groups come after this one
                 server = stack.enter_context(start_server(server_settings))
             url = server.admin_url.render_as_string(hide_password=False)
@@ -104,6 +132,14 @@ def snapshot_share(settings: Settings) -> SnapshotShare | None:
         log.warning("cache-dir %s: %s; running every revision", settings.cache_dir, exc.strerror)
         return None
     return SnapshotShare(path, keep=settings.keeps_snapshots)
+
+
+def _since_files(stack: ExitStack, changed: tuple[str, ...]) -> Path:
+    """The changed files for `--since-files`, in a directory of ours (the worker gets a copy)."""
+    directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="driftbot-since-")))
+    path = directory / "since-files"
+    path.write_bytes("\0".join(changed).encode("utf-8", "surrogateescape"))
+    return path
 
 
 def _target(settings: Settings, payload: Mapping[str, Any]) -> Target | None:

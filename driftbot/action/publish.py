@@ -22,6 +22,7 @@ from driftbot.github.pulls import find_pull_for_run
 from driftbot.github.status import CannotSetStatus, State, set_status
 from driftbot.github.workflow import Level, add_job_summary, annotation, set_output
 from driftbot.report import Report
+from driftbot.review import REVIEW_KINDS
 from driftbot.worker import read_report
 
 log = logging.getLogger(__name__)
@@ -68,13 +69,15 @@ def exit_code(report: Report, fail_on: FailOn) -> int:
 def status_for(report: Report, fail_on: FailOn) -> tuple[State, str]:
     """The `driftbot` commit status: state by `fail-on`, and one line saying why."""
     failing = exit_code(report, fail_on) != EXIT_CLEAN
-    drift = len(report.drift)
+    review = sum(f.kind in REVIEW_KINDS for f in report.drift)
+    drift = len(report.drift) - review
     if report.status == "clean":
         return "success", "No schema drift between the models and the migrations"
     if report.status == "drift":
         fix = "; a verified fix is in the PR comment" if report.suggestion and report.suggestion.verified else ""
         policy = "" if failing else f" (fail-on: {fail_on})"
-        return ("failure" if failing else "success"), f"{drift} drift finding{'s' * (drift != 1)}{fix}{policy}"
+        what = [f"{n} {word}{'s' * (n != 1)}" for n, word in ((drift, "drift finding"), (review, "review finding")) if n]
+        return ("failure" if failing else "success"), f"{' and '.join(what)}{fix}{policy}"
     why = report.error.message.splitlines()[0] if report.error else "the migrations have more than one head"
     return ("error" if failing else "success"), f"Could not check the project: {why}"
 
@@ -127,7 +130,7 @@ def annotate(report: Report, settings: Settings, out: Emit = emit) -> None:
     root = report.project.root if report.project else None
     per_level: dict[Level, list[Finding]] = {"error": [], "warning": [], "notice": []}
     for f in report.findings:
-        level: Level = "notice" if not f.is_drift else "error" if settings.fail_on == "drift" else "warning"
+        level: Level = "notice" if not f.is_drift else "error" if settings.fail_on in ("drift", "hazard") else "warning"
         per_level[level].append(f)
     for level, findings in per_level.items():
         for f in findings[:ANNOTATIONS_PER_LEVEL]:

@@ -20,7 +20,7 @@ from driftbot.settings import Secret
 
 Mode = Literal["check", "publish", "commit"]
 MODES: tuple[Mode, ...] = get_args(Mode)
-FailOn = Literal["drift", "error", "never"]
+FailOn = Literal["drift", "hazard", "error", "never"]
 FAIL_ON: tuple[FailOn, ...] = get_args(FailOn)
 Postgres = Literal["auto", "local", "docker", "url"]
 POSTGRES: tuple[Postgres, ...] = get_args(Postgres)
@@ -67,6 +67,7 @@ class Settings:
     database_url: Secret | None = field(default=None, repr=False, metadata={"input": "database-url"})
     baseline: str | None = field(default=None, metadata={"input": "baseline"})
     fail_on: FailOn = field(default="drift", metadata={"input": "fail-on"})
+    since: str | None = field(default="base", metadata={"input": "since"})  # None: no review (review.py)
     comment: bool = field(default=True, metadata={"input": "comment"})
     suggest: bool = field(default=True, metadata={"input": "suggest"})
     comment_id: str = field(default="default", metadata={"input": "id"})
@@ -147,6 +148,7 @@ class Settings:
             database_url=read("database-url", _database_url, None),
             baseline=read("baseline", str, None),
             fail_on=read("fail-on", _choice(FAIL_ON), "drift"),
+            since=read("since", _since, cast("str | None", "base")),
             comment=read("comment", _boolean, True),
             suggest=read("suggest", _boolean, True),
             comment_id=read("id", _comment_id, "default"),
@@ -239,6 +241,17 @@ def _database_url(raw: str) -> Secret:
         # never echo the value: it usually carries a password
         raise ValueError("expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
     return Secret(raw)
+
+
+def _since(raw: str) -> str | None:
+    """`base` (the pull request's base commit), a git ref, a revision id; `none` turns the review off."""
+    if raw.lower() in ("none", "off", "false", "no"):
+        return None
+    if raw.lower() == "base":
+        return "base"
+    if raw.startswith("-") or len(raw) > 255 or any(c.isspace() or ord(c) < 32 or c == "\x7f" for c in raw):
+        raise ValueError(f"{raw[:80]!r} is not `base`, `none`, a git ref or a revision id")
+    return raw
 
 
 def _comment_id(raw: str) -> str:
