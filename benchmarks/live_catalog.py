@@ -5,7 +5,7 @@
 
 For each size N, a database with N application tables is built on a throwaway PostgreSQL
 (driftbot's own `local` provider), stamped with an Alembic version row, ANALYZEd, and then read
-exactly as `detect` reads production: `driftbot.live.read_live()` opens a new connection (a new
+exactly as `detect` reads production: `driftbot.runs.live.read_live()` opens a new connection (a new
 backend with cold catalog caches), sets up the read-only repeatable-read transaction with its
 timeouts, reads the server facts, the whole catalog and the version rows, and rolls back.
 
@@ -13,7 +13,7 @@ Reported per size: the median and best wall time of that whole call (connect inc
 inside the read-only transaction, and the number of SQL statements it sent (counted on
 SQLAlchemy's engine events), which does not grow with N.
 
-Each size is measured twice: with driftbot/catalog.py as it is, and (a diagnostic, marked
+Each size is measured twice: with driftbot/compare/catalog.py as it is, and (a diagnostic, marked
 "patched") with one condition added to its COLUMNS_SQL identity lookup, `dep.refclassid =
 'pg_class'::regclass`, which lets PostgreSQL use pg_depend's reference index instead of scanning
 pg_depend once per identity column. The two snapshots must be equal.
@@ -35,10 +35,10 @@ import psycopg
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from driftbot import catalog
-from driftbot.live import LiveTarget, live_target, read_live
+from driftbot.compare import catalog
 from driftbot.postgres.base import libpq_conninfo
 from driftbot.postgres.local import local_server
+from driftbot.runs.live import LiveTarget, live_target, read_live
 
 BATCH = 50  # tables per transaction: keeps the lock table small on the throwaway server
 ORIGINAL_COLUMNS_SQL = catalog.COLUMNS_SQL

@@ -12,7 +12,7 @@ For each size N/M (N tables, M migrations; `N/MxR` repeats that size R times):
       DRIFTBOT_DATABASE_URL, i.e. --database-url), its wall time and the per-stage `timings`
       of its report; its exit code must be 0. A run over --timeout is killed with SIGABRT and
       its faulthandler dump says which stage and function it was in;
-  (b') a diagnostic run of the same CLI with driftbot.engine.locate_sources stubbed out;
+  (b') a diagnostic run of the same CLI with driftbot.runs.check.locate_sources stubbed out;
   (c) driftbot's compare step alone: read_catalog on a database built by the migrations and
       on one built by `create_all`, plus diff_catalogs, in this process; and the time to import
       the models module (all N mapped classes) in a fresh interpreter.
@@ -46,8 +46,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from driftbot.catalog import read_catalog, read_catalogs
-from driftbot.diff import diff_catalogs
+from driftbot.compare.catalog import read_catalog, read_catalogs
+from driftbot.compare.diff import diff_catalogs
 from driftbot.postgres import local as local_provider
 from driftbot.postgres.base import Server, libpq_conninfo
 from driftbot.postgres.local import local_server
@@ -75,9 +75,9 @@ print(time.perf_counter() - started)
 
 NO_SOURCE_LOOKUP = """\
 import sys
-import driftbot.engine
-driftbot.engine.locate_sources = lambda *args: {}
-from driftbot.cli import main
+import driftbot.runs.check
+driftbot.runs.check.locate_sources = lambda *args: {}
+from driftbot.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -236,7 +236,7 @@ def run_driftbot(server: Server, project: Path, m: Measurements, runs: DriftbotR
     """(b) `driftbot check` as a subprocess against the shared server.
 
     variant "driftbot" is the installed console script; "nosrc" is the same CLI with
-    driftbot.engine.locate_sources replaced by a no-op (a diagnostic, see README).
+    driftbot.runs.check.locate_sources replaced by a no-op (a diagnostic, see README).
     A run that exceeds `timeout` gets SIGABRT; PYTHONFAULTHANDLER makes it print where it was.
     """
     args = ["check", str(project), "--postgres", "url", "--format", "json"]
@@ -277,11 +277,11 @@ FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>\S+)
 
 
 def where_killed(stderr: str) -> str:
-    """'in the diff stage, at driftbot/sources.py:57 locate_sources' from a faulthandler dump."""
+    """'in the diff stage, at driftbot/project/sources.py:57 locate_sources' from a faulthandler dump."""
     frames = [(f["file"], int(f["line"]), f["func"]) for f in FRAME.finditer(stderr)]  # innermost first
     ours = [f for f in frames if "/driftbot/" in f[0] and "site-packages" not in f[0]]
     stage = next((stage_at(line) for file, line, func in ours
-                  if file.endswith("driftbot/engine.py") and func == "_check"), None)
+                  if file.endswith("driftbot/runs/check.py") and func == "_check"), None)
     parts = [f"in the {stage} stage" if stage else "in an unknown stage"]
     if ours:
         file, line, func = ours[0]
@@ -293,10 +293,10 @@ def where_killed(stderr: str) -> str:
 
 
 def stage_at(line: int) -> str | None:
-    """The `run.stage("...")` block of driftbot/engine.py that holds `line`."""
-    import driftbot.engine
+    """The `run.stage("...")` block of driftbot/runs/check.py that holds `line`."""
+    import driftbot.runs.check
 
-    source = Path(driftbot.engine.__file__).read_text().splitlines()[:line]
+    source = Path(driftbot.runs.check.__file__).read_text().splitlines()[:line]
     found = [re.search(r'run\.stage\("(\w+)"\)', text) for text in source]
     names = [f.group(1) for f in found if f]
     return names[-1] if names else None
@@ -546,7 +546,7 @@ def render(results: list[Measurements], server: Server, started: datetime, elaps
         "## driftbot check, per stage (`timings` of its JSON report)",
         "",
         "*source lookup skipped* is a diagnostic run of the same CLI with "
-        "`driftbot.engine.locate_sources` replaced by a no-op (findings then carry no model "
+        "`driftbot.runs.check.locate_sources` replaced by a no-op (findings then carry no model "
         "file/line), to show what the rest of the run costs; it is not what users run.",
         "",
         "| N/M | variant | " + " | ".join(STAGE_TITLES.get(s, s) for s in stages)

@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from driftbot.cli import entry
+from driftbot.cli.main import entry
 
 entry()

@@ -21,9 +21,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import get_args
 
+from driftbot.compare.ignore import RULE_KEYS, IgnoreRules
+from driftbot.compare.kinds import KINDS
 from driftbot.errors import ConfigError
-from driftbot.ignore import RULE_KEYS, IgnoreRules
-from driftbot.kinds import KINDS
 from driftbot.settings import FAIL_ON, POSTGRES_KINDS, ReportFormat, Secret, Settings
 
 FINDING_KINDS: tuple[str, ...] = tuple(KINDS)  # kinds.py's table

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from driftbot.ignore import IgnoreRules
+from driftbot.compare.ignore import IgnoreRules
 
 PostgresKind = Literal["auto", "local", "docker", "embedded", "url"]
 POSTGRES_KINDS: tuple[PostgresKind, ...] = ("auto", "local", "docker", "embedded", "url")

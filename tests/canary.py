@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import psycopg
 from sqlalchemy.engine import make_url
 
-from driftbot.live import client_bindir
 from driftbot.postgres.base import Server
+from driftbot.runs.live import client_bindir
 
 
 @dataclass(frozen=True)

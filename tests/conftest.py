@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from driftbot.engine import run_check
 from driftbot.postgres.base import Server
 from driftbot.postgres.local import local_server
-from driftbot.report import Report
+from driftbot.report.model import Report
+from driftbot.runs.check import run_check
 from driftbot.settings import Secret, Settings
 
 PROJECTS = Path(__file__).parent / "fixtures" / "projects"

@@ -23,11 +23,11 @@ from driftbot.action.commit import run_commit
 from driftbot.action.modes import find_mode
 from driftbot.action.publish import run_publish
 from driftbot.action.settings import Mode, Settings
-from driftbot.cli import ISSUES_URL
+from driftbot.action.worker import git_dirs_closed, protect_process
+from driftbot.cli.main import ISSUES_URL
 from driftbot.errors import EXIT_INFRA, ConfigError, DriftbotError, Terminated
 from driftbot.github.events import load_event
 from driftbot.github.workflow import GitHubFormatter, add_mask, annotation
-from driftbot.worker import git_dirs_closed, protect_process
 
 log = logging.getLogger("driftbot")
 

@@ -12,18 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from driftbot.action.settings import FailOn, Settings
-from driftbot.comment import CommentContext, committable_path, render_comment, render_summary, repo_path
+from driftbot.action.worker import read_report
+from driftbot.compare.findings import Finding
 from driftbot.errors import EXIT_CLEAN, EXIT_INFRA
-from driftbot.findings import Finding
 from driftbot.github.client import GitHubClient, GitHubError, make_github
 from driftbot.github.comments import CannotPostComment, find_sticky_comment, marker, post_sticky_comment
 from driftbot.github.events import WorkflowRunEvent
 from driftbot.github.pulls import find_pull_for_run
 from driftbot.github.status import CannotSetStatus, State, set_status
 from driftbot.github.workflow import Level, add_job_summary, annotation, set_output
-from driftbot.report import Report
-from driftbot.review import REVIEW_KINDS
-from driftbot.worker import read_report
+from driftbot.report.comment import CommentContext, committable_path, render_comment, render_summary, repo_path
+from driftbot.report.model import Report
+from driftbot.runs.review import REVIEW_KINDS
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from typing import Literal
 
 from github import Github, GithubException, InputGitTreeElement
 
-from driftbot import escape
 from driftbot.github.client import API_ERRORS, GitHubError, Identity, api_errors, describe, status_of, viewer_identity
 from driftbot.github.comments import MAX_COMMENT, Marker, find_markers, find_sticky_comment, read_marker, unfenced, unfenced_lines
 from driftbot.github.events import IssueCommentEvent
 from driftbot.github.status import CannotSetStatus, set_status
+from driftbot.safety import escape
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from psycopg import sql
 from sqlalchemy.engine import URL
 
 from driftbot.errors import InfrastructureError
-from driftbot.masking import mask_url
+from driftbot.safety.masking import mask_url
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from test_worker_isolation import FIXTURES, ROOT_ONLY, as_worker, open_dir, work
 
 from driftbot.action.check import check_project, snapshot_share
 from driftbot.action.settings import Settings, Token
-from driftbot.report import Report
+from driftbot.report.model import Report
 from driftbot.settings import Secret
 
 __all__ = ["as_worker", "open_dir", "worker_python"]

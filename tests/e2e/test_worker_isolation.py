@@ -36,9 +36,9 @@ from fakegithub import BOT, FakeGitHub
 from fakegithub.events import event_payload
 from fakegithub.pytest_plugin import fake_github
 
-from driftbot import worker
+from driftbot.action import worker
+from driftbot.action.worker import run_in_worker, worker_account
 from driftbot.settings import Secret, Settings
-from driftbot.worker import run_in_worker, worker_account
 
 __all__ = ["fake_github"]
 
@@ -333,7 +333,7 @@ def test_a_process_that_outlives_the_worker_finds_no_token_in_the_container(pull
 NOT_ROOT_RUN = """
 import io, os, sys, time
 from pathlib import Path
-from driftbot import worker
+from driftbot.action import worker
 daemon = "import os, time\\nif os.fork() == 0:\\n    os.setsid()\\n    if os.fork() == 0:\\n        time.sleep(30)\\n    os._exit(0)\\n"
 worker._run([sys.executable, "-c", daemon], Path("/"), {"PATH": os.defpath}, None, io.StringIO(), title="daemon")
 print(os.getuid(), ",".join(str(p.pid) for p in worker.processes() if not p.zombie and p.uids[0] == os.getuid()

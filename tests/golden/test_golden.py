@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from driftbot.comment import COMMENT_BUDGET, COMMENT_LIMIT, CommentContext, render_comment, render_summary
-from driftbot.escape import ZWSP
-from driftbot.findings import Finding
+from driftbot.action.worker import read_report
+from driftbot.compare.findings import Finding
 from driftbot.github.commands import extract_migration, is_ticked
 from driftbot.github.comments import find_markers, marker, unfenced_lines
-from driftbot.report import Report
-from driftbot.worker import read_report
+from driftbot.report.comment import COMMENT_BUDGET, COMMENT_LIMIT, CommentContext, render_comment, render_summary
+from driftbot.report.model import Report
+from driftbot.safety.escape import ZWSP
 
 GOLDEN = Path(__file__).parent
 SCENARIOS = sorted(d.name for d in GOLDEN.iterdir() if (d / "report.json").is_file())

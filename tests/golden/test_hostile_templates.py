@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from driftbot.cli_detect import render_live
-from driftbot.comment import CommentContext, render_comment, render_summary
-from driftbot.escape import ZWSP
-from driftbot.findings import Finding, SourceLocation
+from driftbot.action.worker import read_report
+from driftbot.cli.detect import render_live
+from driftbot.compare.findings import Finding, SourceLocation
 from driftbot.github.comments import unfenced_lines
-from driftbot.render import render
-from driftbot.report import ErrorInfo, LiveInfo, PendingRevision, Report
-from driftbot.suggest import Check
-from driftbot.worker import read_report
+from driftbot.report.comment import CommentContext, render_comment, render_summary
+from driftbot.report.model import ErrorInfo, LiveInfo, PendingRevision, Report
+from driftbot.report.render import render
+from driftbot.safety.escape import ZWSP
+from driftbot.suggest.generate import Check
 
 GOLDEN = Path(__file__).parent
 HEAD = "6dcb09b5b57875f334f61aebed695e2e4193db5e"

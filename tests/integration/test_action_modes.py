@@ -20,9 +20,9 @@ from fakegithub.events import event_payload
 from fakegithub.state import Repo
 
 from driftbot.action.publish import ARTIFACT_MAX_BYTES
-from driftbot.comment import CommentContext, render_comment
+from driftbot.action.worker import read_report
 from driftbot.github.comments import marker, read_marker
-from driftbot.worker import read_report
+from driftbot.report.comment import CommentContext, render_comment
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "tests" / "golden" / "drift" / "report.json"

@@ -24,13 +24,13 @@ import pytest
 from canary import Database, scratch_database_with
 from sqlalchemy.engine import make_url
 
-from driftbot.cli import main
-from driftbot.detect import run_detect
-from driftbot.engine import run_check
-from driftbot.live import live_target
+from driftbot.cli.main import main
 from driftbot.postgres.base import Server
-from driftbot.render import render
-from driftbot.report import Report, to_json
+from driftbot.report.model import Report, to_json
+from driftbot.report.render import render
+from driftbot.runs.check import run_check
+from driftbot.runs.detect import run_detect
+from driftbot.runs.live import live_target
 from driftbot.settings import Secret, Settings
 
 PROJECTS = Path(__file__).parents[1] / "fixtures" / "projects"

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from driftbot.config import load_config
-from driftbot.engine import run_check
-from driftbot.report import Report
+from driftbot.report.model import Report
+from driftbot.runs.check import run_check
 from driftbot.settings import Settings
 
 Make = Callable[[str], Path]

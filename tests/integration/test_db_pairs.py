@@ -20,19 +20,19 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL, make_url
 
-from driftbot.cli_detect import render_live
-from driftbot.detect import run_detect
-from driftbot.kinds import OBJECT_TYPES
-from driftbot.live import client_bindir, live_target
+from driftbot.cli.detect import render_live
+from driftbot.compare.kinds import OBJECT_TYPES
 from driftbot.postgres.base import Server, libpq_conninfo, scratch_database, scratch_role
-from driftbot.report import Report, to_json
+from driftbot.report.model import Report, to_json
+from driftbot.runs.detect import run_detect
+from driftbot.runs.live import client_bindir, live_target
 from driftbot.settings import Secret, Settings
-from driftbot.suggest import read
-from driftbot.undo import NOT_UNDONE, converge, script
+from driftbot.suggest.generate import read
+from driftbot.suggest.undo import NOT_UNDONE, converge, script
 from tests.conftest import materialize
 
 PAIRS = Path(__file__).parents[1] / "fixtures" / "db_pairs"
-SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "schema" / "report.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "report" / "schema" / "report.schema.json").read_text())
 CASES = sorted(p.name for p in PAIRS.iterdir() if (p / "a.sql").is_file())
 
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from driftbot.engine import run_check
 from driftbot.postgres import container
 from driftbot.postgres.base import Server, libpq_conninfo
 from driftbot.postgres.container import docker_server
-from driftbot.scratch import CONCURRENT_BUILD_LOCK_SLOTS
+from driftbot.runs.check import run_check
+from driftbot.runs.scratch import CONCURRENT_BUILD_LOCK_SLOTS
 from driftbot.settings import Secret, Settings
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))

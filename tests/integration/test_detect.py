@@ -26,12 +26,15 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
-from driftbot.catalog import read_catalog
-from driftbot.cli import main
-from driftbot.cli_detect import render_live
-from driftbot.detect import run_detect, run_status
-from driftbot.diff import diff_catalogs
-from driftbot.live import (
+from driftbot.cli.detect import render_live
+from driftbot.cli.main import main
+from driftbot.compare.catalog import read_catalog
+from driftbot.compare.diff import diff_catalogs
+from driftbot.postgres.base import Server
+from driftbot.postgres.local import local_server
+from driftbot.report.model import Report, from_dict, to_json
+from driftbot.runs.detect import run_detect, run_status
+from driftbot.runs.live import (
     LiveDatabaseError,
     LiveTarget,
     client_bindir,
@@ -40,12 +43,9 @@ from driftbot.live import (
     read_only,
     read_revisions,
 )
-from driftbot.postgres.base import Server
-from driftbot.postgres.local import local_server
-from driftbot.report import Report, from_dict, to_json
 from driftbot.settings import Settings
 
-SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "schema" / "report.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "report" / "schema" / "report.schema.json").read_text())
 MakeProject = Callable[[str], Path]
 UrlSettings = Callable[..., Settings]
 

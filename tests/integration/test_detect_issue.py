@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fakegithub.server import FakeGitHub
 
-from driftbot.cli import main
+from driftbot.cli.main import main
 from driftbot.postgres.base import Server, scratch_database
 
 MakeProject = Callable[[str], Path]

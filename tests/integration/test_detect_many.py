@@ -20,15 +20,15 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from driftbot import detect_many
-from driftbot.cli import main
-from driftbot.containment import HIDDEN_HOST
-from driftbot.escape import table_code
-from driftbot.live import mask_url
+from driftbot.cli.main import main
 from driftbot.postgres.base import Server
-from driftbot.report import from_dict
+from driftbot.report.model import from_dict
+from driftbot.runs import detect_many
+from driftbot.runs.live import mask_url
+from driftbot.safety.containment import HIDDEN_HOST
+from driftbot.safety.escape import table_code
 
-SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "schema" / "report.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "report" / "schema" / "report.schema.json").read_text())
 MakeProject = Callable[[str], Path]
 LiveDb = Callable[[], str]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from driftbot.report import Report
+from driftbot.report.model import Report
 from driftbot.settings import Settings
 
 

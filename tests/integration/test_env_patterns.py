@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from driftbot.engine import run_check
+from driftbot.runs.check import run_check
 from driftbot.settings import Settings
 
 PROJECTS = Path(__file__).parents[1] / "fixtures" / "projects"

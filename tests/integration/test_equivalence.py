@@ -18,13 +18,13 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from driftbot.catalog import Catalog, read_catalog
-from driftbot.diff import diff_catalogs
-from driftbot.findings import Finding
+from driftbot.compare.catalog import Catalog, read_catalog
+from driftbot.compare.diff import diff_catalogs
+from driftbot.compare.findings import Finding
+from driftbot.compare.settle import settle_at
 from driftbot.postgres.base import Server, libpq_conninfo, scratch_database
-from driftbot.render import render as render_report
-from driftbot.report import Report
-from driftbot.settle import settle_at
+from driftbot.report.model import Report
+from driftbot.report.render import render as render_report
 
 COLUMNS = "a integer, b integer, s text, v varchar(10), flag boolean, other boolean, tags text[], n numeric"
 EXAMPLES = 60

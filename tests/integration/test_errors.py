@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from driftbot.engine import run_check
-from driftbot.report import Report
+from driftbot.report.model import Report
+from driftbot.runs.check import run_check
 from driftbot.settings import Settings
 
 

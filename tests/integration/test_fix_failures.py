@@ -22,13 +22,13 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from driftbot.detect import run_detect
-from driftbot.engine import run_check
-from driftbot.live import live_target
 from driftbot.postgres.base import Server
-from driftbot.report import Report
+from driftbot.report.model import Report
+from driftbot.runs.check import run_check
+from driftbot.runs.detect import run_detect
+from driftbot.runs.live import live_target
 from driftbot.settings import Settings
-from driftbot.suggest import Suggestion
+from driftbot.suggest.generate import Suggestion
 
 MakeProject = Callable[[str], Path]
 UrlSettings = Callable[..., Settings]

@@ -27,11 +27,11 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from driftbot.catalog import Catalog, read_catalog
-from driftbot.diff import diff_catalogs
-from driftbot.fixops import FIXERS, Context, FixOp, fix_ops
+from driftbot.compare.catalog import Catalog, read_catalog
+from driftbot.compare.diff import diff_catalogs
 from driftbot.postgres.base import Server, libpq_conninfo, scratch_database
-from driftbot.sqlnames import KEYWORDS, quote_ident
+from driftbot.safety.sqlnames import KEYWORDS, quote_ident
+from driftbot.suggest.fixops import FIXERS, Context, FixOp, fix_ops
 
 PIECES = ['"', "'", ".", ";", "$$", "\n", "\\", ":", ":x", "\\:y", "%s", "%(p)s", " ", "--", "/*", "é", "😀",
           "A", "select", "user", "x.y;COPY(SELECT)TO PROGRAM $$touch /tmp/pwn$$;--"]

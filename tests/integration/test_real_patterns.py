@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 from test_suggestion import Database, describe, output, plain_alembic, plain_database, query, section
 
-from driftbot.comment import CommentContext, render_comment
-from driftbot.engine import run_check
-from driftbot.render import render
-from driftbot.report import Report
+from driftbot.report.comment import CommentContext, render_comment
+from driftbot.report.model import Report
+from driftbot.report.render import render
+from driftbot.runs.check import run_check
 from driftbot.settings import Settings
-from driftbot.suggest import Suggestion
+from driftbot.suggest.generate import Suggestion
 
 MakeProject = Callable[[str], Path]
 UrlSettings = Callable[..., Settings]

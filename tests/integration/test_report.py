@@ -9,10 +9,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from driftbot.render import render
-from driftbot.report import Report
+from driftbot.report.model import Report
+from driftbot.report.render import render
 
-SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "schema" / "report.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "report" / "schema" / "report.schema.json").read_text())
 
 
 @pytest.mark.parametrize("scenario", ["column_missing", "clean_everything"])

@@ -14,14 +14,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from driftbot.engine import run_check
 from driftbot.errors import EXIT_DRIFT, EXIT_USAGE
-from driftbot.render import render
-from driftbot.report import Report, from_dict, to_json
-from driftbot.review import FETCH_HINT, ReviewedRevision, downgrade_is_empty
+from driftbot.report.model import Report, from_dict, to_json
+from driftbot.report.render import render
+from driftbot.runs.check import run_check
+from driftbot.runs.review import FETCH_HINT, ReviewedRevision, downgrade_is_empty
 from driftbot.settings import Settings
 
-SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "schema" / "report.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "report" / "schema" / "report.schema.json").read_text())
 
 Check = Callable[..., Report]
 

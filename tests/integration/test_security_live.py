@@ -18,9 +18,9 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL, make_url
 
-from driftbot.detect import run_detect
-from driftbot.live import live_target
 from driftbot.postgres.base import Server
+from driftbot.runs.detect import run_detect
+from driftbot.runs.live import live_target
 from driftbot.settings import Settings
 
 MakeProject = Callable[[str], Path]

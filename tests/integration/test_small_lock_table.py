@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from driftbot.engine import run_check
 from driftbot.postgres.local import local_server
+from driftbot.runs.check import run_check
 from driftbot.settings import Secret, Settings
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from test_drift_scenarios import EXPECTED
 
-from driftbot.engine import run_check
-from driftbot.report import Report, to_dict
+from driftbot.report.model import Report, to_dict
+from driftbot.runs.check import run_check
+from driftbot.runs.snapshots import imports_project_code
 from driftbot.settings import Settings
-from driftbot.snapshots import imports_project_code
 
 PROJECTS = Path(__file__).parents[1] / "fixtures" / "projects"
 UrlSettings = Callable[..., Settings]

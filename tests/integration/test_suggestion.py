@@ -30,14 +30,14 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from driftbot.engine import run_check
-from driftbot.render import render
-from driftbot.report import Report
+from driftbot.report.model import Report
+from driftbot.report.render import render
+from driftbot.runs.check import run_check
 from driftbot.settings import Settings
-from driftbot.suggest import Suggestion
+from driftbot.suggest.generate import Suggestion
 
 HERE = Path(__file__).resolve().parent
-SCHEMA = json.loads((HERE.parents[1] / "driftbot" / "schema" / "report.schema.json").read_text())
+SCHEMA = json.loads((HERE.parents[1] / "driftbot" / "report" / "schema" / "report.schema.json").read_text())
 
 
 def _expected() -> dict[str, set[tuple[str, str]]]:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
-from driftbot.catalog import Catalog, Column, Constraint, EnumType, Index, SequenceDef, Table, TableKey
-from driftbot.diff import diff_catalogs
-from driftbot.findings import Finding
-from driftbot.sqlnames import qualified, quote_ident
+from driftbot.compare.catalog import Catalog, Column, Constraint, EnumType, Index, SequenceDef, Table, TableKey
+from driftbot.compare.diff import diff_catalogs
+from driftbot.compare.findings import Finding
+from driftbot.safety.sqlnames import qualified, quote_ident
 
 
 def col(name: str, type_: str = "integer", *, nullable: bool = True, default: str | None = None,

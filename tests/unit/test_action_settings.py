@@ -10,8 +10,8 @@ import pytest
 
 from driftbot.action.modes import find_mode
 from driftbot.action.settings import InvalidInputs, Settings
+from driftbot.action.worker import scrubbed_environ
 from driftbot.errors import EXIT_USAGE, ConfigError
-from driftbot.worker import scrubbed_environ
 
 TOKEN = "ghs_0123456789abcdefSECRET"
 CONTEXT = {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": "/github/workflow/event.json",

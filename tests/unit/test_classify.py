@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from catalogs import catalog, col, table
 
-from driftbot.catalog import Catalog
-from driftbot.detect import classify
-from driftbot.findings import Finding
+from driftbot.compare.catalog import Catalog
+from driftbot.compare.findings import Finding
+from driftbot.runs.detect import classify
 
 ID = col("id", nullable=False)
 EMAIL = col("email", "text")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from driftbot.comment import CommentContext, UnsafeMigrationPath, committable_path, render_comment
+from driftbot.action.worker import read_report
 from driftbot.github.commands import extract_migration
 from driftbot.github.comments import marker
-from driftbot.report import Report
-from driftbot.worker import read_report
+from driftbot.report.comment import CommentContext, UnsafeMigrationPath, committable_path, render_comment
+from driftbot.report.model import Report
 
 REPORT = Path(__file__).resolve().parents[1] / "golden" / "drift" / "report.json"
 HEAD = "6dcb09b5b57875f334f61aebed695e2e4193db5e"

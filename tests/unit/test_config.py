@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from driftbot.cli import build_parser, main, settings_from_args
+from driftbot.cli.main import build_parser, main, settings_from_args
+from driftbot.compare.findings import Finding
+from driftbot.compare.ignore import IgnoreRules, apply_ignore_rules
 from driftbot.config import FINDING_KINDS, configure, find_config, load_config
 from driftbot.errors import ConfigError
-from driftbot.findings import Finding
-from driftbot.ignore import IgnoreRules, apply_ignore_rules
 from driftbot.settings import Settings
 
 

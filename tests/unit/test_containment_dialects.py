@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Integer, MetaData, Table
 
-from driftbot import containment
+from driftbot.safety import containment
 
 
 def test_tables_with_sqlite_arguments_are_still_accepted() -> None:

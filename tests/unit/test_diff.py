@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from driftbot.catalog import Catalog, Column, Constraint, EnumType, Index, Table
-from driftbot.diff import diff_catalogs, match_named
-from driftbot.equivalence import NO_SERVER
+from driftbot.compare.catalog import Catalog, Column, Constraint, EnumType, Index, Table
+from driftbot.compare.diff import diff_catalogs, match_named
+from driftbot.compare.equivalence import NO_SERVER
 
 
 def col(name: str, type_: str = "integer", *, nullable: bool = True, default: str | None = None,

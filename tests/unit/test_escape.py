@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from driftbot import escape
+from driftbot.safety import escape
 
 
 def test_code_fence_is_longer_than_any_backtick_run() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 from catalogs import catalog, col, enum, findings, table
 from sqlalchemy import Column, Integer, MetaData, Table, Text
 
-from driftbot.filters import apply_project_hooks
-from driftbot.findings import Finding
-from driftbot.migrate import EnvOptions
+from driftbot.compare.findings import Finding
+from driftbot.project.hooks import apply_project_hooks
+from driftbot.project.migrate import EnvOptions
 
 MODELS = MetaData()
 Table("users", MODELS, Column("id", Integer, primary_key=True), Column("email", Text), Column("nickname", Text))

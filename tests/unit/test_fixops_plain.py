@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from catalogs import catalog, check, col, enum, findings, index, sequence, statements, table
 
-from driftbot.catalog import Catalog
-from driftbot.fixops import Context, FixOp, change_hazards, fix_ops
+from driftbot.compare.catalog import Catalog
+from driftbot.suggest.fixops import Context, FixOp, change_hazards, fix_ops
 
 
 def ops(m: Catalog, o: Catalog) -> list[FixOp]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from catalogs import catalog, col, findings, index, table
 
+from driftbot.compare.findings import Finding
 from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT, EXIT_INFRA, EXIT_UNCHECKABLE
-from driftbot.findings import Finding
-from driftbot.report import ErrorInfo, outcome
+from driftbot.report.model import ErrorInfo, outcome
 
 ID = col("id", nullable=False)
 USERS = catalog(table("users", ID, col("email", "text")))

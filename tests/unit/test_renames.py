@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from catalogs import catalog, col, findings, table
 
-from driftbot.catalog import Catalog, Column
-from driftbot.suggest import Rename, find_renames
+from driftbot.compare.catalog import Catalog, Column
+from driftbot.suggest.generate import Rename, find_renames
 
 ID = col("id", nullable=False)
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from driftbot.findings import Finding, SourceLocation
-from driftbot.fixops import Hazard
-from driftbot.migrate import AppliedRevision, MigrationFailure, MigrationRun
-from driftbot.report import PostgresInfo, ProjectInfo, Report, from_dict, to_dict, to_json
-from driftbot.suggest import Check, Suggestion
+from driftbot.compare.findings import Finding, SourceLocation
+from driftbot.project.migrate import AppliedRevision, MigrationFailure, MigrationRun
+from driftbot.report.model import PostgresInfo, ProjectInfo, Report, from_dict, to_dict, to_json
+from driftbot.suggest.fixops import Hazard
+from driftbot.suggest.generate import Check, Suggestion
 
 
 def sample() -> Report:

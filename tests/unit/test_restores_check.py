@@ -7,8 +7,8 @@ test_real_patterns.py::test_type_change_of_a_column_under_a_check_verifies).
 
 from __future__ import annotations
 
-from driftbot.catalog import Catalog, Column, Constraint, Table
-from driftbot.suggest import _restores_check
+from driftbot.compare.catalog import Catalog, Column, Constraint, Table
+from driftbot.suggest.generate import _restores_check
 
 BEFORE = ("CHECK (status::text = ANY (ARRAY['SCHEDULED'::character varying, "
           "'FAILED'::character varying]::text[]))")

@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from driftbot.snapshots import SnapshotCache
+from driftbot.runs.snapshots import SnapshotCache
 
 KEY = "a" * 64
 

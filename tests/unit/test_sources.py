@@ -9,8 +9,8 @@ from catalogs import catalog, col, findings, table
 from sqlalchemy import Column, Integer, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from driftbot.findings import Finding, SourceLocation
-from driftbot.sources import locate_sources, with_source
+from driftbot.compare.findings import Finding, SourceLocation
+from driftbot.project.sources import locate_sources, with_source
 
 
 class Base(DeclarativeBase):

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
-from driftbot.fixops import execute
-from driftbot.sqlnames import literal, qualified, quote_ident, text_escaped
+from driftbot.safety.sqlnames import literal, qualified, quote_ident, text_escaped
+from driftbot.suggest.fixops import execute
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=40)
 COLONS = st.lists(st.sampled_from([":", "::", "\\", "\\:", ":x", "a", " ", "'", "$", "é", "%"]), max_size=12).map("".join)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from driftbot.catalog import Catalog, Column, EnumType, Index, SequenceDef, Table
-from driftbot.tenants import as_schema
+from driftbot.compare.catalog import Catalog, Column, EnumType, Index, SequenceDef, Table
+from driftbot.runs.tenants import as_schema
 
 
 def column(name: str, default_sequence: tuple[str, str] | None = None) -> Column:

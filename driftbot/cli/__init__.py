@@ -1,0 +1,1 @@
+"""The command line: flags → Settings → a run → rendered report → exit code (DESIGN.md §exit codes)."""

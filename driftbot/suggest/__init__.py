@@ -1,0 +1,1 @@
+"""The suggested migration: generated in the project's style, driftbot's own ops (fixops), verified."""
