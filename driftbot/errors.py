@@ -8,6 +8,9 @@ EXIT_USAGE = 2
 EXIT_UNCHECKABLE = 3
 EXIT_INFRA = 4
 
+# where an internal error asks to be reported (CLI and action)
+ISSUES_URL = "https://github.com/driftbot/driftbot/issues"
+
 
 class DriftbotError(Exception):
     """An error the user can act on. `str()` is the one-line message shown to them."""

@@ -24,8 +24,7 @@ from driftbot.action.modes import find_mode
 from driftbot.action.publish import run_publish
 from driftbot.action.settings import Mode, Settings
 from driftbot.action.worker import git_dirs_closed, protect_process
-from driftbot.cli.main import ISSUES_URL
-from driftbot.errors import EXIT_INFRA, ConfigError, DriftbotError, Terminated
+from driftbot.errors import EXIT_INFRA, ISSUES_URL, ConfigError, DriftbotError, Terminated
 from driftbot.github.events import load_event
 from driftbot.github.workflow import GitHubFormatter, add_mask, annotation
 

@@ -26,8 +26,8 @@ from driftbot.project.hooks import apply_project_hooks
 from driftbot.project.locate import Project, describe_scripts
 from driftbot.project.migrate import EnvOptions, raise_for_failure, upgrade
 from driftbot.project.sources import locate_sources, with_source
-from driftbot.report.model import Report, SyncResult
-from driftbot.runs.review import Review, hazard_findings, read_since_files, review, select_revisions
+from driftbot.report.model import Report, Review, SyncResult
+from driftbot.runs.review import hazard_findings, read_since_files, review, select_revisions
 from driftbot.runs.scratch import (
     RunRecord,
     absolute_paths,

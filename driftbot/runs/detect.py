@@ -37,7 +37,7 @@ from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
 from driftbot.compare.catalog import Catalog, Column
-from driftbot.compare.diff import _enum_text, _serial, column_definition, diff_catalogs, table_definition
+from driftbot.compare.diff import column_definition, diff_catalogs, enum_definition, serial_identity, table_definition
 from driftbot.compare.findings import Classification, Finding
 from driftbot.compare.ignore import apply_ignore_rules
 from driftbot.compare.kinds import KINDS, OBJECT_TYPES
@@ -46,6 +46,7 @@ from driftbot.compare.settle import Settle, settle_at, unsettled
 from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.postgres import scratch_database
 from driftbot.postgres.base import ScratchRole, connect_admin, scratch_role
+from driftbot.project.baseline import apply_baseline
 from driftbot.project.hooks import apply_project_hooks
 from driftbot.project.locate import Project, describe_exception, load_project
 from driftbot.project.migrate import logging_preserved, pointed_at, raise_for_failure, upgrade
@@ -72,7 +73,6 @@ from driftbot.runs.scratch import (
     RunRecord,
     Scratch,
     absolute_paths,
-    apply_baseline,
     build_scratch,
     open_project,
     project_import_scope,
@@ -97,7 +97,8 @@ class UnknownRevision(ProjectError):
 
 # --- the run ---------------------------------------------------------------------------------------
 
-def _finish(run: RunRecord, body: Callable[[], None]) -> Report:
+def finish_live_run(run: RunRecord, body: Callable[[], None]) -> Report:
+    """Run a live stage and return its report; a database at a revision the project lacks is an error."""
     error = run.execute(body)
     if error is None and run.live is not None and run.live.state == "unknown_revision":
         error = _unknown_revision(run.live)
@@ -111,12 +112,12 @@ def run_detect(settings: Settings, target: LiveTarget, fix: bool = False, fix_to
     """`fix_to`: with `fix`, the migration that brings the live database to the models (a revision),
     or the SQL that brings it back to what its migrations build (undo the hand changes)."""
     run = RunRecord()
-    return _finish(run, lambda: _detect(absolute_paths(settings), target, fix, run, fix_to))
+    return finish_live_run(run, lambda: _detect(absolute_paths(settings), target, fix, run, fix_to))
 
 
 def run_status(settings: Settings, target: LiveTarget, version_table: str | None = None) -> Report:
     run = RunRecord()
-    return _finish(run, lambda: _status(absolute_paths(settings), target, version_table, run))
+    return finish_live_run(run, lambda: _status(absolute_paths(settings), target, version_table, run))
 
 
 # --- detect ----------------------------------------------------------------------------------------
@@ -227,7 +228,7 @@ _COLUMN_VALUES: dict[str, Callable[[Column], str | None]] = {
     "column": column_definition,
     "column_type": lambda c: c.type,
     "column_nullable": lambda c: "NULL" if c.nullable else "NOT NULL",
-    "column_identity": lambda c: c.identity or _serial(c),
+    "column_identity": lambda c: c.identity or serial_identity(c),
     "column_generated": lambda c: c.generated,
     "column_comment": lambda c: c.comment,
     "column_collation": lambda c: c.collation,
@@ -242,7 +243,7 @@ def value_of(catalog: Catalog, f: Finding) -> str | None:
         obj = catalog.objects.get(f.object_type, {}).get(f.object)
         return obj.definition if obj is not None else None
     if f.object_type == "enum":
-        return _enum_text(catalog.enums.get((f.schema or "", f.name or "")))
+        return enum_definition(catalog.enums.get((f.schema or "", f.name or "")))
     if f.object_type == "sequence":
         sequence = catalog.sequences.get((f.schema or "", f.name or ""))
         return sequence.definition if sequence else None
