@@ -27,9 +27,9 @@ from driftbot.project.locate import Project, describe_scripts
 from driftbot.project.migrate import EnvOptions, raise_for_failure, upgrade
 from driftbot.project.sources import locate_sources, with_source
 from driftbot.report.model import Report, Review, SyncResult
+from driftbot.runs.record import RunRecord
 from driftbot.runs.review import hazard_findings, read_since_files, review, select_revisions
 from driftbot.runs.scratch import (
-    RunRecord,
     absolute_paths,
     build_scratch,
     open_project,
@@ -71,11 +71,7 @@ def _check(settings: Settings, run: RunRecord, reviewed: list[Review] | None = N
         project = s.project  # env.py may have chosen other version locations than alembic.ini's
         if settings.suggest and (any(f.is_drift for f in findings) or len(project.heads) > 1):
             with run.stage("suggest"):
-                run.suggestion = suggest(Workspace(
-                    project, cfg, server, str(s.m_url.database), s.heads, s.models, tuple(findings),
-                    settings.url_env_vars, s.exclude, s.default_schema, s.model_schemas, settings.message,
-                    metadatas=s.metadatas, ignore=settings.ignore,
-                    version_locations=s.options.version_locations))
+                run.suggestion = suggest(Workspace.from_scratch(s, settings, findings))
             if settings.write and run.suggestion is not None:
                 run.suggestion = write_suggestion(run.suggestion)
         if selected is not None:

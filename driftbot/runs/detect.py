@@ -69,8 +69,8 @@ from driftbot.runs.live import (
     read_live,
     restore_schema,
 )
+from driftbot.runs.record import RunRecord
 from driftbot.runs.scratch import (
-    RunRecord,
     Scratch,
     absolute_paths,
     build_scratch,
@@ -458,11 +458,8 @@ def _fix_on_copy(settings: Settings, snapshot: LiveSnapshot, s: Scratch, dump: S
     drift = [f for f in _filtered(settled, s, settings) if f.is_drift]
     if not drift:
         raise _NoFix(None)  # `alembic upgrade heads` alone brings it to the models
-    return suggest(Workspace(  # the rejected parts of the models: for the fix to leave out, and say so
-        s.project, s.config, s.server, str(copy.database), upgraded, s.models, (*drift, *s.rejected),
-        settings.url_env_vars, s.exclude, s.default_schema,
-        frozenset(t.schema for md in s.metadatas for t in md.tables.values() if t.schema) - {s.default_schema},
-        settings.message, role=role, metadatas=s.metadatas, ignore=settings.ignore))
+    # the rejected parts of the models: for the fix to leave out, and say so
+    return suggest(Workspace.from_scratch(s, settings, (*drift, *s.rejected), copy=(copy, upgraded), role=role))
 
 
 def _live_hazard(hazard: Hazard, outside: set[str]) -> Hazard:

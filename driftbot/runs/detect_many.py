@@ -20,7 +20,8 @@ from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT
 from driftbot.report.model import LiveDatabase, Report, Status
 from driftbot.runs.detect import compare_live, finish_live_run
 from driftbot.runs.live import LiveSnapshot, LiveTarget, probe, read_live
-from driftbot.runs.scratch import RunRecord, Scratch, absolute_paths, build_scratch, open_project, project_import_scope
+from driftbot.runs.record import RunRecord
+from driftbot.runs.scratch import Scratch, absolute_paths, build_scratch, open_project, project_import_scope
 from driftbot.runs.tenants import read_tenants, without_schema_itself
 from driftbot.safety import containment
 from driftbot.safety.containment import hidden_from_project

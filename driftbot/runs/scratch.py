@@ -2,8 +2,8 @@
 
 M is an empty database + the project's migrations to the heads (through its own env.py);
 O is an empty database + `create_all` of the models, built while the migrations run. Both
-catalogs are then read at once. `RunRecord` keeps what the stages produced, so a failing
-stage still yields the report of the stages before it.
+catalogs are then read at once. What each stage produced goes to the run's `RunRecord`
+(record.py).
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ import logging
 import os
 import sys
 import sysconfig
-import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, chdir, contextmanager, redirect_stdout
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from alembic.config import Config
@@ -30,71 +29,20 @@ from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.postgres import Server, scratch_database, start_server
 from driftbot.project.baseline import apply_baseline, baseline_bytes
 from driftbot.project.locate import Project, describe_script, load_project
-from driftbot.project.migrate import EnvOptions, MigrationRun, flask_app_context, raise_for_failure, upgrade
+from driftbot.project.migrate import EnvOptions, flask_app_context, raise_for_failure, upgrade
 from driftbot.project.models_db import collation_ddl
 from driftbot.project.models_process import ModelsBuild, ModelsRequest, ModelsResult, load_metadata
 from driftbot.project.models_process import build as build_models
-from driftbot.report.model import CacheInfo, ErrorInfo, LiveInfo, PostgresInfo, ProjectInfo, Report, SyncResult, outcome
+from driftbot.report.model import CacheInfo
 from driftbot.runs.live import client_bindir
+from driftbot.runs.record import RunRecord
 from driftbot.runs.snapshots import ProjectSnapshots, SnapshotCache, SnapshotError, chain_keys, depth
 from driftbot.safety import containment
 from driftbot.safety.containment import contained, own_engine
-from driftbot.safety.masking import register_url, scrub
+from driftbot.safety.masking import register_url
 from driftbot.settings import Settings
-from driftbot.suggest.generate import Suggestion
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunRecord:
-    """What the stages produced so far: enough to report even when a later stage fails."""
-
-    project: Project | None = None
-    server: Server | None = None
-    migrations: MigrationRun | None = None
-    findings: list[Finding] = field(default_factory=list)
-    suggestion: Suggestion | None = None
-    sync: SyncResult | None = None
-    live: LiveInfo | None = None
-    cache: CacheInfo | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[name] = round(self.timings.get(name, 0) + time.perf_counter() - started, 4)
-
-    def execute(self, body: Callable[[], None]) -> DriftbotError | None:
-        """Run the stages in `body`, timing the whole; the error that ended them, if any."""
-        started = time.perf_counter()
-        error: DriftbotError | None = None
-        containment.reset()
-        try:
-            body()
-        except DriftbotError as exc:
-            log.debug("run failed", exc_info=exc)
-            error = exc
-        self.timings["total"] = round(time.perf_counter() - started, 4)
-        return error
-
-    def report(self, error: DriftbotError | None = None) -> Report:
-        info = ErrorInfo(error.stage, scrub(error.message), scrub(error.hint)) if error else None
-        findings = tuple(self.findings)
-        synced = self.sync is not None and not self.sync.remaining
-        status, exit_code = outcome(findings, info, error.exit_code if error else 0, synced)
-        project = None
-        if self.project is not None:
-            p = self.project
-            project = ProjectInfo(str(p.root), str(p.config_file), str(p.script_location), p.heads,
-                                  tuple(p.file_of(h) for h in p.heads))
-        postgres = PostgresInfo(self.server.provider, self.server.version) if self.server else None
-        return Report(status, exit_code, project, postgres, self.migrations, findings,
-                      dict(self.timings), info, self.suggestion, self.sync, self.live,
-                      redirects=containment.redirects(), cache=self.cache)
 
 
 @contextmanager
