@@ -8,11 +8,9 @@ where to report it, exit 4.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from types import FrameType
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -27,6 +25,7 @@ from driftbot.action.worker import git_dirs_closed, protect_process
 from driftbot.errors import EXIT_INFRA, ISSUES_URL, ConfigError, DriftbotError, Terminated
 from driftbot.github.events import load_event
 from driftbot.github.workflow import GitHubFormatter, add_mask, annotation
+from driftbot.runtime import stop_on_sigterm
 
 log = logging.getLogger("driftbot")
 
@@ -40,7 +39,7 @@ RUN: dict[Mode, Callable[[Settings, Mapping[str, Any]], int]] = {
 def main(environ: Mapping[str, str] | None = None) -> int:
     protect_process()  # before anything else: PR code must not read our /proc/<pid>/environ
     _logging(debug=False)
-    signal.signal(signal.SIGTERM, _terminate)
+    stop_on_sigterm()
     try:
         settings = Settings.from_environ(environ)
         _logging(settings.debug)
@@ -87,7 +86,3 @@ def _mask(settings: Settings) -> None:
         password = make_url(settings.database_url.value).password
         if password:
             print(add_mask(str(password)), flush=True)
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise Terminated(signal.Signals(signum).name)

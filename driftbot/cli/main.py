@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import NoReturn
 
 from driftbot import __version__
@@ -23,7 +21,7 @@ from driftbot.report.files import write_atomically
 from driftbot.report.model import Report
 from driftbot.report.render import Format, render
 from driftbot.runs.check import run_check
-from driftbot.runtime import exit_now, tune_gc
+from driftbot.runtime import exit_now, stop_on_sigterm, tune_gc
 from driftbot.safety.masking import ScrubbingFormatter, register_url, scrub
 from driftbot.settings import FAIL_ON
 
@@ -110,10 +108,6 @@ def exit_code(command: str, report: Report) -> int:
     return report.exit_code
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise Terminated(signal.Signals(signum).name)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     target = getattr(args, "target_url", None)  # detect: a list (--database-url repeated)
@@ -122,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr)
     for handler_ in logging.getLogger().handlers:
         handler_.setFormatter(ScrubbingFormatter("driftbot: %(levelname)s %(name)s: %(message)s"))
-    signal.signal(signal.SIGTERM, _terminate)
+    stop_on_sigterm()
     try:
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)

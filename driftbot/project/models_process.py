@@ -37,7 +37,7 @@ from driftbot.compare.catalog import EMPTY_CATALOG
 from driftbot.compare.findings import Finding
 from driftbot.errors import ConfigError, ProjectError
 from driftbot.safety import containment
-from driftbot.safety.containment import Redirect, contained, own_engine
+from driftbot.safety.containment import Redirect, contained, engine_for
 
 log = logging.getLogger(__name__)
 
@@ -210,25 +210,23 @@ def _build(request: ModelsRequest) -> ModelsResult:
             error = describe_exception(exc, (root,)).removesuffix("\n" + hint if hint else "")  # the hint goes apart
             return ModelsResult(False, error=f"importing the models failed: {error}", redirects=containment.redirects(),
                                 hint=hint)
-        engine = own_engine(url)
         migrated = replace(EMPTY_CATALOG, extensions=request.extensions, schemas=request.schemas)
-        try:
-            with engine.begin() as conn:
-                default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
-                prepare_models_database(conn, metadatas, migrated, default_schema, request.collations)
-                if request.careful:
-                    rejected = tuple(create_models(conn, metadatas, default_schema))
-                elif not request.chunk:
-                    for metadata in metadatas:
-                        metadata.create_all(conn)
+        with engine_for(url) as engine:
+            try:
+                with engine.begin() as conn:
+                    default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+                    prepare_models_database(conn, metadatas, migrated, default_schema, request.collations)
+                    if request.careful:
+                        rejected = tuple(create_models(conn, metadatas, default_schema))
+                    elif not request.chunk:
+                        for metadata in metadatas:
+                            metadata.create_all(conn)
+                        rejected = ()
+                if request.chunk and not request.careful:
+                    _create_in_chunks(engine, metadatas, request.chunk)
                     rejected = ()
-            if request.chunk and not request.careful:
-                _create_in_chunks(engine, metadatas, request.chunk)
-                rejected = ()
-        except Exception as exc:
-            return ModelsResult(False, error=describe_exception(exc, (root,)), redirects=containment.redirects())
-        finally:
-            engine.dispose()
+            except Exception as exc:
+                return ModelsResult(False, error=describe_exception(exc, (root,)), redirects=containment.redirects())
     return ModelsResult(True, rejected, containment.redirects())
 
 

@@ -36,7 +36,7 @@ from driftbot.runs.scratch import (
     project_import_scope,
     version_table,
 )
-from driftbot.safety.containment import own_engine
+from driftbot.safety.containment import engine_for
 from driftbot.settings import Settings
 from driftbot.suggest.generate import Suggestion, Workspace, suggest
 
@@ -95,12 +95,9 @@ def sync_target(settings: Settings, project: Project, cfg: Config, models: Catal
     project_now, script_now = describe_scripts(cfg, project.config_file)
     migrations, _ = upgrade(project_now, cfg, script_now, target, settings.url_env_vars, step="sync")
     raise_for_failure(migrations, project_now)
-    engine = own_engine(target)
-    try:
+    with engine_for(target) as engine:
         with engine.connect() as conn:
             live = read_catalog(conn, exclude=version_table(options, default_schema))
-    finally:
-        engine.dispose()
     found = settle_at(target)(diff_catalogs(live, models), live, models)  # read-only, rolled back
     remaining = apply_ignore_rules(apply_project_hooks([f for f in found if f.is_drift],
                                                        options, metadatas, default_schema), settings.ignore)

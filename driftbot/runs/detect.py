@@ -77,7 +77,7 @@ from driftbot.runs.scratch import (
     open_project,
     project_import_scope,
 )
-from driftbot.safety.containment import contained, hidden_from_project, own_engine
+from driftbot.safety.containment import contained, engine_for, hidden_from_project
 from driftbot.safety.masking import register_url
 from driftbot.safety.secure import secrets_removed
 from driftbot.settings import Settings
@@ -166,12 +166,9 @@ def compare_live(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot,
 
 
 def _baseline(url: URL, baseline: str, project: Project) -> None:
-    engine = own_engine(url)
-    try:
+    with engine_for(url) as engine:
         with engine.begin() as conn:
             apply_baseline(conn, baseline, project, url)
-    finally:
-        engine.dispose()
 
 
 def _migrations_at(settings: Settings, s: Scratch, revisions: tuple[str, ...], stack: ExitStack) -> Catalog:

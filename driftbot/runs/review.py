@@ -51,7 +51,7 @@ from driftbot.report.model import (
 )
 from driftbot.runs.scratch import project_snapshots
 from driftbot.runs.snapshots import SnapshotError
-from driftbot.safety.containment import own_engine
+from driftbot.safety.containment import engine_for
 from driftbot.safety.masking import scrub
 
 if TYPE_CHECKING:
@@ -294,12 +294,9 @@ class _Reviewer:
         return (run.failure.error if run.failure else None), round(seconds, 4)
 
     def catalog(self, url: URL) -> Catalog:
-        engine = own_engine(url)
-        try:
+        with engine_for(url) as engine:
             with engine.connect() as conn:
                 return read_catalog(conn, exclude=self.s.exclude)
-        finally:
-            engine.dispose()
 
     def prepare(self, chain: URL, selected: Sequence[str]) -> None:
         """The review's database before the PR: the deepest cached snapshot before its first revision
@@ -316,12 +313,9 @@ class _Reviewer:
                 self.note = "; ".join(n for n in (self.note, f"started from the cached snapshot at {restored}") if n)
                 return
         if self.settings.baseline:
-            engine = own_engine(chain)
-            try:
+            with engine_for(chain) as engine:
                 with engine.begin() as conn:
                     apply_baseline(conn, self.settings.baseline, self.project, chain)
-            finally:
-                engine.dispose()
 
     def to_parents(self, chain: URL, revision: str) -> None:
         parents = next(r.down_revisions for r in self.project.revisions if r.revision == revision)
@@ -354,24 +348,18 @@ class _Reviewer:
     def impact(self, chain: URL, rev: str, file: str) -> dict[str, Any]:
         assert chain.database is not None
         with scratch_database(self.s.server, "impact", template=chain.database) as copy:
-            engine = own_engine(copy)
-            try:
+            with engine_for(copy) as engine:
                 with engine.begin() as conn:
                     rows = self.seed(conn)
                 with engine.connect() as conn:
                     before = relations(conn, self.s.exclude)
                     counts_before = table_rows(conn, before)
-            finally:
-                engine.dispose()
             with observed(self.s.options.version_table) as seen:
                 error, seconds = self.migrate(copy, rev)
-            engine = own_engine(copy)
-            try:
+            with engine_for(copy) as engine:
                 with engine.connect() as conn:
                     after = relations(conn, self.s.exclude)
                     counts_after = table_rows(conn, after)
-            finally:
-                engine.dispose()
             locks = strongest_locks(seen.locks, before)
             rewrites = tuple(sorted(before[oid].name for oid, rel in after.items()
                                     if oid in before and rel.kind in "rm" and rel.filenode != before[oid].filenode))
@@ -421,12 +409,9 @@ class _Reviewer:
         error, _ = self.migrate(copy, UNDO_PREFIX + rev, downgrade=True)
         counts_down: dict[str, tuple[int, str]] = {}
         if error is None:
-            engine = own_engine(copy)
-            try:
+            with engine_for(copy) as engine:
                 with engine.connect() as conn:
                     counts_down = table_rows(conn, relations(conn, self.s.exclude))
-            finally:
-                engine.dispose()
         touched = sorted({table for _, table, _ in changes})
         tables, lost = [], []
         for table in touched:

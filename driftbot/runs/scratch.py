@@ -38,7 +38,7 @@ from driftbot.runs.live import client_bindir
 from driftbot.runs.record import RunRecord
 from driftbot.runs.snapshots import ProjectSnapshots, SnapshotCache, SnapshotError, chain_keys, depth
 from driftbot.safety import containment
-from driftbot.safety.containment import contained, own_engine
+from driftbot.safety.containment import contained, engine_for
 from driftbot.safety.masking import register_url
 from driftbot.settings import Settings
 
@@ -136,9 +136,8 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
         m_url = stack.enter_context(scratch_database(server, "m"))
         o_url = stack.enter_context(scratch_database(server, "o"))
     b = _Build(settings, server, run, stack)
-    m_engine = own_engine(m_url)
-    o_engine = own_engine(o_url)
-    try:
+    # disposed after the build: no connection may stay open to M, it is copied as a template later
+    with engine_for(m_url) as m_engine, engine_for(o_url) as o_engine:
         request, early = _start_models(b, project, m_engine, o_url)
         project, options = _migrate(b, project, cfg, script, m_url, m_engine)
         metadatas = _target_metadata(settings, project, options, m_url)
@@ -146,9 +145,6 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
             default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
         exclude = version_table(options, default_schema)
         heads, models, rejected = _catalogs(b, request, early, (m_engine, exclude), o_engine)
-    finally:
-        m_engine.dispose()  # no connection may stay open to M: it is copied as a template later
-        o_engine.dispose()
     return Scratch(project, cfg, script, server, m_url, options, metadatas, default_schema, exclude, heads, models,
                    rejected)
 
@@ -241,21 +237,17 @@ def _careful_models(b: _Build, request: ModelsRequest, m: tuple[Engine, frozense
     with b.run.stage("catalog"), m_engine.connect() as conn:
         heads = read_catalog(conn, exclude=exclude)
         collations = collation_ddl(conn)
-    url = request.url
+    o_url = o_engine.url
     if request.chunk:  # slices that committed before one failed: the careful build starts from empty
         o_engine.dispose()
         o_url = b.stack.enter_context(scratch_database(b.server, "o2"))
-        url, o_engine = o_url.render_as_string(hide_password=False), own_engine(o_url)
-    try:
-        with b.run.stage("models"):
-            built = build_models(replace(request, careful=True, extensions=heads.extensions, schemas=heads.schemas,
-                                         collations=collations, url=url))
-        if not built.built:
-            raise ProjectError(f"building the models' schema failed: {built.error}", hint=built.hint)
-        with b.run.stage("catalog"), o_engine.connect() as conn:
-            models = read_catalog(conn)
-    finally:
-        o_engine.dispose()
+    with b.run.stage("models"):
+        built = build_models(replace(request, careful=True, extensions=heads.extensions, schemas=heads.schemas,
+                                     collations=collations, url=o_url.render_as_string(hide_password=False)))
+    if not built.built:
+        raise ProjectError(f"building the models' schema failed: {built.error}", hint=built.hint)
+    with b.run.stage("catalog"), engine_for(o_url) as engine, engine.connect() as conn:
+        models = read_catalog(conn)
     return heads, models, built
 
 

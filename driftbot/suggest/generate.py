@@ -60,7 +60,7 @@ from driftbot.project.migrate import (
     scratch_url_for,
     upgrade,
 )
-from driftbot.safety.containment import contained, own_engine
+from driftbot.safety.containment import contained, engine_for
 from driftbot.safety.sqlnames import quote_ident
 from driftbot.suggest.fixops import Context, FixOp, Hazard, change_hazards, fix_ops
 from driftbot.suggest.rejected import drop_rejected_ops, left_out_note, rejected_objects, without_rejected
@@ -477,12 +477,9 @@ def project_versions_dir(project: Project, cfg: Config) -> Path:
 
 
 def read(url: URL, exclude: frozenset[TableKey]) -> Catalog:
-    engine = own_engine(url)
-    try:
+    with engine_for(url) as engine:
         with engine.connect() as conn:
             return read_catalog(conn, exclude)
-    finally:
-        engine.dispose()
 
 
 def revision_id(project: Project, findings: Sequence[Finding]) -> str:
