@@ -1,4 +1,4 @@
-"""Typed errors with a user-facing message; `cli.py` maps them to exit codes (DESIGN.md)."""
+"""Typed errors with a user-facing message; `cli/main.py` and `action/main.py` map them to exit codes (DESIGN.md)."""
 
 from __future__ import annotations
 
