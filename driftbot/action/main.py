@@ -41,14 +41,9 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     _logging(debug=False)
     stop_on_sigterm()
     try:
-        settings = Settings.from_environ(environ)
-        _logging(settings.debug)
-        _mask(settings)
+        settings = _settings(environ)
         payload = load_event(settings.event_path)
-        mode = find_mode(settings.event_name, payload, settings.mode)
-        if mode in ("publish", "commit") and not settings.github_token.value:
-            raise ConfigError(f"the {mode} mode needs the github-token input")
-        log.info("driftbot %s: %s mode (%s event, %s)", __version__, mode, settings.event_name, settings.repository)
+        mode = _mode(settings, payload)
         # the checkout's .git (token inside) stays closed to the worker's account until the run ends
         with git_dirs_closed(settings.workspace) if mode == "check" else nullcontext():
             return RUN[mode](settings, payload)
@@ -64,6 +59,23 @@ def main(environ: Mapping[str, str] | None = None) -> int:
                                   f"(re-run with ACTIONS_STEP_DEBUG) and report it at {ISSUES_URL}",
                          title="driftbot"), flush=True)
         return EXIT_INFRA
+
+
+def _settings(environ: Mapping[str, str] | None) -> Settings:
+    """The inputs and context, read; logging at their level; the database password masked."""
+    settings = Settings.from_environ(environ)
+    _logging(settings.debug)
+    _mask(settings)
+    return settings
+
+
+def _mode(settings: Settings, payload: Mapping[str, Any]) -> Mode:
+    """What this run does, from the event (and the `mode` input); publish and commit need the token."""
+    mode = find_mode(settings.event_name, payload, settings.mode)
+    if mode in ("publish", "commit") and not settings.github_token.value:
+        raise ConfigError(f"the {mode} mode needs the github-token input")
+    log.info("driftbot %s: %s mode (%s event, %s)", __version__, mode, settings.event_name, settings.repository)
+    return mode
 
 
 def _logging(debug: bool) -> None:
