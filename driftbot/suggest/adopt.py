@@ -1,0 +1,157 @@
+"""Toward the live database: adopt the hand changes as a revision (issue 12, `--fix-to live`).
+
+The revision's upgrade() turns what the migrations build (O) into what the live database has (L);
+its downgrade() turns it back. Both are found the way undo.py finds its SQL: round by round on a
+scratch copy (owned by an unprivileged role), each round planned from the two catalogs, applied,
+re-read, until nothing differs. A round's ops are the revision's own lines (`op.execute(...)`, the
+enum ops of fixops.py), so what converged on the copy is what the file holds.
+
+The live database's definitions are untrusted text: they reach the revision only as Python string
+literals (repr, in fixops.execute), are run only on scratch copies, and names are quoted by
+sqlnames. What no op here can change (a new table or column, a partitioning scheme) is reported,
+and no revision is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from alembic.autogenerate import render_python_code
+from alembic.operations import ops
+
+from driftbot.compare.catalog import Catalog
+from driftbot.compare.findings import Finding
+from driftbot.compare.kinds import KINDS, OBJECT_TYPES
+from driftbot.compare.objects import SchemaObject
+from driftbot.suggest.fixops import Context, FixOp, execute, fix_ops
+from driftbot.suggest.generate import DriftbotOp
+from driftbot.suggest.undo import NOT_UNDONE, ORDER
+
+Lines = tuple[str, ...]
+_PHASES = ("pre", "post", "last")
+# views rebuilt when a column they read changes type (PostgreSQL refuses ALTER COLUMN TYPE under a view)
+_REBUILDS = ("column_type", "column_generated", "enum_values", "column_collation")
+
+
+@dataclass(frozen=True)
+class CopyFacts:
+    """What the plan asks the copy itself (pg_depend, pg_extension_update_paths)."""
+
+    dependent_views: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # table -> (type, path)
+    update_paths: frozenset[tuple[str, str, str]] = frozenset()  # (extension, from version, to version)
+
+
+@dataclass(frozen=True)
+class Rounds:
+    lines: Lines  # every round's ops, in the order they ran
+    remaining: tuple[Finding, ...]  # still different afterwards
+    unsupported: tuple[Finding, ...] = ()  # no op here changes these: nothing was tried
+    error: str | None = None  # the statement the copy refused, and why
+
+
+def adoptable(f: Finding) -> bool:
+    """Is there an op for `f`? Objects of objects.py (but a partitioning scheme, which needs the table
+    rebuilt) and what fixops.py fixes; tables and columns that one side lacks are autogenerate's."""
+    if f.object_type in OBJECT_TYPES:
+        return f.object_type not in NOT_UNDONE
+    kind = KINDS.get(f.kind)
+    return kind is not None and kind.fixer is not None
+
+
+def _object(catalog: Catalog, object_type: str, path: str) -> SchemaObject | None:
+    return catalog.objects.get(object_type, {}).get(path)
+
+
+def _in_place(have: SchemaObject, want: SchemaObject, facts: CopyFacts) -> bool:
+    if not want.replace:
+        return False
+    if want.type == "function":  # CREATE OR REPLACE cannot change what a function returns
+        return _returns(have.definition) == _returns(want.definition)
+    if want.type == "extension":  # ALTER EXTENSION UPDATE only where the extension ships a path
+        return (want.name, _version(have), _version(want)) in facts.update_paths
+    return True
+
+
+def _returns(definition: str) -> str:
+    return next((line for line in definition.splitlines() if line.strip().startswith("RETURNS ")), "")
+
+
+def _version(extension: SchemaObject) -> str:
+    return extension.definition.rsplit(" VERSION ", 1)[-1].strip("'")
+
+
+def _lines(*statements: str) -> Lines:
+    return tuple(execute(s) for s in statements if s)
+
+
+def _object_steps(paths: Iterable[tuple[str, str]], have: Catalog, want: Catalog,
+                  facts: CopyFacts) -> tuple[list[tuple[int, int, Lines]], list[tuple[int, int, Lines]]]:
+    """(drops, makes) in undo.ORDER (drops the other way), for objects given as (type, path)."""
+    drops: list[tuple[int, int, Lines]] = []
+    makes: list[tuple[int, int, Lines]] = []
+    for i, (object_type, path) in enumerate(dict.fromkeys(paths)):  # a view before the views over it
+        rank = ORDER.index(object_type)
+        old, new = _object(have, object_type, path), _object(want, object_type, path)
+        if old is not None and new is not None and _in_place(old, new, facts):
+            makes.append((rank, i, _lines(new.replace)))
+            continue
+        if old is not None and old.drop:
+            drops.append((-rank, -i, _lines(old.drop)))
+        if new is not None and new.create:
+            makes.append((rank, i, _lines(new.create)))
+    return sorted(drops), sorted(makes)
+
+
+def plan(findings: Sequence[Finding], have: Catalog, want: Catalog, facts: CopyFacts = CopyFacts()) -> Lines:
+    """The ops of one round that turn `have` into `want`: object drops (dependents first), the
+    table-level ops of fixops.py by phase, then object creates and in-place changes (dependencies
+    first). Views over a column whose type changes are dropped before and re-created after."""
+    objects = [(f.object_type, f.object) for f in findings if f.object_type in OBJECT_TYPES and adoptable(f)]
+    tables = [f for f in findings if f.object_type not in OBJECT_TYPES and adoptable(f)]
+    for f in tables:
+        if KINDS[f.kind].aspect in _REBUILDS:
+            table = f"{f.schema}.{f.table}" if f.table else f"{f.schema}.{f.name}"
+            objects += [v for t, views in facts.dependent_views.items() if t == table or f.object_type == "enum"
+                        for v in views]
+    drops, makes = _object_steps(objects, have, want, facts)
+    ops_ = fix_ops(tables, Context(have, want, tuple(findings)))
+    by_phase = [line for phase in _PHASES for op in ops_ if op.phase == phase for line in op.upgrade]
+    ordered = [lines for *_, lines in drops] + [tuple(by_phase)] + [lines for *_, lines in makes]
+    return tuple(line for lines in ordered for line in lines)
+
+
+def converge(drift: Callable[[], tuple[Catalog, list[Finding]]], facts: Callable[[], CopyFacts],
+             apply: Callable[[Lines], None], want: Catalog, rounds: int = 4) -> Rounds:
+    """Round by round on a copy: a view dropped and re-created loses its grants and comments, which
+    the next round finds missing and adds. `drift` reads the copy and diffs it with `want`; `apply`
+    runs one round's ops in one transaction (and raises what the server refused)."""
+    done: list[str] = []
+    have, found = drift()
+    unsupported = tuple(f for f in found if not adoptable(f))
+    if unsupported:
+        return Rounds((), tuple(found), unsupported)
+    for _ in range(rounds):
+        lines = plan(found, have, want, facts())
+        if not lines:
+            break
+        try:
+            apply(lines)
+        except Exception as exc:  # the server's refusal is the answer: reported, not raised
+            return Rounds(tuple(done), tuple(found), (), f"{type(exc).__name__}: {exc}".strip())
+        done += lines
+        have, found = drift()
+        if any(not adoptable(f) for f in found):
+            break
+    return Rounds(tuple(done), tuple(found), tuple(f for f in found if not adoptable(f)))
+
+
+def body(lines: Lines) -> str:
+    """upgrade()'s or downgrade()'s body as Alembic renders one (the template indents its first line)."""
+    rendered = render_python_code(ops.UpgradeOps(ops=[DriftbotOp(FixOp("", lines, ()))]))
+    return rendered if lines else "pass"
+
+
+def runnable(lines: Lines) -> str:
+    """One round as a module that defines and calls a function, as a revision file's upgrade() runs."""
+    return f"def _round():\n    {body(lines)}\n\n\n_round()\n"
