@@ -202,9 +202,11 @@ def _apply(url: URL, lines: adopt.Lines) -> None:
     """One round on the copy, as the role: the revision's own lines, run as Alembic runs them."""
     engine = own_engine(url)
     try:
-        with engine.connect() as conn, conn.begin():
-            namespace = {"op": Operations(MigrationContext.configure(conn))}
-            exec(compile(adopt.runnable(lines), "<driftbot --fix-to live>", "exec"), namespace)
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn)
+            with context.begin_transaction():  # what autocommit_block (ALTER TYPE ... ADD VALUE) commits
+                namespace = {"op": Operations(context)}
+                exec(compile(adopt.runnable(lines), "<driftbot --fix-to live>", "exec"), namespace)
     finally:
         engine.dispose()
 

@@ -14,8 +14,9 @@ and no revision is written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from alembic.autogenerate import render_python_code
 from alembic.operations import ops
@@ -24,6 +25,7 @@ from driftbot.compare.catalog import Catalog
 from driftbot.compare.findings import Finding
 from driftbot.compare.kinds import KINDS, OBJECT_TYPES
 from driftbot.compare.objects import SchemaObject
+from driftbot.safety.sqlnames import qualified, quote_ident
 from driftbot.suggest.fixops import Context, FixOp, execute, fix_ops
 from driftbot.suggest.generate import DriftbotOp
 from driftbot.suggest.undo import NOT_UNDONE, ORDER
@@ -97,10 +99,31 @@ def _object_steps(paths: Iterable[tuple[str, str]], have: Catalog, want: Catalog
             makes.append((rank, i, _lines(new.replace)))
             continue
         if old is not None and old.drop:
-            drops.append((-rank, -i, _lines(old.drop)))
+            drops.append((-rank, -i, _lines(_partition_table(old, want, drop=True) or old.drop)))
         if new is not None and new.create:
-            makes.append((rank, i, _lines(new.create)))
+            makes.append((rank, i, _lines(_partition_table(new, have, drop=False) or new.create)))
     return sorted(drops), sorted(makes)
+
+
+# how objects.PARTITIONS_SQL writes a partition: ALTER TABLE parent ATTACH PARTITION child bound, the
+# names quoted by the server (quote_ident: bare, or double quotes with "" inside)
+_IDENT = r'(?:[a-z_][a-z0-9_]*|"(?:[^"]|"")+")'
+_ATTACH = re.compile(rf"ALTER TABLE ({_IDENT}\.{_IDENT}) ATTACH PARTITION ")
+
+
+def _partition_table(partition: SchemaObject, other: Catalog, drop: bool) -> str | None:
+    """A partition whose table the other side does not have at all (not even as a plain table, which
+    ATTACH and DETACH would do): the table is created as a partition, or dropped with it."""
+    if partition.type != "partition" or partition.schema is None or (partition.schema, partition.name) in other.tables:
+        return None
+    child = qualified(partition.schema, partition.name)
+    if drop:
+        return f"DROP TABLE {child}"
+    head = _ATTACH.match(partition.definition)
+    rest = partition.definition[head.end():] if head else ""
+    if head is None or not rest.startswith(child + " "):
+        return None  # not as the server writes it: ATTACH, which then fails and is reported
+    return f"CREATE TABLE {child} PARTITION OF {head.group(1)} {rest[len(child) + 1:]}"
 
 
 def plan(findings: Sequence[Finding], have: Catalog, want: Catalog, facts: CopyFacts = CopyFacts()) -> Lines:
@@ -108,7 +131,7 @@ def plan(findings: Sequence[Finding], have: Catalog, want: Catalog, facts: CopyF
     table-level ops of fixops.py by phase, then object creates and in-place changes (dependencies
     first). Views over a column whose type changes are dropped before and re-created after."""
     objects = [(f.object_type, f.object) for f in findings if f.object_type in OBJECT_TYPES and adoptable(f)]
-    tables = [f for f in findings if f.object_type not in OBJECT_TYPES and adoptable(f)]
+    tables = [_cascading(f) for f in _this_round(findings) if f.object_type not in OBJECT_TYPES and adoptable(f)]
     for f in tables:
         if KINDS[f.kind].aspect in _REBUILDS:
             table = f"{f.schema}.{f.table}" if f.table else f"{f.schema}.{f.name}"
@@ -119,6 +142,30 @@ def plan(findings: Sequence[Finding], have: Catalog, want: Catalog, facts: CopyF
     by_phase = [line for phase in _PHASES for op in ops_ if op.phase == phase for line in op.upgrade]
     ordered = [lines for *_, lines in drops] + [tuple(by_phase)] + [lines for *_, lines in makes]
     return tuple(line for lines in ordered for line in lines)
+
+
+def _this_round(findings: Sequence[Finding]) -> list[Finding]:
+    """An enum swapped (values removed or reordered) waits for the next round while column defaults
+    change: the swap re-sets each default as the copy has it, which the new type may lack."""
+    if not any(KINDS[f.kind].aspect == "column_default" for f in findings if f.kind in KINDS):
+        return list(findings)
+    return [f for f in findings if f.kind not in ("enum_values_removed", "enum_values_reordered")]
+
+
+def _cascading(f: Finding) -> Finding:
+    """An index of a partitioned table as pg_get_indexdef writes it (`ON ONLY`) would not reach the
+    partitions: created without ONLY, it is created on each of them too, as the live one was."""
+    if f.object_type != "index" or not f.name:
+        return f
+
+    def cascade(definition: str | None) -> str | None:
+        for head in (f"CREATE INDEX {quote_ident(f.name or '')} ON ONLY ",
+                     f"CREATE UNIQUE INDEX {quote_ident(f.name or '')} ON ONLY "):
+            if definition is not None and definition.startswith(head):
+                return head.removesuffix("ONLY ") + definition[len(head):]
+        return definition
+
+    return replace(f, migrations=cascade(f.migrations), models=cascade(f.models))
 
 
 def converge(drift: Callable[[], tuple[Catalog, list[Finding]]], facts: Callable[[], CopyFacts],

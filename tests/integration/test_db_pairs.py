@@ -198,7 +198,7 @@ def test_detect_fix_to_migrations_writes_sql_that_undoes_the_hand_changes(
         conn.execute(text.encode())
     (project / "driftbot-undo.sql").unlink()
     again = run_detect(settings, live_target(live_url))
-    assert [f"{f.kind} {f.object}" for f in again.findings] == []
+    assert [f"{f.kind} {f.object}" for f in again.findings if f.classification != "models_ahead_of_migrations"] == []
 
 
 # --- toward the live database: adopt the hand changes as a revision -------------------------------------
@@ -206,6 +206,13 @@ def test_detect_fix_to_migrations_writes_sql_that_undoes_the_hand_changes(
 # pairs no revision of driftbot's can adopt, and what detect says instead of writing one
 NOT_ADOPTED = {
     "partition_key_changed": "partition_key_changed public.events",
+}
+
+
+# what pg_dump still writes otherwise after the revision: no ALTER makes a column that a table has of
+# its own an inherited one only (attislocal), so the adopted child keeps `id` as its own column too
+STILL_DUMPED = {
+    "inherits_by_hand": "    id integer,\n",
 }
 
 
@@ -246,7 +253,12 @@ def test_fix_to_live_makes_the_migrations_build_the_live_database(
     with scratch_database(pg_server, "adopted") as built:
         migrated(project, built)
         # the version table's key is named as alembic names it there, by hand in the live database
-        assert pg_dump(pg_server, built).replace("alembic_version_pkc", "alembic_version_pkey") == \
-            pg_dump(pg_server, make_url(live_url))
+        adopted = pg_dump(pg_server, built).replace("alembic_version_pkc", "alembic_version_pkey")
+        if case in STILL_DUMPED:
+            assert STILL_DUMPED[case] in adopted
+            adopted = adopted.replace(STILL_DUMPED[case], "", 1)
+        assert adopted == pg_dump(pg_server, make_url(live_url))
+    with psycopg.connect(libpq(live_url), autocommit=True) as conn:  # what the DBA does: `alembic stamp`
+        conn.execute(f"UPDATE public.alembic_version SET version_num = '{suggestion.revision}'".encode())
     again = run_detect(settings, live_target(live_url))
-    assert [f"{f.kind} {f.object}" for f in again.findings if f.classification == "changed_outside_migrations"] == []
+    assert [f"{f.kind} {f.object}" for f in again.findings if f.classification != "models_ahead_of_migrations"] == []
