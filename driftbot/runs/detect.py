@@ -153,6 +153,8 @@ def compare_live(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot,
         if run.live.pending:
             run.findings.append(pending_finding(run.live))
         run.findings += findings
+    if fix:
+        run.live = replace(run.live, fix_to=fix_to)
     if fix and fix_to == "migrations":
         if any(f.is_drift and f.classification == "changed_outside_migrations" for f in run.findings):
             with run.stage("fix"):

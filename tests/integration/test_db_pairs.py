@@ -205,7 +205,7 @@ def test_detect_fix_to_migrations_writes_sql_that_undoes_the_hand_changes(
 
 # pairs no revision of driftbot's can adopt, and what detect says instead of writing one
 NOT_ADOPTED = {
-    "partition_key_changed": "partition_key_changed public.events",
+    "partition_key_changed": "partition_key public.events",
 }
 
 
