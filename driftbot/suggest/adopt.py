@@ -185,7 +185,8 @@ def converge(drift: Callable[[], tuple[Catalog, list[Finding]]], facts: Callable
         try:
             apply(lines)
         except Exception as exc:  # the server's refusal is the answer: reported, not raised
-            return Rounds(tuple(done), tuple(found), (), f"{type(exc).__name__}: {exc}".strip())
+            reason = str(exc).split("\n(Background on this error", 1)[0]  # SQLAlchemy's link: noise here
+            return Rounds(tuple(done), tuple(found), (), f"{type(exc).__name__}: {reason}".strip())
         done += lines
         have, found = drift()
         if any(not adoptable(f) for f in found):
