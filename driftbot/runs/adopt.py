@@ -174,9 +174,10 @@ def _rounds(copy: _Copy, want: Catalog, start: str) -> adopt.Rounds:
     result = adopt.converge(lambda: copy.drift(want), lambda: _facts(copy.url), lambda lines: _apply(copy.url, lines),
                             want)
     if result.unsupported:
-        raise NoAdoption("driftbot writes no op that adopts these changes; no revision was written (a table or "
-                         "column that one side lacks is autogenerate's to write, and a partitioning scheme needs "
-                         "the table rebuilt: write that revision by hand): "
+        raise NoAdoption("driftbot writes no op that adopts these changes; no revision was written (a table that "
+                         "one side lacks, or an identity, generated, serial or collated column, is autogenerate's "
+                         "to write, and a partitioning scheme needs the table rebuilt: write that revision by "
+                         "hand): "
                          + ", ".join(f"{f.object_type} {f.object}" for f in result.unsupported))
     if result.error:
         raise NoAdoption(f"on a copy of {start}, PostgreSQL refused the revision's ops, so no revision was "

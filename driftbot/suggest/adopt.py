@@ -8,7 +8,7 @@ enum ops of fixops.py), so what converged on the copy is what the file holds.
 
 The live database's definitions are untrusted text: they reach the revision only as Python string
 literals (repr, in fixops.execute), are run only on scratch copies, and names are quoted by
-sqlnames. What no op here can change (a new table or column, a partitioning scheme) is reported,
+sqlnames. What no op here can change (a new table, a partitioning scheme) is reported,
 and no revision is written.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from alembic.autogenerate import render_python_code
 from alembic.operations import ops
 
-from driftbot.compare.catalog import Catalog
+from driftbot.compare.catalog import Catalog, Column
 from driftbot.compare.findings import Finding
 from driftbot.compare.kinds import KINDS, OBJECT_TYPES
 from driftbot.compare.objects import SchemaObject
@@ -52,13 +52,45 @@ class Rounds:
     error: str | None = None  # the statement the copy refused, and why
 
 
-def adoptable(f: Finding) -> bool:
+def adoptable(f: Finding, have: Catalog | None = None, want: Catalog | None = None) -> bool:
     """Is there an op for `f`? Objects of objects.py (but a partitioning scheme, which needs the table
-    rebuilt) and what fixops.py fixes; tables and columns that one side lacks are autogenerate's."""
+    rebuilt), what fixops.py fixes, and a plain column one side lacks; tables are autogenerate's."""
     if f.object_type in OBJECT_TYPES:
         return f.object_type not in NOT_UNDONE
+    if f.kind in _COLUMN_OPS:
+        return _plain_column(want if f.kind == "column_missing" else have, f) is not None
     kind = KINDS.get(f.kind)
     return kind is not None and kind.fixer is not None
+
+
+_COLUMN_OPS = ("column_missing", "column_extra")
+
+
+def _plain_column(catalog: Catalog | None, f: Finding) -> Column | None:
+    """The column of `f` when an ADD COLUMN of its type, nullability and default makes it again: no
+    identity, generation, collation or serial sequence (those need more than one statement)."""
+    table = catalog.tables.get((f.schema or "", f.table or "")) if catalog is not None else None
+    c = table.columns.get(f.name or "") if table is not None else None
+    if c is None or c.identity or c.generated or c.collation or (c.default or "").startswith("nextval("):
+        return None
+    return c
+
+
+def _column_op(f: Finding, have: Catalog, want: Catalog) -> FixOp | None:
+    """ADD COLUMN before the constraints and indexes over it, DROP COLUMN after them (and its data)."""
+    table = qualified(f.schema or "public", f.table or "")
+    drop = f"ALTER TABLE {table} DROP COLUMN {quote_ident(f.name or '')}"
+
+    def add(c: Column) -> str:
+        default = f" DEFAULT {c.default}" if c.default is not None else ""  # pg_get_expr's rendering
+        return f"ALTER TABLE {table} ADD COLUMN {quote_ident(c.name)} {c.type}{'' if c.nullable else ' NOT NULL'}{default}"
+
+    c = _plain_column(want if f.kind == "column_missing" else have, f)
+    if c is None:
+        return None
+    if f.kind == "column_missing":
+        return FixOp(f.object, _lines(add(c)), _lines(drop), phase="pre")
+    return FixOp(f.object, _lines(drop), _lines(add(c)), phase="last")
 
 
 def _object(catalog: Catalog, object_type: str, path: str) -> SchemaObject | None:
@@ -131,7 +163,8 @@ def plan(findings: Sequence[Finding], have: Catalog, want: Catalog, facts: CopyF
     table-level ops of fixops.py by phase, then object creates and in-place changes (dependencies
     first). Views over a column whose type changes are dropped before and re-created after."""
     objects = [(f.object_type, f.object) for f in findings if f.object_type in OBJECT_TYPES and adoptable(f)]
-    tables = [_cascading(f) for f in _this_round(findings) if f.object_type not in OBJECT_TYPES and adoptable(f)]
+    tables = [_cascading(f) for f in _this_round(findings)
+              if f.object_type not in OBJECT_TYPES and adoptable(f, have, want)]
     for f in tables:
         if KINDS[f.kind].aspect in _REBUILDS:
             table = f"{f.schema}.{f.table}" if f.table else f"{f.schema}.{f.name}"
@@ -139,6 +172,7 @@ def plan(findings: Sequence[Finding], have: Catalog, want: Catalog, facts: CopyF
                         for v in views]
     drops, makes = _object_steps(objects, have, want, facts)
     ops_ = fix_ops(tables, Context(have, want, tuple(findings)))
+    ops_ += [op for f in tables if f.kind in _COLUMN_OPS for op in [_column_op(f, have, want)] if op is not None]
     by_phase = [line for phase in _PHASES for op in ops_ if op.phase == phase for line in op.upgrade]
     ordered = [lines for *_, lines in drops] + [tuple(by_phase)] + [lines for *_, lines in makes]
     return tuple(line for lines in ordered for line in lines)
@@ -175,7 +209,7 @@ def converge(drift: Callable[[], tuple[Catalog, list[Finding]]], facts: Callable
     runs one round's ops in one transaction (and raises what the server refused)."""
     done: list[str] = []
     have, found = drift()
-    unsupported = tuple(f for f in found if not adoptable(f))
+    unsupported = tuple(f for f in found if not adoptable(f, have, want))
     if unsupported:
         return Rounds((), tuple(found), unsupported)
     for _ in range(rounds):
@@ -189,9 +223,9 @@ def converge(drift: Callable[[], tuple[Catalog, list[Finding]]], facts: Callable
             return Rounds(tuple(done), tuple(found), (), f"{type(exc).__name__}: {reason}".strip())
         done += lines
         have, found = drift()
-        if any(not adoptable(f) for f in found):
+        if any(not adoptable(f, have, want) for f in found):
             break
-    return Rounds(tuple(done), tuple(found), tuple(f for f in found if not adoptable(f)))
+    return Rounds(tuple(done), tuple(found), tuple(f for f in found if not adoptable(f, have, want)))
 
 
 def body(lines: Lines) -> str:

@@ -85,7 +85,7 @@ def test_a_definition_cannot_break_out_of_the_revision(
 
 def test_what_no_op_adopts_is_said_and_no_revision_is_written(
         tmp_path: Path, pg_url: str, live_from: Callable[[str], str]) -> None:  # noqa: F811
-    live_url = live_from("CREATE TABLE public.t (id integer PRIMARY KEY, note text);"
+    live_url = live_from("CREATE TABLE public.t (id integer PRIMARY KEY); CREATE TABLE public.notes (id integer);"
                          "CREATE VIEW public.v AS SELECT id FROM public.t;")
     project = project_with("CREATE TABLE public.t (id integer PRIMARY KEY);", tmp_path)
     versions = project / "migrations" / "versions"
@@ -96,10 +96,33 @@ def test_what_no_op_adopts_is_said_and_no_revision_is_written(
 
     assert report.error is None, report.error
     assert report.live is not None and report.suggestion is None
-    assert report.live.fix_error is not None and "column public.t.note" in report.live.fix_error
+    assert report.live.fix_error is not None and "table public.notes" in report.live.fix_error
     assert "no revision was written" in report.live.fix_error
     assert sorted(p.name for p in versions.iterdir()) == before
     assert "No fix migration: driftbot writes no op that adopts these changes" in render_live(report, "text")
+
+
+def test_a_column_added_by_hand_is_adopted_with_what_hangs_on_it(
+        tmp_path: Path, pg_server: Server, pg_url: str, live_from: Callable[[str], str]) -> None:  # noqa: F811
+    live_url = live_from("CREATE TABLE public.t (id integer PRIMARY KEY, gone text);"
+                         "ALTER TABLE public.t DROP COLUMN gone;"
+                         f"ALTER TABLE public.t ADD COLUMN {ident('n:o')} integer NOT NULL DEFAULT 0;"
+                         f"CREATE INDEX t_n ON public.t ({ident('n:o')});"
+                         f"CREATE VIEW public.v AS SELECT id, {ident('n:o')} FROM public.t;")
+    project = project_with("CREATE TABLE public.t (id integer PRIMARY KEY, gone text);", tmp_path)
+    settings = Settings(project_dir=project, postgres="url", database_url=Secret(pg_url), suggest=False)
+
+    report = run_detect(settings, live_target(live_url), fix=True, fix_to="live")
+
+    assert report.live is not None and report.live.fix_error is None, report.live.fix_error
+    suggestion = report.suggestion
+    assert suggestion is not None and suggestion.verified and suggestion.written
+    upgrade_body = suggestion.content.split("def downgrade", 1)[0]
+    assert 'ADD COLUMN "n:o" integer NOT NULL DEFAULT 0' in upgrade_body and "DROP COLUMN gone" in upgrade_body
+    with scratch_database(pg_server, "adopted") as built:
+        migrated(project, built)
+        assert pg_dump(pg_server, built).replace("alembic_version_pkc", "alembic_version_pkey") == \
+            pg_dump(pg_server, make_url(live_url))
 
 
 def test_a_live_database_behind_the_heads_is_upgraded_first(
