@@ -64,11 +64,13 @@ def add_detect(sub: argparse._SubParsersAction[Any]) -> None:
     detect.add_argument("--fix", action="store_true",
                         help="write the migration that brings the live database to the models, verified on a "
                              "scratch copy of its schema (never applied to it)")
-    detect.add_argument("--fix-to", choices=("models", "migrations"), default=None, dest="fix_to",
+    detect.add_argument("--fix-to", choices=("models", "migrations", "live"), default=None, dest="fix_to",
                         help="with --fix (implied): models (the default) writes the revision that brings the live "
                              "database to the models; migrations writes driftbot-undo.sql, which brings its views, "
                              "functions, triggers, policies, grants, ... back to what the migrations build (undoes "
-                             "hand changes), converged on a scratch copy")
+                             "hand changes), converged on a scratch copy; live writes the revision that makes the "
+                             "migrations build what the live database has (adopts hand changes), verified on "
+                             "scratch copies")
     detect.add_argument("-m", "--message", help="the fix revision's message (default: a summary of the change)")
     detect.add_argument("--github-issue", action="store_true",
                         help="open a GitHub issue when the database drifts, update it while it stays drifted, close "

@@ -90,6 +90,7 @@ class LiveInfo:
     lock_timeout: float
     fix_error: str | None = None  # `--fix`: why no migration could be made on a copy of the live schema
     undo: UndoInfo | None = None  # `--fix-to migrations`
+    fix_to: str | None = None  # `--fix`: models, migrations or live (the suggestion adopts its changes)
     schema: str | None = None  # `detect --schemas`: the tenant schema compared with the migrations' own
 
 

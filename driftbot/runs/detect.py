@@ -58,6 +58,7 @@ from driftbot.report.model import (
     RevisionState,
     UndoInfo,
 )
+from driftbot.runs.adopt import live_adopt
 from driftbot.runs.check import write_suggestion
 from driftbot.runs.live import (
     DEFAULT_VERSION_TABLE,
@@ -105,12 +106,13 @@ def finish_live_run(run: RunRecord, body: Callable[[], None]) -> Report:
     return run.report(error)
 
 
-FixTo = Literal["models", "migrations"]
+FixTo = Literal["models", "migrations", "live"]
 
 
 def run_detect(settings: Settings, target: LiveTarget, fix: bool = False, fix_to: FixTo = "models") -> Report:
     """`fix_to`: with `fix`, the migration that brings the live database to the models (a revision),
-    or the SQL that brings it back to what its migrations build (undo the hand changes)."""
+    the SQL that brings it back to what its migrations build (undo the hand changes), or the
+    revision that makes the migrations build what it has (adopt them: runs/adopt.py)."""
     run = RunRecord()
     return finish_live_run(run, lambda: _detect(absolute_paths(settings), target, fix, run, fix_to))
 
@@ -152,17 +154,34 @@ def compare_live(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot,
         if run.live.pending:
             run.findings.append(pending_finding(run.live))
         run.findings += findings
+    if fix:
+        run.live = replace(run.live, fix_to=fix_to)
     if fix and fix_to == "migrations":
         if any(f.is_drift and f.classification == "changed_outside_migrations" for f in run.findings):
             with run.stage("fix"):
                 run.live = replace(run.live, undo=_live_undo(settings, target, snapshot, s,
                                                              at_revision or s.heads, stack))
+    elif fix and fix_to == "live":
+        if any(f.is_drift and f.classification == "changed_outside_migrations" for f in run.findings):
+            with run.stage("fix"):
+                run.suggestion, fix_error = _adopt_live(settings, s, live_catalog, snapshot, stack, run.live)
+            if fix_error:
+                run.live = replace(run.live, fix_error=fix_error)
     elif fix and any(f.is_drift for f in run.findings):
         with run.stage("fix"):
             run.suggestion, fix_error = _live_fix(settings, target, snapshot, s, {
                 f.object for f in run.findings if f.classification == "changed_outside_migrations"}, stack)
         if fix_error:
             run.live = replace(run.live, fix_error=fix_error)
+
+
+def _adopt_live(settings: Settings, s: Scratch, live: Catalog, snapshot: LiveSnapshot, stack: ExitStack,
+                info: LiveInfo) -> tuple[Suggestion | None, str | None]:
+    if info.state != "up_to_date":  # the revision goes after the heads: the live database must be there
+        return None, ("--fix-to live adopts changes on top of the heads, and the live database is at "
+                      f"{', '.join(info.current) or 'no revision'}: run `alembic upgrade heads` first")
+    scope = _schemas_in_scope(s, snapshot)
+    return live_adopt(settings, s, live, lambda c: _scoped(c, scope), stack)
 
 
 def _baseline(url: URL, baseline: str, project: Project) -> None:
