@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -178,6 +178,16 @@ class Catalog:
     constants: Constants = field(default_factory=dict)
     # views, functions, triggers, policies, grants, ...: kind -> dotted path -> object (objects.py)
     objects: Objects = field(default_factory=dict)
+    # the models' catalog: `objects` holds only what the project declares beside its models (alembic_utils,
+    # declarative-extensions: project/declared.py), and those alone are compared against it (diff.py)
+    declared_only: bool = False
+
+
+def with_declared(catalog: Catalog, keys: Iterable[tuple[str, str]]) -> Catalog:
+    """The models' catalog, its objects cut down to the declared (type, path) `keys`."""
+    wanted = set(keys)
+    objects = {kind: {p: o for p, o in by_path.items() if (kind, p) in wanted} for kind, by_path in catalog.objects.items()}
+    return replace(catalog, objects={kind: by_path for kind, by_path in objects.items() if by_path}, declared_only=True)
 
 
 def identity_text(kind: str, options: str | None) -> str | None:

@@ -25,7 +25,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.engine import URL, Engine
 
-from driftbot.compare.catalog import Catalog, TableKey, read_catalog, read_catalogs
+from driftbot.compare.catalog import Catalog, TableKey, read_catalog, read_catalogs, with_declared
 from driftbot.compare.findings import Finding
 from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.postgres import Server, scratch_database, start_server
@@ -252,6 +252,7 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
                 raise ProjectError(f"building the models' schema failed: {built.error}", hint=built.hint)
             with run.stage("catalog"), o_engine.connect() as conn:
                 models = read_catalog(conn)
+        models = with_declared(models, built.declared)
         containment.record(built.redirects)
     finally:
         m_engine.dispose()  # no connection may stay open to M: it is copied as a template later
