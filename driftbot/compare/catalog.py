@@ -17,7 +17,7 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine
 
 from driftbot.compare.equivalence import Constants, collect_constants, evaluate_constants
-from driftbot.compare.objects import Objects, read_objects
+from driftbot.compare.objects import Dependencies, Objects, read_dependencies, read_objects
 
 TableKey = tuple[str, str]  # (schema, table)
 
@@ -181,6 +181,7 @@ class Catalog:
     # the models' catalog: `objects` holds only what the project declares beside its models (alembic_utils,
     # declarative-extensions: project/declared.py), and those alone are compared against it (diff.py)
     declared_only: bool = False
+    dependencies: Dependencies = field(default_factory=Dependencies)  # among `objects` (undo.py's order)
 
 
 def with_declared(catalog: Catalog, keys: Iterable[tuple[str, str]]) -> Catalog:
@@ -245,7 +246,7 @@ def read_catalog(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -
                    schemas=tuple(sorted(r.nspname for r in rows(SCHEMAS_SQL))),
                    extensions=tuple(sorted((r.extname, r.nspname) for r in rows(EXTENSIONS_SQL))),
                    constants=_constants(driver, tables.values()),
-                   objects=read_objects(rows, exclude))
+                   objects=read_objects(rows, exclude), dependencies=read_dependencies(rows))
 
 
 # Settings a value's text output depends on, so that two servers render one value alike.

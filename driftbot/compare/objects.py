@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from driftbot.safety.sqlnames import literal
 
 TableKey = tuple[str, str]
+Ref = tuple[int, int]  # (classid, objid) as pg_depend names an object
 
 _USER = """
     {n}.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -32,6 +33,11 @@ def _user(alias: str = "n") -> str:
 
 def _mine(cls: str, oid: str) -> str:
     return _MINE.format(cls=f"'{cls}'", oid=oid)
+
+
+def _ref(cls: str, oid: str) -> str:
+    """The object as pg_depend names it (see DEPENDS_SQL)."""
+    return f"'{cls}'::regclass::oid::bigint AS ref_class, {oid}::bigint AS ref_oid"
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class SchemaObject:
     create: str = ""
     drop: str = ""
     replace: str = ""  # turns another object of this path into this one in place; "": drop, then create
+    ref: Ref | None = None  # (catalog, oid) in pg_depend, in its own database only: for ordering (undo.py)
 
 
 Objects = Mapping[str, Mapping[str, SchemaObject]]  # type -> path -> object
@@ -66,7 +73,8 @@ SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized_view' END AS type,
        format('CREATE %sVIEW %s%s AS%s', CASE c.relkind WHEN 'm' THEN 'MATERIALIZED ' ELSE '' END, {RELATION},
               CASE WHEN c.reloptions IS NOT NULL THEN format(' WITH (%s)', array_to_string(c.reloptions, ', ')) ELSE '' END,
               rtrim(pg_get_viewdef(c.oid), ';')) AS definition,
-       format('DROP %sVIEW %s', CASE c.relkind WHEN 'm' THEN 'MATERIALIZED ' ELSE '' END, {RELATION}) AS drop
+       format('DROP %sVIEW %s', CASE c.relkind WHEN 'm' THEN 'MATERIALIZED ' ELSE '' END, {RELATION}) AS drop,
+       {_ref('pg_class', 'c.oid')}
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('v', 'm') AND {_user()} AND {_mine('pg_class', 'c.oid')}
 """
@@ -77,7 +85,7 @@ SELECT CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END AS type,
        format('%s.%s(%s)', n.nspname, p.proname, {_ARGS}) AS path, n.nspname AS schema, p.proname AS name,
        NULL AS tbl, rtrim(pg_get_functiondef(p.oid), E'\\n') AS definition,
        format('DROP %s %I.%I(%s)', CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
-              n.nspname, p.proname, {_ARGS}) AS drop
+              n.nspname, p.proname, {_ARGS}) AS drop, {_ref('pg_proc', 'p.oid')}
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE p.prokind IN ('f', 'p', 'w') AND {_user()} AND {_mine('pg_proc', 'p.oid')}
   AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass AND i.objid = p.oid
@@ -95,7 +103,7 @@ SELECT 'aggregate' AS type, format('%s.%s(%s)', n.nspname, p.proname, {_ARGS}) A
               CASE WHEN a.agginitval IS NOT NULL THEN ', INITCOND = ' || quote_literal(a.agginitval) ELSE '' END,
               CASE WHEN a.aggsortop <> 0 THEN ', SORTOP = OPERATOR(' || a.aggsortop::regoperator || ')' ELSE '' END,
               CASE WHEN a.aggkind <> 'n' THEN ', KIND = ' || a.aggkind::text ELSE '' END) AS definition,
-       format('DROP AGGREGATE %I.%I(%s)', n.nspname, p.proname, {_ARGS}) AS drop
+       format('DROP AGGREGATE %I.%I(%s)', n.nspname, p.proname, {_ARGS}) AS drop, {_ref('pg_proc', 'p.oid')}
 FROM pg_proc p JOIN pg_aggregate a ON a.aggfnoid = p.oid JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE {_user()} AND {_mine('pg_proc', 'p.oid')}
 """
@@ -108,7 +116,7 @@ SELECT 'trigger' AS type, format('%s.%s.%s', n.nspname, c.relname, t.tgname) AS 
            ELSE format(E';\\nALTER TABLE %s %s TRIGGER %I', {RELATION},
                        CASE t.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'A' THEN 'ENABLE ALWAYS'
                        ELSE 'ENABLE REPLICA' END, t.tgname) END AS definition,
-       format('DROP TRIGGER %I ON %s', t.tgname, {RELATION}) AS drop
+       format('DROP TRIGGER %I ON %s', t.tgname, {RELATION}) AS drop, {_ref('pg_trigger', 't.oid')}
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND {_user()}
 """
@@ -136,7 +144,7 @@ SELECT 'policy' AS type, format('%s.%s.%s', n.nspname, c.relname, p.polname) AS 
                             WHEN 'd' THEN 'DELETE' ELSE 'ALL' END, {_ROLES},
               ' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')',
               ' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')') AS definition,
-       format('DROP POLICY %I ON %s', p.polname, {RELATION}) AS drop
+       format('DROP POLICY %I ON %s', p.polname, {RELATION}) AS drop, {_ref('pg_policy', 'p.oid')}
 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE {_user()}
 """
@@ -226,7 +234,7 @@ SELECT 'domain' AS type, n.nspname || '.' || t.typname AS path, n.nspname AS sch
               (SELECT string_agg(format(' CONSTRAINT %I %s', con.conname, pg_get_constraintdef(con.oid)), ''
                                  ORDER BY con.conname)
                FROM pg_constraint con WHERE con.contypid = t.oid)) AS definition,
-       format('DROP DOMAIN %s', {_TYPE_NAME}) AS drop
+       format('DROP DOMAIN %s', {_TYPE_NAME}) AS drop, {_ref('pg_type', 't.oid')}
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_type bt ON bt.oid = t.typbasetype
 LEFT JOIN pg_collation co ON co.oid = t.typcollation
 WHERE t.typtype = 'd' AND {_user()} AND {_mine('pg_type', 't.oid')}
@@ -239,7 +247,7 @@ SELECT 'composite_type' AS type, n.nspname || '.' || t.typname AS path, n.nspnam
               (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', '
                                  ORDER BY a.attnum)
                FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)) AS definition,
-       format('DROP TYPE %s', {_TYPE_NAME}) AS drop
+       format('DROP TYPE %s', {_TYPE_NAME}) AS drop, {_ref('pg_type', 't.oid')}
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_class c ON c.oid = t.typrelid
 WHERE t.typtype = 'c' AND c.relkind = 'c' AND {_user()} AND {_mine('pg_type', 't.oid')}
 """
@@ -254,7 +262,7 @@ SELECT 'range_type' AS type, n.nspname || '.' || t.typname AS path, n.nspname AS
               CASE WHEN r.rngcollation <> 0 THEN ', COLLATION = ' || r.rngcollation::regcollation::text ELSE '' END,
               CASE WHEN r.rngcanonical <> 0 THEN ', CANONICAL = ' || r.rngcanonical::regproc ELSE '' END,
               CASE WHEN r.rngsubdiff <> 0 THEN ', SUBTYPE_DIFF = ' || r.rngsubdiff::regproc ELSE '' END) AS definition,
-       format('DROP TYPE %s', {_TYPE_NAME}) AS drop
+       format('DROP TYPE %s', {_TYPE_NAME}) AS drop, {_ref('pg_type', 't.oid')}
 FROM pg_range r JOIN pg_type t ON t.oid = r.rngtypid JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE {_user()} AND {_mine('pg_type', 't.oid')}
 """
@@ -295,7 +303,7 @@ SELECT 'rule' AS type, format('%s.%s.%s', n.nspname, c.relname, r.rulename) AS p
            THEN format(E';\\nALTER TABLE %s DISABLE RULE %I', {RELATION}, r.rulename)
            ELSE format(E';\\nALTER TABLE %s ENABLE %s RULE %I', {RELATION},
                        CASE r.ev_enabled WHEN 'A' THEN 'ALWAYS' ELSE 'REPLICA' END, r.rulename) END AS definition,
-       format('DROP RULE %I ON %s', r.rulename, {RELATION}) AS drop
+       format('DROP RULE %I ON %s', r.rulename, {RELATION}) AS drop, {_ref('pg_rewrite', 'r.oid')}
 FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE r.rulename <> '_RETURN' AND {_user()} AND {_mine('pg_class', 'c.oid')}
 """
@@ -357,16 +365,21 @@ def _comment(r: Any) -> SchemaObject:
                         create=f"{on} IS {literal(r.text)}", drop=f"{on} IS NULL", replace=f"{on} IS {literal(r.text)}")
 
 
+def _ref_of(r: Any) -> Ref | None:
+    fields = r._asdict()
+    return (fields["ref_class"], fields["ref_oid"]) if fields.get("ref_oid") is not None else None
+
+
 def _plain(r: Any) -> SchemaObject:
     fields = r._asdict()
     return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=fields.get("create") or r.definition,
-                        drop=r.drop, replace=fields.get("replace") or "")
+                        drop=r.drop, replace=fields.get("replace") or "", ref=_ref_of(r))
 
 
 def _function(r: Any) -> SchemaObject:
     """CREATE OR REPLACE changes a body in place, as long as what it returns stays."""
     return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=r.definition, drop=r.drop,
-                        replace=r.definition)
+                        replace=r.definition, ref=_ref_of(r))
 
 
 def _grant(r: Any) -> SchemaObject:
@@ -431,3 +444,80 @@ def scoped(objects: Objects, schemas: frozenset[str]) -> dict[str, dict[str, Sch
 
 def object_schemas(objects: Objects) -> set[str]:
     return {o.schema for by_path in objects.values() for o in by_path.values() if o.schema}
+
+
+# --- what depends on what (pg_depend), for the order of undo.py's statements -------------------------
+
+# Edges between the objects above and the column defaults that use them, as (classid, objid): a view is
+# named by its relation, not by its _RETURN rule, and a relation's row type by the relation. Only
+# dependents of these catalogs and only user objects (oid >= 16384, FirstNormalObjectId), so a database
+# of a thousand plain tables gives few rows.
+DEPENDS_SQL = """
+SELECT DISTINCT CASE WHEN r.oid IS NOT NULL THEN 'pg_class'::regclass::oid ELSE d.classid END::bigint AS cls,
+       coalesce(r.ev_class, d.objid)::bigint AS obj,
+       CASE WHEN t.oid IS NOT NULL THEN 'pg_class'::regclass::oid ELSE d.refclassid END::bigint AS ref_cls,
+       coalesce(t.typrelid, d.refobjid)::bigint AS ref_obj
+FROM pg_depend d
+LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid AND r.rulename = '_RETURN'
+LEFT JOIN (pg_type t JOIN pg_class tc ON tc.oid = t.typrelid AND tc.relkind IN ('r', 'p', 'v', 'm', 'f'))
+       ON d.refclassid = 'pg_type'::regclass AND t.oid = d.refobjid
+WHERE d.deptype IN ('n', 'a') AND d.objid >= 16384 AND d.refobjid >= 16384
+  AND d.classid IN ('pg_rewrite'::regclass, 'pg_proc'::regclass, 'pg_trigger'::regclass, 'pg_policy'::regclass,
+                    'pg_type'::regclass, 'pg_attrdef'::regclass)
+  AND d.refclassid IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_type'::regclass, 'pg_collation'::regclass)
+  AND NOT (d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_class'::regclass)  -- serial: its sequence
+"""
+
+# the column defaults among them: what `ALTER COLUMN ... DROP DEFAULT` takes to let a function go
+DEFAULTS_SQL = f"""
+SELECT 'pg_attrdef'::regclass::oid::bigint AS cls, ad.oid::bigint AS obj, n.nspname, c.relname, a.attname
+FROM pg_attrdef ad JOIN pg_class c ON c.oid = ad.adrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+WHERE {_user()} AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+                           AND d.refclassid IN ('pg_proc'::regclass, 'pg_type'::regclass) AND d.refobjid >= 16384)
+"""
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """One database's pg_depend, cut down to what orders undo.py's statements (its oids mean nothing elsewhere)."""
+
+    on: Mapping[Ref, frozenset[Ref]] = field(default_factory=dict)  # object -> what it depends on
+    defaults: Mapping[Ref, tuple[str, str, str]] = field(default_factory=dict)  # pg_attrdef -> schema, table, column
+
+    def dependents(self, refs: Iterable[Ref]) -> set[Ref]:
+        """Everything that depends on `refs`, directly or through others (not `refs` themselves)."""
+        users: dict[Ref, set[Ref]] = {}
+        for obj, needed in self.on.items():
+            for ref in needed:
+                users.setdefault(ref, set()).add(obj)
+        todo, found = list(refs), set()
+        while todo:
+            for user in users.get(todo.pop(), ()):
+                if user not in found:
+                    found.add(user)
+                    todo.append(user)
+        return found - set(refs)
+
+    def needs(self, ref: Ref, among: Mapping[Ref, object]) -> set[Ref]:
+        """The refs of `among` that `ref` depends on, directly or through objects not in `among`."""
+        todo, seen, found = list(self.on.get(ref, ())), {ref}, set()
+        while todo:
+            dep = todo.pop()
+            if dep in seen:
+                continue
+            seen.add(dep)
+            if dep in among:
+                found.add(dep)
+            else:
+                todo.extend(self.on.get(dep, ()))
+        return found
+
+
+def read_dependencies(rows: Callable[[str], list[Any]]) -> Dependencies:
+    on: dict[Ref, set[Ref]] = {}
+    for r in rows(DEPENDS_SQL):
+        if (r.cls, r.obj) != (r.ref_cls, r.ref_obj):
+            on.setdefault((r.cls, r.obj), set()).add((r.ref_cls, r.ref_obj))
+    defaults = {(r.cls, r.obj): (r.nspname, r.relname, r.attname) for r in rows(DEFAULTS_SQL)}
+    return Dependencies({k: frozenset(v) for k, v in on.items()}, defaults)
