@@ -152,51 +152,68 @@ WHERE {_user()}
 # Per (object, grantee), only where the privileges differ from the default ones (acldefault: a NULL
 # ACL), so a thousand untouched tables give no rows. The owner differs between a production database
 # and a scratch one, so the owner is named OWNER in what is compared, by name in the statements.
+# A column's own grants (pg_attribute.attacl: GRANT SELECT (col) ON t) are keyed "schema.table (col)";
+# `cols` is the column list each privilege and REVOKE take, '' for a whole object. Privileges held
+# WITH GRANT OPTION are granted so again.
 _GRANTEE = "CASE WHEN {g} = 0 THEN 'PUBLIC' WHEN {g} = a.owner THEN 'OWNER' ELSE quote_ident({g}::regrole::text) END"
 _ROLE = "CASE WHEN {g} = 0 THEN 'PUBLIC' ELSE quote_ident({g}::regrole::text) END"
 _ACL_TARGETS = f"""
 SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS what, n.nspname || '.' || c.relname AS path,
        {RELATION} AS ident, n.nspname AS schema, c.relname AS tbl, c.relowner AS owner, c.relacl AS acl,
-       acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", c.relowner) AS dflt
+       acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", c.relowner) AS dflt, '' AS cols
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relacl IS NOT NULL AND {_user()} AND {_mine('pg_class', 'c.oid')}
 UNION ALL
+SELECT 'TABLE', format('%s.%s (%s)', n.nspname, c.relname, at.attname), {RELATION}, n.nspname, c.relname,
+       c.relowner, at.attacl, NULL::aclitem[], format(' (%I)', at.attname)
+FROM pg_attribute at JOIN pg_class c ON c.oid = at.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE at.attacl IS NOT NULL AND at.attnum > 0 AND NOT at.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND {_user()} AND {_mine('pg_class', 'c.oid')}
+UNION ALL
 SELECT 'SCHEMA', n.nspname, quote_ident(n.nspname), n.nspname, NULL, n.nspowner, n.nspacl,
-       acldefault('n', n.nspowner)
+       acldefault('n', n.nspowner), ''
 FROM pg_namespace n WHERE n.nspacl IS NOT NULL AND {_user()} AND {_mine('pg_namespace', 'n.oid')}
 UNION ALL
 SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
        format('%s.%s(%s)', n.nspname, p.proname, {_ARGS}), format('%I.%I(%s)', n.nspname, p.proname, {_ARGS}),
-       n.nspname, NULL, p.proowner, p.proacl, acldefault('f', p.proowner)
+       n.nspname, NULL, p.proowner, p.proacl, acldefault('f', p.proowner), ''
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE p.proacl IS NOT NULL AND {_user()} AND {_mine('pg_proc', 'p.oid')}
 UNION ALL
 SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, n.nspname || '.' || t.typname,
-       format('%I.%I', n.nspname, t.typname), n.nspname, NULL, t.typowner, t.typacl, acldefault('T', t.typowner)
+       format('%I.%I', n.nspname, t.typname), n.nspname, NULL, t.typowner, t.typacl, acldefault('T', t.typowner), ''
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE t.typacl IS NOT NULL AND t.typtype IN ('e', 'd', 'r', 'c') AND {_user()} AND {_mine('pg_type', 't.oid')}
 """
-_PRIVILEGES = "string_agg(x.privilege_type || CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END, " \
+_PRIVILEGES = "string_agg(x.privilege_type || a.cols || CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END, " \
               "', ' ORDER BY x.privilege_type)"
+_HELD = "string_agg(x.privilege_type || a.cols, ', ' ORDER BY x.privilege_type) FILTER (WHERE {grantable}x.is_grantable)"
+# what a role holds (plain, grantable) turned into statements: REVOKE ALL first, then one GRANT per kind
+_REGRANT = """format('REVOKE ALL%s ON %s %s FROM %s', a.cols, a.what, a.ident, {role})
+         || CASE WHEN {plain} IS NULL THEN '' ELSE format(E';\\nGRANT %s ON %s %s TO %s', {plain}, a.what, a.ident, {role}) END
+         || CASE WHEN {grantable} IS NULL THEN '' ELSE format(E';\\nGRANT %s ON %s %s TO %s WITH GRANT OPTION',
+                                                          {grantable}, a.what, a.ident, {role}) END"""
+_ACLS = "SELECT a.path, x.grantee AS role, {privileges} AS privileges, {plain} AS plain, {grantable} AS grantable " \
+        "FROM a CROSS JOIN LATERAL aclexplode(a.{acl}) x GROUP BY a.path, x.grantee"
+_HAVE = _ACLS.format(privileges=_PRIVILEGES, plain=_HELD.format(grantable="NOT "), grantable=_HELD.format(grantable=""),
+                     acl="acl")
+_DFLT = _ACLS.format(privileges=_PRIVILEGES, plain=_HELD.format(grantable="NOT "), grantable=_HELD.format(grantable=""),
+                     acl="dflt")
 GRANTS_SQL = f"""
 WITH a AS ({_ACL_TARGETS}),
-have AS (SELECT a.path, x.grantee AS role, {_PRIVILEGES} AS privileges
-         FROM a CROSS JOIN LATERAL aclexplode(a.acl) x GROUP BY a.path, x.grantee),
-dflt AS (SELECT a.path, x.grantee AS role, {_PRIVILEGES} AS privileges
-         FROM a CROSS JOIN LATERAL aclexplode(a.dflt) x GROUP BY a.path, x.grantee)
+have AS ({_HAVE}),
+dflt AS ({_DFLT})
 SELECT 'grant' AS type, a.path || ' TO ' || {_GRANTEE.format(g="g.role")} AS path, a.schema,
        {_GRANTEE.format(g="g.role")} AS name, a.tbl,
-       CASE WHEN g.have IS NULL THEN format('REVOKE ALL ON %s %s FROM %s', a.what, a.ident, {_GRANTEE.format(g="g.role")})
+       CASE WHEN g.have IS NULL
+            THEN format('REVOKE ALL%s ON %s %s FROM %s', a.cols, a.what, a.ident, {_GRANTEE.format(g="g.role")})
             ELSE format('GRANT %s ON %s %s TO %s', g.have, a.what, a.ident, {_GRANTEE.format(g="g.role")}) END
          AS definition,
-       format('REVOKE ALL ON %s %s FROM %s', a.what, a.ident, {_ROLE.format(g="g.role")})
-         || CASE WHEN g.have IS NULL THEN '' ELSE format(E';\\nGRANT %s ON %s %s TO %s',
-              replace(g.have, ' WITH GRANT OPTION', ''), a.what, a.ident, {_ROLE.format(g="g.role")}) END AS create,
-       format('REVOKE ALL ON %s %s FROM %s', a.what, a.ident, {_ROLE.format(g="g.role")})
-         || CASE WHEN g.dflt IS NULL THEN '' ELSE format(E';\\nGRANT %s ON %s %s TO %s', g.dflt, a.what, a.ident,
-              {_ROLE.format(g="g.role")}) END AS drop
+       {_REGRANT.format(role=_ROLE.format(g="g.role"), plain="g.have_plain", grantable="g.have_grantable")} AS create,
+       {_REGRANT.format(role=_ROLE.format(g="g.role"), plain="g.dflt_plain", grantable="g.dflt_grantable")} AS drop
 FROM a JOIN (SELECT coalesce(h.path, d.path) AS path, coalesce(h.role, d.role) AS role,
-                    h.privileges AS have, d.privileges AS dflt
+                    h.privileges AS have, d.privileges AS dflt, h.plain AS have_plain, h.grantable AS have_grantable,
+                    d.plain AS dflt_plain, d.grantable AS dflt_grantable
              FROM have h FULL JOIN dflt d ON d.path = h.path AND d.role = h.role
              WHERE h.privileges IS DISTINCT FROM d.privileges) g ON g.path = a.path
 """
