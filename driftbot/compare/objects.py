@@ -5,7 +5,9 @@ PostgreSQL renders them (pg_get_viewdef, pg_get_functiondef, pg_get_triggerdef, 
 pg_get_ruledef, format_type, aclexplode, pg_describe_object), so two snapshots taken on one
 server compare as text, like tables do (catalog.py). Objects that belong to an extension and
 system schemas are left out. Only the live database and the migrations' databases have an
-opinion on these kinds: models cannot declare them (diff.py).
+opinion on these kinds: models cannot declare them (diff.py), except what a project declares with
+alembic_utils or declarative-extensions (project/declared.py). pg_depend, read alongside
+(Dependencies), orders the statements that undo a difference (undo.py).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class SchemaObject:
     drop: str = ""
     replace: str = ""  # turns another object of this path into this one in place; "": drop, then create
     ref: Ref | None = None  # (catalog, oid) in pg_depend, in its own database only: for ordering (undo.py)
+    about_schema: str | None = None  # the schema this is about itself: the schema, a grant on it, its comment
 
 
 Objects = Mapping[str, Mapping[str, SchemaObject]]  # type -> path -> object
@@ -210,7 +213,8 @@ SELECT 'grant' AS type, a.path || ' TO ' || {_GRANTEE.format(g="g.role")} AS pat
             ELSE format('GRANT %s ON %s %s TO %s', g.have, a.what, a.ident, {_GRANTEE.format(g="g.role")}) END
          AS definition,
        {_REGRANT.format(role=_ROLE.format(g="g.role"), plain="g.have_plain", grantable="g.have_grantable")} AS create,
-       {_REGRANT.format(role=_ROLE.format(g="g.role"), plain="g.dflt_plain", grantable="g.dflt_grantable")} AS drop
+       {_REGRANT.format(role=_ROLE.format(g="g.role"), plain="g.dflt_plain", grantable="g.dflt_grantable")} AS drop,
+       CASE WHEN a.what = 'SCHEMA' THEN a.schema END AS about_schema
 FROM a JOIN (SELECT coalesce(h.path, d.path) AS path, coalesce(h.role, d.role) AS role,
                     h.privileges AS have, d.privileges AS dflt, h.plain AS have_plain, h.grantable AS have_grantable,
                     d.plain AS dflt_plain, d.grantable AS dflt_grantable
@@ -228,7 +232,8 @@ FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 
 SCHEMAS_SQL = f"""
 SELECT 'schema' AS type, n.nspname AS path, NULL AS schema, n.nspname AS name, NULL AS tbl,
-       format('CREATE SCHEMA %I', n.nspname) AS definition, format('DROP SCHEMA %I', n.nspname) AS drop
+       format('CREATE SCHEMA %I', n.nspname) AS definition, format('DROP SCHEMA %I', n.nspname) AS drop,
+       n.nspname AS about_schema
 FROM pg_namespace n WHERE {_user()} AND {_mine('pg_namespace', 'n.oid')}
 """
 
@@ -353,7 +358,9 @@ WHERE c.relkind IN ('r', 'p') AND (c.relpersistence = 'u' OR c.reloptions IS NOT
 # of tables), named by pg_describe_object; its identity (pg_identify_object) is the COMMENT ON target.
 COMMENTS_SQL = """
 SELECT 'comment' AS type, o.type || ' ' || o.identity AS path, o.schema AS schema,
-       o.name AS name, NULL AS tbl, upper(o.type) AS what, o.identity AS ident, d.description AS text
+       o.name AS name, NULL AS tbl, upper(o.type) AS what, o.identity AS ident, d.description AS text,
+       (SELECT s.nspname FROM pg_namespace s WHERE d.classoid = 'pg_namespace'::regclass AND s.oid = d.objoid)
+         AS about_schema
 FROM pg_description d
 CROSS JOIN LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) o
 WHERE o.type NOT IN ('table', 'table column', 'index', 'table constraint')
@@ -379,7 +386,8 @@ def _comment(r: Any) -> SchemaObject:
         ident = ident.replace(" on ", " ON DOMAIN " if r.what == "DOMAIN CONSTRAINT" else " ON ", 1)
     on = f"COMMENT ON {target} {ident}"
     return SchemaObject("comment", r.path, r.schema, r.name or r.path, r.tbl, r.text,
-                        create=f"{on} IS {literal(r.text)}", drop=f"{on} IS NULL", replace=f"{on} IS {literal(r.text)}")
+                        create=f"{on} IS {literal(r.text)}", drop=f"{on} IS NULL", replace=f"{on} IS {literal(r.text)}",
+                        about_schema=r.about_schema)
 
 
 def _ref_of(r: Any) -> Ref | None:
@@ -390,7 +398,8 @@ def _ref_of(r: Any) -> Ref | None:
 def _plain(r: Any) -> SchemaObject:
     fields = r._asdict()
     return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=fields.get("create") or r.definition,
-                        drop=r.drop, replace=fields.get("replace") or "", ref=_ref_of(r))
+                        drop=r.drop, replace=fields.get("replace") or "", ref=_ref_of(r),
+                        about_schema=fields.get("about_schema"))
 
 
 def _function(r: Any) -> SchemaObject:
@@ -401,7 +410,7 @@ def _function(r: Any) -> SchemaObject:
 
 def _grant(r: Any) -> SchemaObject:
     return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=r.create, drop=r.drop,
-                        replace=r.create)
+                        replace=r.create, about_schema=r.about_schema)
 
 
 def _collation(r: Any) -> SchemaObject:
