@@ -181,7 +181,8 @@ class Catalog:
     # the models' catalog: `objects` holds only what the project declares beside its models (alembic_utils,
     # declarative-extensions: project/declared.py), and those alone are compared against it (diff.py)
     declared_only: bool = False
-    dependencies: Dependencies = field(default_factory=Dependencies)  # among `objects` (undo.py's order)
+    # among `objects` (undo.py's order): oids, which differ after a drop and re-create, so not compared
+    dependencies: Dependencies = field(default_factory=Dependencies, compare=False)
 
 
 def with_declared(catalog: Catalog, keys: Iterable[tuple[str, str]]) -> Catalog:

@@ -59,7 +59,9 @@ class SchemaObject:
     create: str = ""
     drop: str = ""
     replace: str = ""  # turns another object of this path into this one in place; "": drop, then create
-    ref: Ref | None = None  # (catalog, oid) in pg_depend, in its own database only: for ordering (undo.py)
+    # (catalog, oid) in pg_depend, in its own database only: for ordering (undo.py); an oid is no part of
+    # what an object is (a dropped and re-made view is the same view), so equality leaves it out
+    ref: Ref | None = field(default=None, compare=False)
     about_schema: str | None = None  # the schema this is about itself: the schema, a grant on it, its comment
 
 

@@ -47,3 +47,12 @@ def test_a_function_that_returns_a_views_rows_is_made_after_the_view() -> None:
     missing = [Finding(f"{o.type}_missing", o.path, "high", "m", None, object_type=o.type) for o in (func, view("v", 31, "x"))]
 
     assert undo_statements(missing, EMPTY_CATALOG, built) == ["CREATE VIEW v x", "CREATE FUNCTION f"]
+
+
+def test_oids_are_no_part_of_a_catalogs_equality() -> None:
+    # the suggestion's downgrade check compares catalogs: a view dropped and made again has new oids
+    before = catalog([view("a", 10, "1"), view("b", 11, "1")], {(VIEW, 11): frozenset({(VIEW, 10)})})
+    after = catalog([view("a", 40, "1"), view("b", 41, "1")], {(VIEW, 41): frozenset({(VIEW, 40)})})
+
+    assert before == after
+    assert before != catalog([view("a", 10, "2"), view("b", 11, "1")], {})
