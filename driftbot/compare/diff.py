@@ -115,13 +115,17 @@ def diff_catalogs(m: Catalog, o: Catalog, *, every_kind: bool = False) -> list[F
     """Each side's constants as its own server evaluated them (read_catalog), so no connection here.
 
     `every_kind`: compare views, functions, triggers, grants, ... too (objects.py). Only two
-    databases that both could have them are compared so (the live one, the migrations'): the
-    models' database never has them, so against it they would all be drift that models can't fix.
+    databases that both could have them are compared so (the live one, the migrations'). Against
+    the models' database (`declared_only`) only the objects the project declares beside its models
+    are (alembic_utils, declarative-extensions): anything else would be drift that models can't fix.
     """
     judge = Judge(m.constants, o.constants)
     findings = [f for comparer in CATALOG_COMPARERS for f in comparer(m, o, judge)]
     if every_kind:
         findings += compare_objects(m, o)
+    elif m.declared_only or o.declared_only:
+        keys = _declared_keys(m) | _declared_keys(o)
+        findings += compare_objects(_only(m, keys), _only(o, keys))
     return sorted(findings, key=lambda f: (f.object, f.kind))
 
 
@@ -356,6 +360,15 @@ def compare_objects(m: Catalog, o: Catalog) -> Iterator[Finding]:
             assert either is not None
             change = "missing" if mo is None else "extra" if oo is None else "changed"
             yield _object_place(either).finding(f"{kind}_{change}", "high", _definition(mo), _definition(oo))
+
+
+def _declared_keys(c: Catalog) -> set[tuple[str, str]]:
+    return {(kind, p) for kind, by_path in c.objects.items() for p in by_path} if c.declared_only else set()
+
+
+def _only(c: Catalog, keys: set[tuple[str, str]]) -> Catalog:
+    return replace(c, objects={kind: {p: x for p, x in by_path.items() if (kind, p) in keys}
+                               for kind, by_path in c.objects.items()})
 
 
 def _object_place(x: SchemaObject) -> Place:

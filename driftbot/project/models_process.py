@@ -64,6 +64,7 @@ class ModelsResult:
     redirects: tuple[Redirect, ...] = ()
     error: str | None = None  # why the models could not be imported or built
     hint: str = ""  # what to do about it (a ProjectError's hint)
+    declared: tuple[tuple[str, str], ...] = ()  # (type, path) of the objects alembic_utils & co. declare
 
 
 class ModelsBuild:
@@ -194,6 +195,7 @@ def flask_sqlalchemy_dbs() -> dict[str, Any]:
 
 
 def _build(request: ModelsRequest) -> ModelsResult:
+    from driftbot.project.declared import Declared, create_declared, declarations, object_keys
     from driftbot.project.locate import describe_exception
     from driftbot.project.models_db import create_models, prepare_models_database
 
@@ -211,11 +213,14 @@ def _build(request: ModelsRequest) -> ModelsResult:
             return ModelsResult(False, error=f"importing the models failed: {error}", redirects=containment.redirects(),
                                 hint=hint)
         migrated = replace(EMPTY_CATALOG, extensions=request.extensions, schemas=request.schemas)
+        made = declarations(metadatas)
+        declared = Declared((), ())
         with engine_for(url) as engine:
             try:
                 with engine.begin() as conn:
                     default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
                     prepare_models_database(conn, metadatas, migrated, default_schema, request.collations)
+                    before = object_keys(conn) if made else set()
                     if request.careful:
                         rejected = tuple(create_models(conn, metadatas, default_schema))
                     elif not request.chunk:
@@ -225,9 +230,12 @@ def _build(request: ModelsRequest) -> ModelsResult:
                 if request.chunk and not request.careful:
                     _create_in_chunks(engine, metadatas, request.chunk)
                     rejected = ()
+                if made:
+                    with engine.begin() as conn:
+                        declared = create_declared(conn, made, before)
             except Exception as exc:
                 return ModelsResult(False, error=describe_exception(exc, (root,)), redirects=containment.redirects())
-    return ModelsResult(True, rejected, containment.redirects())
+    return ModelsResult(True, rejected + declared.rejected, containment.redirects(), declared=declared.keys)
 
 
 def _create_in_chunks(engine: Engine, metadatas: tuple[MetaData, ...], chunk: int) -> None:

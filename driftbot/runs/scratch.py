@@ -23,7 +23,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import URL, Engine
 
-from driftbot.compare.catalog import Catalog, TableKey, read_catalog, read_catalogs
+from driftbot.compare.catalog import Catalog, TableKey, read_catalog, read_catalogs, with_declared
 from driftbot.compare.findings import Finding
 from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.postgres import Server, scratch_database, start_server
@@ -227,7 +227,7 @@ def _catalogs(b: _Build, request: ModelsRequest, early: ModelsBuild | None,
     else:  # the careful build needs the extensions the migrations installed
         heads, models, built = _careful_models(b, request, m, o_engine)
     containment.record(built.redirects)
-    return heads, models, built.rejected
+    return heads, with_declared(models, built.declared), built.rejected
 
 
 def _careful_models(b: _Build, request: ModelsRequest, m: tuple[Engine, frozenset[TableKey]],
