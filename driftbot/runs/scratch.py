@@ -36,6 +36,7 @@ from driftbot.project.models_process import ModelsBuild, ModelsRequest
 from driftbot.project.models_process import build as build_models
 from driftbot.report.model import ErrorInfo, LiveInfo, PostgresInfo, ProjectInfo, Report, SyncResult, outcome
 from driftbot.runs.live import client_bindir
+from driftbot.runs.snapshot_databases import SnapshotDatabases
 from driftbot.runs.snapshots import CacheInfo, ProjectSnapshots, SnapshotCache, SnapshotError, chain_keys, depth
 from driftbot.safety import containment
 from driftbot.safety.containment import contained, own_engine
@@ -205,6 +206,7 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
         restored = None
         if snapshots is not None:
             with run.stage("restore"):
+                m_engine.dispose()  # M is replaced by a copy of a snapshot: nobody may be connected to it
                 restored = _restore(snapshots, m_url)
         if settings.baseline and restored is None:
             with run.stage("baseline"), m_engine.begin() as conn:
@@ -220,6 +222,7 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
         raise_for_failure(run.migrations, project, baseline=settings.baseline is not None)
         if snapshots is not None:
             with run.stage("snapshot"):
+                m_engine.dispose()  # a copy of M is kept: nobody may be connected to it
                 run.cache = replace(run.cache, stored=_store(snapshots, project.heads, m_url))
         if settings.metadata:
             with contained("models", m_url, project.root):
@@ -294,7 +297,10 @@ def project_snapshots(settings: Settings, project: Project, server: Server) -> t
         return None, f"no pg_dump/pg_restore for PostgreSQL {server.major} on this machine"
     env_files = (project.config_file, project.script_location / "env.py")
     keys = chain_keys(project, env_files, _baseline_bytes(settings.baseline, project), server.major)
-    return ProjectSnapshots(SnapshotCache.from_env(), keys, depth(project), bindir), ""
+    cache = SnapshotCache.from_env()
+    # copies on the server only where this run may write the cache itself (not the action's worker)
+    databases = SnapshotDatabases.for_server(server) if cache.store_root == cache.root else None
+    return ProjectSnapshots(cache, keys, depth(project), bindir, databases), ""
 
 
 def _baseline_bytes(baseline: str | None, project: Project) -> bytes:
