@@ -204,7 +204,11 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
             stack.callback(early.stop)
         snapshots, note = project_snapshots(settings, project, server)
         restored = None
-        if snapshots is not None:
+        # the archive restores while env.py imports the models; a baseline or an application
+        # context needs the database first
+        pending = (snapshots.restore_in_background(m_url)
+                   if snapshots is not None and not settings.baseline and not settings.flask_app else None)
+        if snapshots is not None and pending is None:
             with run.stage("restore"):
                 m_engine.dispose()  # M is replaced by a copy of a snapshot: nobody may be connected to it
                 restored = _restore(snapshots, m_url)
@@ -215,7 +219,11 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
         # --flask-app: the application's context for the rest of the run (migrations, suggestion)
         stack.enter_context(flask_app_context(settings.flask_app, m_url, project.root))
         with run.stage("migrate"):
-            run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars)
+            run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars,
+                                              ready=pending.wait if pending is not None else None)
+        if pending is not None:  # its time overlaps the migrate stage's
+            run.cache = replace(run.cache, restored=pending.wait())
+            run.timings["restore"] = pending.seconds
         if options.version_locations is not None:  # env.py chose other versions directories
             project = relocated(project, script, run)
             snapshots = None  # keyed by the chain alembic.ini names, which is not the one that ran

@@ -27,6 +27,8 @@ import re
 import stat
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Collection, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -341,6 +343,15 @@ class ProjectSnapshots:
             self.databases.keep_copy(key, database)
         return revision
 
+    def restore_in_background(self, url: URL) -> PendingRestore | None:
+        """Start restoring the deepest cached revision into the empty database `url` in a thread (the
+        work is pg_restore's, in a process of its own): None when nothing is cached. Only without
+        copies on the server, which are quick and need a connection of driftbot's own."""
+        hit = self.cache.deepest(self.keys, self.depths)
+        if hit is None or self.databases is not None:
+            return None
+        return PendingRestore(hit[0], self.cache, hit[1], url, self.bindir)
+
     def store_heads(self, heads: tuple[str, ...], url: URL) -> tuple[str, ...]:
         """Snapshot the database at `url` for its head (one head only: two heads are two chains)."""
         if len(heads) != 1 or heads[0] not in self.keys:
@@ -357,3 +368,34 @@ class ProjectSnapshots:
         if self.databases is not None:
             self.databases.keep_copy(key, str(url.database))
         return stored
+
+
+class PendingRestore:
+    """An archive being restored while the project's env.py imports its models (seconds each, at 1,000
+    tables): the migrations' first connection waits for `wait()`. A failed restore leaves the database
+    empty (one transaction): then the migrations run from the start."""
+
+    def __init__(self, revision: str, cache: SnapshotCache, key: str, url: URL, bindir: Path) -> None:
+        self.revision = revision
+        self.seconds = 0.0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(cache, key, url, bindir),
+                                        name="driftbot-restore", daemon=True)
+        self._thread.start()
+
+    def _run(self, cache: SnapshotCache, key: str, url: URL, bindir: Path) -> None:
+        started = time.perf_counter()
+        try:
+            cache.restore(key, url, bindir)
+        except (SnapshotError, OSError) as exc:  # a damaged or foreign archive: the run goes on cold
+            self._error = exc
+        self.seconds = round(time.perf_counter() - started, 4)
+
+    def wait(self) -> str | None:
+        """The revision restored, or None (the error is logged once)."""
+        if self._thread.is_alive():
+            self._thread.join()
+        if self._error is not None:
+            log.warning("the cached snapshot could not be restored, running every revision: %s", self._error)
+            self._error, self.revision = None, ""
+        return self.revision or None
