@@ -171,16 +171,16 @@ _COLUMN_ASPECTS: tuple[tuple[str, Callable[[Column], str | None]], ...] = (
 )
 
 
-def _serial(c: Column) -> str | None:
+def serial_identity(c: Column) -> str | None:
     """A serial column's nextval() default is its sequence-backed identity."""
     return f"DEFAULT {c.default}" if c.default and c.default.startswith("nextval(") else None
 
 
 def _column_aspects(mc: Column, oc: Column, where: Place, judge: Judge) -> Iterator[Finding]:
-    if (mc.identity is None) != (oc.identity is None) and (_serial(mc) or _serial(oc)):
+    if (mc.identity is None) != (oc.identity is None) and (serial_identity(mc) or serial_identity(oc)):
         # serial on one side, identity on the other: one change, reported as identity
-        yield where.finding("column_identity_changed", severity="high", migrations=mc.identity or _serial(mc),
-                      models=oc.identity or _serial(oc))
+        yield where.finding("column_identity_changed", severity="high", migrations=mc.identity or serial_identity(mc),
+                      models=oc.identity or serial_identity(oc))
         mc, oc = replace(mc, default=None, identity=None), replace(oc, default=None, identity=None)
     for kind, aspect in _COLUMN_ASPECTS:
         if aspect(mc) != aspect(oc):
@@ -299,7 +299,8 @@ def _named_findings(t: Table, matches: Matches[N], kind: Callable[[N], str],
         yield place(x).finding(f"{kind(x)}_extra", "high", definition(x), None)
 
 
-def _enum_text(e: EnumType | None) -> str | None:
+def enum_definition(e: EnumType | None) -> str | None:
+    """An enum as the text a finding shows: its labels in order."""
     return None if e is None else "ENUM ({})".format(", ".join(repr(label) for label in e.labels))
 
 
@@ -307,7 +308,7 @@ def compare_enums(m: Catalog, o: Catalog, judge: Judge) -> Iterator[Finding]:
     for key in sorted(m.enums.keys() | o.enums.keys()):
         me, oe = m.enums.get(key), o.enums.get(key)
         where = Place(".".join(key), "enum", key[0], None, key[1])
-        sides = (_enum_text(me), _enum_text(oe))
+        sides = (enum_definition(me), enum_definition(oe))
         if me is None or oe is None:
             yield where.finding("enum_missing" if me is None else "enum_extra", "high", *sides)
             continue

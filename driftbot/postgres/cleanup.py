@@ -18,7 +18,6 @@ import sys
 import tempfile
 import time
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,6 @@ from driftbot.postgres.datadir import cache_root
 from driftbot.postgres.local import OWNER_FILE, RAM_DISK, WORKDIR_ENV, WORKDIR_PREFIX
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Leftover:
-    what: str  # "container driftbot-pg-1234-ab12cd34" or "directory /tmp/driftbot-pg-x"
-    owner_pid: int | None
-    same_host: bool
 
 
 def pid_alive(pid: int) -> bool:

@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 
 from driftbot.errors import ConfigError, MigrationError, ProjectError
 from driftbot.project.locate import Project, describe_exception, user_frame
-from driftbot.safety.containment import contained, own_engine
+from driftbot.safety.containment import contained, engine_for
 from driftbot.safety.masking import scrub
 
 log = logging.getLogger(__name__)
@@ -260,8 +260,7 @@ def _in_event_loop_thread(fn: Callable[[], None]) -> None:
 
 
 def _with_connection(script: ScriptDirectory, cfg: Config, url: URL) -> None:
-    engine = own_engine(url)
-    try:
+    with engine_for(url) as engine:
         with engine.connect() as connection:
             cfg.attributes["connection"] = connection
             try:
@@ -269,8 +268,6 @@ def _with_connection(script: ScriptDirectory, cfg: Config, url: URL) -> None:
             finally:
                 del cfg.attributes["connection"]
             connection.commit()
-    finally:
-        engine.dispose()
 
 
 def database_error_text(exc: BaseException) -> str:

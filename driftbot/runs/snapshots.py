@@ -308,15 +308,6 @@ class SnapshotError(Exception):
 
 
 @dataclass(frozen=True)
-class CacheInfo:
-    """What the run took from the cache and gave to it (the report's `cache`)."""
-
-    restored: str | None = None  # the revision the migrations' database was restored at
-    stored: tuple[str, ...] = ()  # the heads snapshotted for later runs
-    note: str = ""  # why the cache was not used, if it wasn't
-
-
-@dataclass(frozen=True)
 class ProjectSnapshots:
     """The cache as one project's chain sees it."""
 

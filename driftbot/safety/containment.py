@@ -101,6 +101,17 @@ def own_engine(url: URL, **kw: Any) -> Engine:
     return engine
 
 
+@contextmanager
+def engine_for(url: URL, **kw: Any) -> Iterator[Engine]:
+    """`own_engine` for one `with`: disposed after it, so no connection outlives the step (a database
+    with a connection open cannot be copied as a template, nor dropped)."""
+    engine = own_engine(url, **kw)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def reset() -> None:
     """Forget what earlier runs in this process recorded."""
     _router.redirects.clear()

@@ -20,10 +20,10 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL, make_url
 
-from driftbot.cli.detect import render_live
 from driftbot.compare.kinds import OBJECT_TYPES
 from driftbot.postgres.base import Server, libpq_conninfo, scratch_database, scratch_role
 from driftbot.report.model import Report, to_json
+from driftbot.report.render import render_live
 from driftbot.runs.detect import run_detect
 from driftbot.runs.live import client_bindir, live_target
 from driftbot.settings import Secret, Settings
