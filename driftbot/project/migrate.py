@@ -283,13 +283,14 @@ def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
             env_vars: Sequence[str], destination: str = "heads",
             downgrade: bool = False,
             on_configured: Callable[[EnvOptions], None] | None = None,
-            step: str = "migrate") -> tuple[MigrationRun, EnvOptions]:
+            step: str = "migrate", ready: Callable[[], object] | None = None) -> tuple[MigrationRun, EnvOptions]:
     """Run `upgrade <destination>` (or `downgrade`) through the project's env.py against `url`.
 
     `on_configured` is called as soon as env.py has configured the context, before any
     revision runs: the engine starts building the models' database then. Every connection the
     project's code opens goes to `url` (containment.py), whatever URL it built; `step` names the
-    step in the report when it asked for another database.
+    step in the report when it asked for another database; `ready` is waited for before the first
+    connection (the database may still be being restored while env.py imports the models).
 
     Raises ProjectError when env.py itself fails; a failing revision is returned as
     `MigrationRun.failure` (with the revisions that ran before it) and raised by the caller.
@@ -301,7 +302,7 @@ def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
     failure: MigrationFailure | None = None
     with pointed_at(cfg, scratch_url_for(cfg, url), env_vars), logging_preserved():
         try:
-            with _observed_environment(cfg, script, recorder), contained(step, url, project.root):
+            with _observed_environment(cfg, script, recorder), contained(step, url, project.root, ready):
                 run_env(script, cfg, url, lambda: recorder.configured is not None)
         except Exception as exc:
             if not recorder.planned:

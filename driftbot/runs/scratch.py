@@ -36,6 +36,7 @@ from driftbot.project.models_process import build as build_models
 from driftbot.report.model import CacheInfo
 from driftbot.runs.live import client_bindir
 from driftbot.runs.record import RunRecord
+from driftbot.runs.snapshot_databases import SnapshotDatabases
 from driftbot.runs.snapshots import ProjectSnapshots, SnapshotCache, SnapshotError, chain_keys, depth
 from driftbot.safety import containment
 from driftbot.safety.containment import contained, engine_for
@@ -182,8 +183,13 @@ def _migrate(b: _Build, project: Project, cfg: Config, script: ScriptDirectory, 
     settings, run = b.settings, b.run
     snapshots, note = project_snapshots(settings, project, b.server)
     restored = None
-    if snapshots is not None:
+    # the archive restores while env.py imports the models; a baseline or an application
+    # context needs the database first
+    pending = (snapshots.restore_in_background(m_url)
+               if snapshots is not None and not settings.baseline and not settings.flask_app else None)
+    if snapshots is not None and pending is None:
         with run.stage("restore"):
+            m_engine.dispose()  # M may be replaced by a copy of a snapshot: nobody may be connected to it
             restored = _restore(snapshots, m_url)
     if settings.baseline and restored is None:
         with run.stage("baseline"), m_engine.begin() as conn:
@@ -192,13 +198,18 @@ def _migrate(b: _Build, project: Project, cfg: Config, script: ScriptDirectory, 
     # --flask-app: the application's context for the rest of the run (migrations, suggestion)
     b.stack.enter_context(flask_app_context(settings.flask_app, m_url, project.root))
     with run.stage("migrate"):
-        run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars)
+        run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars,
+                                          ready=pending.wait if pending is not None else None)
+    if pending is not None:  # its time overlaps the migrate stage's
+        run.cache = replace(run.cache, restored=pending.wait())
+        run.timings["restore"] = pending.seconds
     if options.version_locations is not None:  # env.py chose other versions directories
         project = relocated(project, script, run)
         snapshots = None  # keyed by the chain alembic.ini names, which is not the one that ran
     raise_for_failure(run.migrations, project, baseline=settings.baseline is not None)
     if snapshots is not None:
         with run.stage("snapshot"):
+            m_engine.dispose()  # a copy of M is kept: nobody may be connected to it
             run.cache = replace(run.cache, stored=_store(snapshots, project.heads, m_url))
     return project, options
 
@@ -285,7 +296,10 @@ def project_snapshots(settings: Settings, project: Project, server: Server) -> t
         return None, f"no pg_dump/pg_restore for PostgreSQL {server.major} on this machine"
     env_files = (project.config_file, project.script_location / "env.py")
     keys = chain_keys(project, env_files, baseline_bytes(settings.baseline, project), server.major)
-    return ProjectSnapshots(SnapshotCache.from_env(), keys, depth(project), bindir), ""
+    cache = SnapshotCache.from_env()
+    # copies on the server only where this run may write the cache itself (not the action's worker)
+    databases = SnapshotDatabases.for_server(server) if cache.store_root == cache.root else None
+    return ProjectSnapshots(cache, keys, depth(project), bindir, databases), ""
 
 
 def _restore(snapshots: ProjectSnapshots, url: URL) -> str | None:
