@@ -50,6 +50,15 @@ def declarations(metadatas: Iterable[MetaData]) -> list[Declaration]:
     return _declarative_extensions(tuple(metadatas)) + _alembic_utils()
 
 
+def forget_declarations() -> None:
+    """alembic_utils keeps its registry in its own (installed, so kept) module: a project's entities
+    would otherwise stay registered, and its autogenerate comparator would put them into the next
+    project's suggestion in the same process."""
+    module = sys.modules.get("alembic_utils.replaceable_entity")
+    if module is not None:
+        module.registry.clear()
+
+
 def _alembic_utils() -> list[Declaration]:
     module = sys.modules.get("alembic_utils.replaceable_entity")
     if module is None:

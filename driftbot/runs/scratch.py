@@ -28,6 +28,7 @@ from driftbot.compare.findings import Finding
 from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.postgres import Server, scratch_database, start_server
 from driftbot.project.baseline import apply_baseline, baseline_bytes
+from driftbot.project.declared import forget_declarations
 from driftbot.project.locate import Project, describe_script, load_project
 from driftbot.project.migrate import EnvOptions, flask_app_context, raise_for_failure, upgrade
 from driftbot.project.models_db import collation_ddl
@@ -65,6 +66,7 @@ def project_import_scope() -> Iterator[None]:
         for name in set(sys.modules) - modules:
             if not _installed(sys.modules[name]):
                 del sys.modules[name]
+        forget_declarations()
         sys.path[:] = path
 
 

@@ -41,3 +41,14 @@ def test_the_verified_suggestion_creates_the_declared_view(check_fixture: Callab
     assert report.suggestion is not None and report.suggestion.verified
     # the project's own autogenerate (alembic_utils' comparator, registered by its models) writes the op
     assert "op.create_entity(public_rich)" in report.suggestion.content
+
+
+def test_a_projects_declarations_do_not_reach_the_next_run_in_the_same_process(
+        check_fixture: Callable[..., Report]) -> None:
+    # alembic_utils keeps its registry in its installed module, which outlives the project's modules:
+    # left registered, its comparator put the view into the next project's suggestion, which failed
+    check_fixture("declared_view_missing", suggest=False)
+    report = check_fixture("column_missing")
+
+    assert report.suggestion is not None and report.suggestion.verified, report.suggestion
+    assert "rich" not in report.suggestion.content
