@@ -4,7 +4,8 @@
 bound by the server, not helped by `-j`); `CREATE DATABASE ... TEMPLATE` of the same database copies
 its files (~0.3 s). On a server that outlives the run (`--postgres url`: a dev box, a shared CI
 server), the migrations' database at a cached head is therefore also kept as a database
-`driftbot_snapshot_<key>`: later runs on that server copy it instead of restoring the archive.
+`driftbot_snapshot_<id>`, where the id hashes the key and the archive's bytes (snapshots.py): later
+runs on that server with that very archive copy it instead of restoring the archive.
 
 A copy only stands in for an archive of the cache: it is used for a key whose archive the cache
 holds (the cache decides what is cached; `--no-cache`, eviction and a fresh cache directory behave as

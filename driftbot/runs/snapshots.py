@@ -197,6 +197,9 @@ class SnapshotCache:
     def path(self, key: str) -> Path:
         return self.root / f"{key}.dump"
 
+    def store_path(self, key: str) -> Path | None:
+        return self.store_root / f"{key}.dump" if self.store_root is not None else None
+
     def has(self, key: str) -> bool:
         return any((root / f"{key}.dump").is_file() for root in {self.root, self.store_root} if root is not None)
 
@@ -326,13 +329,23 @@ class ProjectSnapshots:
             return None
         revision, key = hit
         database = str(url.database)
-        if self.databases is not None and self.databases.copy_into(key, database):
+        if self.databases is not None and self.databases.copy_into(self._copy_key(key), database):
             self.cache.touch(key)
             return revision
         self.cache.restore(key, url, self.bindir)  # one transaction: a failure leaves the database empty
         if self.databases is not None:  # the next run on this server copies it
-            self.databases.keep_copy(key, database)
+            self.databases.keep_copy(self._copy_key(key), database)
         return revision
+
+    def _copy_key(self, key: str) -> str:
+        """A server copy stands in for one archive, this cache's: its name hashes the archive's bytes too.
+        Another cache's archive under the same key (a revision that reads a file, another user of a
+        shared server) is another database, never copied in place of this one."""
+        archive = next((p for p in (self.cache.path(key), self.cache.store_path(key)) if p and p.is_file()), None)
+        if archive is None:
+            return key
+        with archive.open("rb") as f:
+            return hashlib.sha256(key.encode() + hashlib.file_digest(f, "sha256").digest()).hexdigest()
 
     def restore_in_background(self, url: URL) -> PendingRestore | None:
         """Start restoring the deepest cached revision into the empty database `url` in a thread (the
@@ -357,7 +370,7 @@ class ProjectSnapshots:
             self.cache.store(key, url, self.bindir)
             stored = heads
         if self.databases is not None:
-            self.databases.keep_copy(key, str(url.database))
+            self.databases.keep_copy(self._copy_key(key), str(url.database))
         return stored
 
 

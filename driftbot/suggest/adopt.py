@@ -15,7 +15,7 @@ and no revision is written.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from alembic.autogenerate import render_python_code
@@ -28,7 +28,7 @@ from driftbot.compare.objects import SchemaObject
 from driftbot.safety.sqlnames import qualified, quote_ident
 from driftbot.suggest.fixops import Context, FixOp, execute, fix_ops
 from driftbot.suggest.generate import DriftbotOp
-from driftbot.suggest.undo import NOT_UNDONE, ORDER
+from driftbot.suggest.undo import NOT_UNDONE, object_steps
 
 Lines = tuple[str, ...]
 _PHASES = ("pre", "post", "last")
@@ -119,24 +119,6 @@ def _lines(*statements: str) -> Lines:
     return tuple(execute(s) for s in statements if s)
 
 
-def _object_steps(paths: Iterable[tuple[str, str]], have: Catalog, want: Catalog,
-                  facts: CopyFacts) -> tuple[list[tuple[int, int, Lines]], list[tuple[int, int, Lines]]]:
-    """(drops, makes) in undo.ORDER (drops the other way), for objects given as (type, path)."""
-    drops: list[tuple[int, int, Lines]] = []
-    makes: list[tuple[int, int, Lines]] = []
-    for i, (object_type, path) in enumerate(dict.fromkeys(paths)):  # a view before the views over it
-        rank = ORDER.index(object_type)
-        old, new = _object(have, object_type, path), _object(want, object_type, path)
-        if old is not None and new is not None and _in_place(old, new, facts):
-            makes.append((rank, i, _lines(new.replace)))
-            continue
-        if old is not None and old.drop:
-            drops.append((-rank, -i, _lines(_partition_table(old, want, drop=True) or old.drop)))
-        if new is not None and new.create:
-            makes.append((rank, i, _lines(_partition_table(new, have, drop=False) or new.create)))
-    return sorted(drops), sorted(makes)
-
-
 # how objects.PARTITIONS_SQL writes a partition: ALTER TABLE parent ATTACH PARTITION child bound, the
 # names quoted by the server (quote_ident: bare, or double quotes with "" inside)
 _IDENT = r'(?:[a-z_][a-z0-9_]*|"(?:[^"]|"")+")'
@@ -170,12 +152,13 @@ def plan(findings: Sequence[Finding], have: Catalog, want: Catalog, facts: CopyF
             table = f"{f.schema}.{f.table}" if f.table else f"{f.schema}.{f.name}"
             objects += [v for t, views in facts.dependent_views.items() if t == table or f.object_type == "enum"
                         for v in views]
-    drops, makes = _object_steps(objects, have, want, facts)
+    drops, makes = object_steps(objects, have, want, in_place=lambda old, new: _in_place(old, new, facts),
+                                drop_of=lambda o: _partition_table(o, want, drop=True) or o.drop,
+                                create_of=lambda o: _partition_table(o, have, drop=False) or o.create)
     ops_ = fix_ops(tables, Context(have, want, tuple(findings)))
     ops_ += [op for f in tables if f.kind in _COLUMN_OPS for op in [_column_op(f, have, want)] if op is not None]
     by_phase = [line for phase in _PHASES for op in ops_ if op.phase == phase for line in op.upgrade]
-    ordered = [lines for *_, lines in drops] + [tuple(by_phase)] + [lines for *_, lines in makes]
-    return tuple(line for lines in ordered for line in lines)
+    return _lines(*drops) + tuple(by_phase) + _lines(*makes)
 
 
 def _this_round(findings: Sequence[Finding]) -> list[Finding]:

@@ -35,10 +35,6 @@ class Undo:
     error: str | None = None  # the statement the copy refused, and why
 
 
-def _object(catalog: Catalog, f: Finding) -> SchemaObject | None:
-    return catalog.objects.get(f.object_type, {}).get(f.object)
-
-
 def _returns(definition: str) -> str:
     return next((line for line in definition.splitlines() if line.strip().startswith("RETURNS ")), "")
 
@@ -55,29 +51,38 @@ Key = tuple[str, str]  # (type, path)
 
 
 def undo_statements(findings: Iterable[Finding], live: Catalog, migrations: Catalog) -> list[str]:
-    """Drops (dependents first), then in-place changes and creates (dependencies first), in the order
-    PostgreSQL's own dependencies (pg_depend) ask for; the kind order only breaks ties. What depends on
-    a dropped object goes with it and comes back as the migrations build it (a view on the view, a
-    trigger whose WHEN calls the function, a column default that calls it)."""
+    """The statements that bring `live`'s objects to what the migrations build (see `object_steps`)."""
+    keys = [(f.object_type, f.object) for f in findings
+            if f.object_type in OBJECT_TYPES and f.object_type not in NOT_UNDONE and f.is_drift]
+    before, after = object_steps(keys, live, migrations)
+    return before + after
+
+
+def object_steps(keys: Iterable[Key], have: Catalog, want: Catalog, *,
+                 in_place: Callable[[SchemaObject, SchemaObject], bool] = _in_place,
+                 drop_of: Callable[[SchemaObject], str] = lambda o: o.drop,
+                 create_of: Callable[[SchemaObject], str] = lambda o: o.create) -> tuple[list[str], list[str]]:
+    """(drops, then makes) that turn `have`'s objects named by `keys` into `want`'s: drops dependents
+    first, in-place changes and creates dependencies first, in the order PostgreSQL's own dependencies
+    (pg_depend) ask for; the kind order only breaks ties. What depends on a dropped object goes with it
+    and comes back as `want` has it (a view on the view, a trigger whose WHEN calls the function, a
+    column default that calls it). --fix-to live puts its table ops between the two lists."""
     drops: dict[Key, SchemaObject] = {}
     makes: dict[Key, tuple[SchemaObject, str]] = {}
-    for f in findings:
-        if f.object_type not in OBJECT_TYPES or f.object_type in NOT_UNDONE or not f.is_drift:
+    for key in dict.fromkeys(keys):
+        old, new = have.objects.get(key[0], {}).get(key[1]), want.objects.get(key[0], {}).get(key[1])
+        if old is not None and new is not None and in_place(old, new):
+            makes[key] = (new, new.replace)
             continue
-        key = (f.object_type, f.object)
-        have, want = _object(live, f), _object(migrations, f)
-        if have is not None and want is not None and _in_place(have, want):
-            makes[key] = (want, want.replace)
-            continue
-        if have is not None and have.drop:
-            drops[key] = have
-        if want is not None and want.create:
-            makes[key] = (want, want.create)
-    defaults = _take_dependents(drops, makes, live, migrations)
-    ordered_drops = _ordered(drops, live, dropping=True)
-    ordered_makes = _ordered({k: obj for k, (obj, _) in makes.items()}, migrations, dropping=False)
-    return ([s for s, _ in defaults] + [drops[k].drop for k in ordered_drops] + [makes[k][1] for k in ordered_makes]
-            + [s for _, s in defaults if s])
+        if old is not None and old.drop:
+            drops[key] = old
+        if new is not None and new.create:
+            makes[key] = (new, create_of(new))
+    defaults = _take_dependents(drops, makes, have, want)
+    ordered_drops = _ordered(drops, have, dropping=True)
+    ordered_makes = _ordered({k: obj for k, (obj, _) in makes.items()}, want, dropping=False)
+    return ([s for s, _ in defaults] + [drop_of(drops[k]) for k in ordered_drops],
+            [makes[k][1] for k in ordered_makes] + [s for _, s in defaults if s])
 
 
 def _take_dependents(drops: dict[Key, SchemaObject], makes: dict[Key, tuple[SchemaObject, str]], live: Catalog,

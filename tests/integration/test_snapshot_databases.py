@@ -1,8 +1,8 @@
 """Snapshots kept as databases on a long-lived (`url`) server: copied instead of restored, same answer.
 
 The first run keeps its head as a cached archive and as a database `driftbot_snapshot_<key>`; a
-later run on the same server copies that database. To show the copy is what was used, the archive
-is emptied between the runs: only the copy can give the cached run its head. A copy stands in for an
+later run on the same server copies that database. To show the copy is what was used, restoring an
+archive fails the test in the later run: only the copy can give it its head. A copy stands in for an
 archive only: without the archive in the cache, it is not used.
 """
 
@@ -19,6 +19,7 @@ from test_snapshots import add_revision, applied, comparable
 from driftbot.postgres.base import Server, libpq_conninfo
 from driftbot.runs.check import run_check
 from driftbot.runs.snapshot_databases import PREFIX
+from driftbot.runs.snapshots import SnapshotCache
 from driftbot.settings import Settings
 
 UrlSettings = Callable[..., Settings]
@@ -44,20 +45,38 @@ def no_copies_left(pg_server: Server) -> Iterator[None]:
     drop_all()
 
 
-def empty_archives() -> None:
+def no_archive_restores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From here on, restoring an archive fails the test: only the copy can give a run its head. (The
+    archive itself stays as it is: a copy stands in for exactly the archive it was made with.)"""
+    def refused(*_: object) -> None:
+        raise AssertionError("the archive was restored, not the server's copy")
+    monkeypatch.setattr(SnapshotCache, "restore", refused)
+
+
+@pytest.mark.usefixtures("no_copies_left")
+def test_a_copy_stands_in_only_for_the_archive_it_was_made_with(
+        make_project: Callable[[str], Path], url_settings: UrlSettings, pg_server: Server) -> None:
+    # same key, another archive (a revision reading a file another run changed; another user's cache
+    # on a shared server): the copy made for one is not the other's
+    project = make_project("column_missing")
+    run_check(url_settings(project, suggest=False))
     for archive in Path(os.environ["DRIFTBOT_SNAPSHOT_DIR"]).glob("*.dump"):
-        archive.write_bytes(b"")  # pg_restore fails on it: a run that restores from it runs cold
+        archive.write_bytes(archive.read_bytes() + b"\0")  # still restores: pg_restore ignores the tail
+    report = run_check(url_settings(project, suggest=False))
+    assert report.cache is not None and report.cache.restored == "0001"
+    assert len(copies(pg_server)) >= 2  # the first archive's copy, and this one's
 
 
 @pytest.mark.usefixtures("no_copies_left")
 def test_a_later_run_copies_the_kept_database_and_finds_what_the_cold_run_found(
-        make_project: Callable[[str], Path], url_settings: UrlSettings, pg_server: Server) -> None:
+        make_project: Callable[[str], Path], url_settings: UrlSettings, pg_server: Server,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     project = make_project("column_missing")
     cold = run_check(url_settings(project))
     assert cold.cache is not None and cold.cache.stored == ("0001",)
     assert list(copies(pg_server).values()) == [False]  # one copy, nobody may connect to it
 
-    empty_archives()
+    no_archive_restores(monkeypatch)
     cached = run_check(url_settings(project))
 
     assert cached.cache is not None and cached.cache.restored == "0001" and applied(cached) == []
@@ -97,7 +116,7 @@ def test_an_archive_restored_the_slow_way_is_kept_as_a_copy_for_the_next_run(
     assert pr.cache is not None and pr.cache.restored == "0001" and applied(pr) == ["0002"]
     assert len(copies(pg_server)) == 2
 
-    empty_archives()
+    no_archive_restores(monkeypatch)
     again = run_check(url_settings(project, suggest=False))
     assert again.cache is not None and again.cache.restored == "0002" and applied(again) == []
     assert comparable(again) == comparable(pr)
