@@ -7,7 +7,6 @@ Markdown, JSON); a publisher of the scheduled GitHub issue takes its Markdown.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
@@ -104,6 +103,7 @@ def add_status(sub: argparse._SubParsersAction[Any]) -> None:
     status.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
     status.add_argument("-o", "--output", type=Path, help="write the report here (in --format)")
     status.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
+    status.add_argument("-v", "--verbose", action="store_true", help=cli.VERBOSE_HELP)
 
 
 def _target(args: argparse.Namespace, url: str | None = None) -> LiveTarget:
@@ -144,8 +144,7 @@ def run_detect_command(args: argparse.Namespace) -> int:
     targets = _targets(args)
     # the live URL is not a `sync` target: Settings keeps only the scratch side
     settings = configure(cli.settings_from_args(argparse.Namespace(**{**vars(args), "target_url": None})))
-    if settings.debug:
-        logging.getLogger().setLevel(logging.DEBUG)
+    cli.apply_verbosity(settings)
     if len(targets) > 1 or args.schemas is not None:
         report = run_detect_many(settings, targets, args.schemas)
         _emit(report, settings.report_format, settings.report_output)
@@ -177,8 +176,9 @@ def _issue_target(args: argparse.Namespace) -> IssueTarget:
 
 def run_status_command(args: argparse.Namespace) -> int:
     target = _target(args)
-    settings = Settings(project_dir=args.path, config_file=args.config, debug=args.debug,
+    settings = Settings(project_dir=args.path, config_file=args.config, debug=args.debug, verbose=args.verbose,
                         url_env_vars=tuple(args.url_env) if args.url_env else ("DATABASE_URL",))
+    cli.apply_verbosity(settings)
     report = run_status(settings, target, args.version_table)
     _emit(report, args.fmt, args.output)
     return report.exit_code

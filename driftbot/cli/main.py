@@ -19,6 +19,7 @@ from driftbot.cli import detect as cli_detect
 from driftbot.config import configure
 from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT, EXIT_INFRA, EXIT_USAGE, DriftbotError, Terminated
 from driftbot.postgres import cleanup
+from driftbot.project import projectlog
 from driftbot.report.model import Report
 from driftbot.report.render import FORMATS, Format, render
 from driftbot.runs.check import run_check
@@ -29,6 +30,8 @@ from driftbot.settings import FAIL_ON, POSTGRES_KINDS, Secret, Settings
 log = logging.getLogger("driftbot")
 
 ISSUES_URL = "https://github.com/driftbot/driftbot/issues"
+VERBOSE_HELP = ("show the project's own output as it runs (env.py's logging, alembic's `Running upgrade` lines); "
+                "hidden by default, and its last lines quoted when a step fails (--debug shows it too)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,6 +80,7 @@ def _project_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--format", choices=FORMATS, dest="fmt")
     cmd.add_argument("-o", "--output", type=Path, help="write the report here (in --format)")
     cmd.add_argument("--debug", action="store_true", default=None, help="log everything, show tracebacks")
+    cmd.add_argument("-v", "--verbose", action="store_true", default=None, help=VERBOSE_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,6 +157,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "message": getattr(args, "message", None),
         "target_url": Secret(target) if target else None,
         "debug": args.debug,
+        "verbose": args.verbose,
         "since": getattr(args, "since", None) if args.command == "check" else "",  # review: `check` only
         "since_files": getattr(args, "since_files", None),
         "sample_data": getattr(args, "sample_data", None),
@@ -167,8 +172,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def run_engine(args: argparse.Namespace) -> int:
     """check, revision, sync: one engine run, rendered to stdout (and --output)."""
     settings = configure(settings_from_args(args))
-    if settings.debug:
-        logging.getLogger().setLevel(logging.DEBUG)
+    apply_verbosity(settings)
     report = run_check(settings)
     fmt: Format = settings.report_format
     if settings.report_output is not None:
@@ -177,6 +181,13 @@ def run_engine(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render(report, fmt))
     return exit_code(args.command, report)
+
+
+def apply_verbosity(settings: Settings) -> None:
+    """--debug logs everything; --verbose (or --debug) also lets the project's own output through."""
+    if settings.debug:
+        logging.getLogger().setLevel(logging.DEBUG)
+    projectlog.show(settings.verbose or settings.debug)
 
 
 def exit_code(command: str, report: Report) -> int:
