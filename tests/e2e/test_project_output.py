@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from driftbot.postgres.base import Server
 from tests.conftest import PROJECTS
+from tests.helpers import sql
 
 MakeProject = Callable[[str], Path]
 ALEMBIC_INFO = "INFO  [alembic"
@@ -110,3 +113,25 @@ def test_env_py_import_error_quotes_the_output_before_it(make_project: MakeProje
     assert "ModuleNotFoundError" in result.stdout
     assert "the project's output before env.py failed (last 1 lines; --verbose shows all):" in result.stdout
     assert "  INFO  [app] env.py connecting to postgresql+psycopg://postgres:***@" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["detect", "status"])
+def test_detect_and_status_are_quiet_too(command: str, make_project: MakeProject, pg_server: Server,
+                                         password: str, tmp_path: Path) -> None:
+    """Against a live database never migrated: detect builds the migrations, status reads env.py offline."""
+    name = f"live_{secrets.token_hex(4)}"
+    admin = pg_server.admin_url
+    sql(admin, f'CREATE DATABASE "{name}"')
+    try:
+        live = admin.set(database=name).render_as_string(hide_password=False)
+        project = make_project("quiet_alembic_info")
+        quiet = driftbot(command, project, "--database-url", live, cwd=tmp_path)
+        loud = driftbot(command, project, "--database-url", live, "--verbose", cwd=tmp_path)
+    finally:
+        sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    assert quiet.returncode == loud.returncode == 1, quiet.stdout + quiet.stderr
+    assert "0001" in quiet.stdout  # pending
+    assert "INFO  [" not in quiet.stdout + quiet.stderr
+    assert "INFO  [app] env.py connecting to" in loud.stderr
+    assert password not in quiet.stdout + quiet.stderr + loud.stdout + loud.stderr
