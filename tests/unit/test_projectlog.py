@@ -123,3 +123,31 @@ def test_quoted_names_what_failed() -> None:
     text = projectlog.quoted(("INFO  [alembic] Running upgrade 0002 -> 0003",), "revision 0003")
     assert text == ("\nthe project's output before revision 0003 failed (last 1 lines; --verbose shows all):\n"
                     "  INFO  [alembic] Running upgrade 0002 -> 0003")
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_the_actions_debug_mode_shows_the_projects_output(debug: bool, tmp_path: Path) -> None:
+    """RUNNER_DEBUG / ACTIONS_STEP_DEBUG: the worker's `driftbot check` gets --debug, which implies --verbose."""
+    from driftbot.action.worker import check_arguments
+    from driftbot.cli.main import apply_verbosity, build_parser, settings_from_args
+    from driftbot.settings import Settings
+
+    args = build_parser().parse_args(["check", *check_arguments(Settings(project_dir=tmp_path, debug=debug))])
+    root_level = logging.getLogger().level
+    try:
+        apply_verbosity(settings_from_args(args))
+    finally:
+        logging.getLogger().setLevel(root_level)
+    with projectlog.captured() as output:
+        sys.stderr.write("INFO  [alembic.runtime.migration] Running upgrade  -> 0001\n")
+    assert output.tail() == (() if debug else ("INFO  [alembic.runtime.migration] Running upgrade  -> 0001",))
+
+
+def test_verbose_flag_and_setting() -> None:
+    from driftbot.cli.main import build_parser, settings_from_args
+
+    for argv, expected in ((["check", "-v"], True), (["check", "--verbose"], True), (["check"], False),
+                           (["detect", "--verbose"], True), (["status", "--verbose"], True)):
+        args = build_parser().parse_args(argv)
+        assert bool(args.verbose) is expected, argv
+    assert settings_from_args(build_parser().parse_args(["check", "-v"])).verbose
