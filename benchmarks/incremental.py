@@ -10,6 +10,10 @@ size R times), on one throwaway server of driftbot's own `local` provider:
   warm      the project gains one revision (a new table, in the models too) and `driftbot check`
             runs on a cache that holds only main's head (what a PR finds from main's run): it
             restores that snapshot, runs the new revision and keeps a snapshot of the new head.
+            The server outlives the runs, so main's head is copied from the database main's run
+            kept on it (runs/snapshot_databases.py);
+  archive   the same with DRIFTBOT_SERVER_SNAPSHOTS=0: main's head restored from its archive with
+            pg_restore, what a fresh server (a CI job's) costs.
 Main's own run, which fills the cache, runs once per size before the warm runs (not timed).
 Times are wall-clock medians of subprocesses (interpreter start and exit included). The table
 goes to benchmarks/incremental.md after each size, with the machine's load average then.
@@ -87,6 +91,8 @@ class Row:
     alembic: list[float] = field(default_factory=list)
     cold: list[float] = field(default_factory=list)
     warm: list[float] = field(default_factory=list)
+    archive: list[float] = field(default_factory=list)
+    archive_restore: list[float] = field(default_factory=list)
     warm_stages: list[dict[str, float]] = field(default_factory=list)
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
@@ -155,19 +161,29 @@ def add_pull_request_revision(project: Path) -> str:
     return head
 
 
-def warm_run(server: Server, project: Path, main_cache: Path, main_head: str, row: Row) -> None:
+def warm_run(server: Server, project: Path, main_cache: Path, main_head: str, row: Row, archive: bool = False) -> None:
     cache = project.parent / "cache_pr"
     shutil.rmtree(cache, ignore_errors=True)
     shutil.copytree(main_cache, cache)  # main's snapshot only: every warm run starts as the PR's first push
-    seconds, report = driftbot(server, project, cache)
+    if archive:
+        os.environ["DRIFTBOT_SERVER_SNAPSHOTS"] = "0"
+    try:
+        seconds, report = driftbot(server, project, cache)
+    finally:
+        os.environ.pop("DRIFTBOT_SERVER_SNAPSHOTS", None)
     info = report.get("cache") or {}
     migrations = report.get("migrations") or {}
     applied = migrations.get("applied", []) if isinstance(migrations, dict) else []
     if not isinstance(info, dict) or info.get("restored") != main_head or len(applied) != 1:
         raise SystemExit(f"the warm run did not restore {main_head} and run one revision: {info}, {len(applied)} ran")
-    row.warm.append(seconds)
     timings = report.get("timings")
-    row.warm_stages.append(dict(timings) if isinstance(timings, dict) else {})
+    stages = dict(timings) if isinstance(timings, dict) else {}
+    if archive:
+        row.archive.append(seconds)
+        row.archive_restore.append(float(stages.get("restore", 0.0)))
+        return
+    row.warm.append(seconds)
+    row.warm_stages.append(stages)
 
 
 def bench(server: Server, tables: int, migrations: int, runs: int, work: Path) -> Row:
@@ -184,7 +200,8 @@ def bench(server: Server, tables: int, migrations: int, runs: int, work: Path) -
     main_head = add_pull_request_revision(project)
     for _ in range(runs):
         warm_run(server, project, main_cache, main_head, row)
-        log(f"{tables}/{migrations}: warm {row.warm[-1]:.1f}s")
+        warm_run(server, project, main_cache, main_head, row, archive=True)
+        log(f"{tables}/{migrations}: warm {row.warm[-1]:.1f}s, from the archive {row.archive[-1]:.1f}s")
     row.load = os.getloadavg()
     return row
 
@@ -203,18 +220,20 @@ def write(rows: list[Row], started: datetime, load: tuple[float, float, float], 
         "- one PostgreSQL server of driftbot's `local` provider; wall-clock medians of subprocesses, in seconds",
         "",
         "| N/M | runs | alembic upgrade + check | driftbot cold | cold / alembic | driftbot warm, one new revision "
-        "| warm / alembic | warm: restore / migrate / snapshot / models / catalog | load average (1 min) after |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| warm / alembic | warm: restore / migrate / snapshot / models / catalog | warm from the archive (restore) "
+        "| load average (1 min) after |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in rows:
         alembic, cold, warm = r.median("alembic"), r.median("cold"), r.median("warm")
         stages = " / ".join(f"{r.stage(s):.2f}" for s in ("restore", "migrate", "snapshot", "models", "catalog"))
         lines.append(f"| {r.tables}/{r.migrations} | {r.runs} | {alembic:.1f} | {cold:.1f} | {cold / alembic:.2f}x "
-                     f"| {warm:.1f} | {warm / alembic:.2f}x | {stages} | {r.load[0]:.2f} |")
+                     f"| {warm:.1f} | {warm / alembic:.2f}x | {stages} "
+                     f"| {r.median('archive'):.1f} ({r.median('archive_restore'):.2f}) | {r.load[0]:.2f} |")
     lines += ["", "Per-run values (seconds):", ""]
     for r in rows:
         lines.append(f"- {r.tables}/{r.migrations}: alembic {_list(r.alembic)}; cold {_list(r.cold)}; "
-                     f"warm {_list(r.warm)}")
+                     f"warm {_list(r.warm)}; from the archive {_list(r.archive)}")
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -1,4 +1,4 @@
-"""Typed errors with a user-facing message; `cli.py` maps them to exit codes (DESIGN.md)."""
+"""Typed errors with a user-facing message; `cli/main.py` and `action/main.py` map them to exit codes (DESIGN.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ EXIT_DRIFT = 1
 EXIT_USAGE = 2
 EXIT_UNCHECKABLE = 3
 EXIT_INFRA = 4
+
+# where an internal error asks to be reported (CLI and action)
+ISSUES_URL = "https://github.com/driftbot/driftbot/issues"
 
 
 class DriftbotError(Exception):

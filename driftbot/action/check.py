@@ -21,15 +21,14 @@ from driftbot.action.base import Resolved, Since, resolve_since
 from driftbot.action.publish import FORK_WORKFLOW, Published, Target, annotate, exit_code, publish_to_pr, set_outputs, summarize
 from driftbot.action.settings import Settings
 from driftbot.action.worker import SnapshotShare, run_in_worker
-from driftbot.cli.main import write_atomically
 from driftbot.errors import EXIT_CLEAN, EXIT_INFRA, DriftbotError
 from driftbot.github.client import GitHubClient, GitHubError, make_github
 from driftbot.github.events import PullRequestEvent
 from driftbot.github.status import CannotSetStatus, set_status
 from driftbot.github.workflow import grouped
 from driftbot.postgres import start_server
-from driftbot.report.model import ErrorInfo, PostgresInfo, Report, to_json
-from driftbot.runs.review import Review
+from driftbot.report.files import write_atomically
+from driftbot.report.model import ErrorInfo, PostgresInfo, Report, Review, to_json
 from driftbot.settings import Secret
 from driftbot.settings import Settings as EngineSettings
 

@@ -8,11 +8,9 @@ where to report it, exit 4.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from types import FrameType
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -24,10 +22,10 @@ from driftbot.action.modes import find_mode
 from driftbot.action.publish import run_publish
 from driftbot.action.settings import Mode, Settings
 from driftbot.action.worker import git_dirs_closed, protect_process
-from driftbot.cli.main import ISSUES_URL
-from driftbot.errors import EXIT_INFRA, ConfigError, DriftbotError, Terminated
+from driftbot.errors import EXIT_INFRA, ISSUES_URL, ConfigError, DriftbotError, Terminated
 from driftbot.github.events import load_event
 from driftbot.github.workflow import GitHubFormatter, add_mask, annotation
+from driftbot.runtime import stop_on_sigterm
 
 log = logging.getLogger("driftbot")
 
@@ -41,16 +39,11 @@ RUN: dict[Mode, Callable[[Settings, Mapping[str, Any]], int]] = {
 def main(environ: Mapping[str, str] | None = None) -> int:
     protect_process()  # before anything else: PR code must not read our /proc/<pid>/environ
     _logging(debug=False)
-    signal.signal(signal.SIGTERM, _terminate)
+    stop_on_sigterm()
     try:
-        settings = Settings.from_environ(environ)
-        _logging(settings.debug)
-        _mask(settings)
+        settings = _settings(environ)
         payload = load_event(settings.event_path)
-        mode = find_mode(settings.event_name, payload, settings.mode)
-        if mode in ("publish", "commit") and not settings.github_token.value:
-            raise ConfigError(f"the {mode} mode needs the github-token input")
-        log.info("driftbot %s: %s mode (%s event, %s)", __version__, mode, settings.event_name, settings.repository)
+        mode = _mode(settings, payload)
         # the checkout's .git (token inside) stays closed to the worker's account until the run ends
         with git_dirs_closed(settings.workspace) if mode == "check" else nullcontext():
             return RUN[mode](settings, payload)
@@ -66,6 +59,23 @@ def main(environ: Mapping[str, str] | None = None) -> int:
                                   f"(re-run with ACTIONS_STEP_DEBUG) and report it at {ISSUES_URL}",
                          title="driftbot"), flush=True)
         return EXIT_INFRA
+
+
+def _settings(environ: Mapping[str, str] | None) -> Settings:
+    """The inputs and context, read; logging at their level; the database password masked."""
+    settings = Settings.from_environ(environ)
+    _logging(settings.debug)
+    _mask(settings)
+    return settings
+
+
+def _mode(settings: Settings, payload: Mapping[str, Any]) -> Mode:
+    """What this run does, from the event (and the `mode` input); publish and commit need the token."""
+    mode = find_mode(settings.event_name, payload, settings.mode)
+    if mode in ("publish", "commit") and not settings.github_token.value:
+        raise ConfigError(f"the {mode} mode needs the github-token input")
+    log.info("driftbot %s: %s mode (%s event, %s)", __version__, mode, settings.event_name, settings.repository)
+    return mode
 
 
 def _logging(debug: bool) -> None:
@@ -88,7 +98,3 @@ def _mask(settings: Settings) -> None:
         password = make_url(settings.database_url.value).password
         if password:
             print(add_mask(str(password)), flush=True)
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise Terminated(signal.Signals(signum).name)

@@ -14,6 +14,7 @@ from typing import Any
 from driftbot.action.settings import FailOn, Settings
 from driftbot.action.worker import read_report
 from driftbot.compare.findings import Finding
+from driftbot.compare.kinds import REVIEW_KINDS
 from driftbot.errors import EXIT_CLEAN, EXIT_INFRA
 from driftbot.github.client import GitHubClient, GitHubError, make_github
 from driftbot.github.comments import CannotPostComment, find_sticky_comment, marker, post_sticky_comment
@@ -23,7 +24,6 @@ from driftbot.github.status import CannotSetStatus, State, set_status
 from driftbot.github.workflow import Level, add_job_summary, annotation, set_output
 from driftbot.report.comment import CommentContext, committable_path, render_comment, render_summary, repo_path
 from driftbot.report.model import Report
-from driftbot.runs.review import REVIEW_KINDS
 
 log = logging.getLogger(__name__)
 

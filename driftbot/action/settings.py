@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal, TypeVar, cast, get_args
 
@@ -111,72 +111,97 @@ class Settings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        problems: list[str] = []
-
-        def read(name: str, parse: Callable[[str], T], default: T) -> T:
-            raw = env.get(f"INPUT_{name.upper()}", "").strip()
-            if not raw:
-                return default
-            try:
-                return parse(raw)
-            except ValueError as exc:
-                problems.append(f"{name}: {exc}")
-                return default
-
-        def context(name: str, required: bool = False, default: str = "") -> str:
-            value = env.get(name, "").strip()
-            if required and not value:
-                problems.append(f"{name} is not set: run driftbot as a GitHub Action step, or set it by hand")
-            return value or default
-
-        token = env.get("INPUT_GITHUB-TOKEN", "").strip()
-        repository = context("GITHUB_REPOSITORY", required=True)
+        """The inputs and the context; every problem in them raised at once (InvalidInputs)."""
+        read = _Environ(os.environ if environ is None else environ)
+        repository = read.context("GITHUB_REPOSITORY", required=True)
         if repository and not _REPO.match(repository):
-            problems.append(f"GITHUB_REPOSITORY: {repository!r} is not owner/name")
-        settings = cls(
-            github_token=Token(token),
-            mode=read("mode", _choice(MODES), None),
-            working_directory=read("working-directory", _relative_path, Path(".")),
-            config=read("config", _relative_path, None),
-            metadata=read("metadata", _module_attr, None),
-            url_env=read("url-env", _env_names, ("DATABASE_URL",)),
-            install=read("install", str, None),
-            postgres=read("postgres", _choice(POSTGRES), "auto"),
-            postgres_version=read("postgres-version", _major_version, None),
-            postgres_image=read("postgres-image", _image, None),
-            database_url=read("database-url", _database_url, None),
-            baseline=read("baseline", str, None),
-            fail_on=read("fail-on", _choice(FAIL_ON), "drift"),
-            since=read("since", _since, cast("str | None", "base")),
-            comment=read("comment", _boolean, True),
-            suggest=read("suggest", _boolean, True),
-            comment_id=read("id", _comment_id, "default"),
-            report_path=read("report-path", Path, Path("driftbot-report.json")),
-            cache_dir=read("cache-dir", _relative_path, Path(".driftbot-cache")),
-            cache_save=read("cache-save", _choice(CACHE_SAVE), "auto"),
-            event_name=context("GITHUB_EVENT_NAME", required=True),
-            event_path=Path(context("GITHUB_EVENT_PATH", required=True, default="/github/workflow/event.json")),
-            repository=repository,
-            workspace=Path(context("GITHUB_WORKSPACE", default=os.getcwd())),
-            api_url=context("GITHUB_API_URL", default="https://api.github.com").rstrip("/"),
-            server_url=context("GITHUB_SERVER_URL", default="https://github.com").rstrip("/"),
-            run_id=context("GITHUB_RUN_ID"),
-            run_attempt=context("GITHUB_RUN_ATTEMPT", default="1"),
-            sha=context("GITHUB_SHA"),
-            output_file=Path(p) if (p := context("GITHUB_OUTPUT")) else None,
-            summary_file=Path(p) if (p := context("GITHUB_STEP_SUMMARY")) else None,
-            debug=context("RUNNER_DEBUG") == "1" or context("ACTIONS_STEP_DEBUG") == "true",
-        )
-        if settings.postgres == "url" and settings.database_url is None:
-            problems.append("postgres: `url` needs the database-url input")
-        if settings.postgres_image is not None and settings.postgres not in ("auto", "docker"):
-            problems.append(f"postgres-image: only for `postgres: docker`, not {settings.postgres}")
-        if settings.postgres_version is not None and settings.postgres == "url":
-            problems.append("postgres-version: does not apply to `postgres: url` (the server is yours)")
+            read.problems.append(f"GITHUB_REPOSITORY: {repository!r} is not owner/name")
+        settings = _with_context(_from_inputs(read), read, repository)
+        problems = read.problems + _conflicts(settings)
         if problems:
             raise InvalidInputs(problems)
         return settings
+
+
+@dataclass
+class _Environ:
+    """The environment, read one variable at a time; what could not be read goes to `problems`."""
+
+    env: Mapping[str, str]
+    problems: list[str] = field(default_factory=list)
+
+    def input(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        raw = self.env.get(f"INPUT_{name.upper()}", "").strip()
+        if not raw:
+            return default
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            self.problems.append(f"{name}: {exc}")
+            return default
+
+    def context(self, name: str, required: bool = False, default: str = "") -> str:
+        value = self.env.get(name, "").strip()
+        if required and not value:
+            self.problems.append(f"{name} is not set: run driftbot as a GitHub Action step, or set it by hand")
+        return value or default
+
+
+def _from_inputs(read: _Environ) -> Settings:
+    """The action.yml inputs (INPUT_*); the context keeps its defaults."""
+    return Settings(
+        github_token=Token(read.env.get("INPUT_GITHUB-TOKEN", "").strip()),
+        mode=read.input("mode", _choice(MODES), None),
+        working_directory=read.input("working-directory", _relative_path, Path(".")),
+        config=read.input("config", _relative_path, None),
+        metadata=read.input("metadata", _module_attr, None),
+        url_env=read.input("url-env", _env_names, ("DATABASE_URL",)),
+        install=read.input("install", str, None),
+        postgres=read.input("postgres", _choice(POSTGRES), "auto"),
+        postgres_version=read.input("postgres-version", _major_version, None),
+        postgres_image=read.input("postgres-image", _image, None),
+        database_url=read.input("database-url", _database_url, None),
+        baseline=read.input("baseline", str, None),
+        fail_on=read.input("fail-on", _choice(FAIL_ON), "drift"),
+        since=read.input("since", _since, cast("str | None", "base")),
+        comment=read.input("comment", _boolean, True),
+        suggest=read.input("suggest", _boolean, True),
+        comment_id=read.input("id", _comment_id, "default"),
+        report_path=read.input("report-path", Path, Path("driftbot-report.json")),
+        cache_dir=read.input("cache-dir", _relative_path, Path(".driftbot-cache")),
+        cache_save=read.input("cache-save", _choice(CACHE_SAVE), "auto"),
+    )
+
+
+def _with_context(settings: Settings, read: _Environ, repository: str) -> Settings:
+    """The GitHub context the runner sets (GITHUB_*, RUNNER_*)."""
+    return replace(
+        settings,
+        event_name=read.context("GITHUB_EVENT_NAME", required=True),
+        event_path=Path(read.context("GITHUB_EVENT_PATH", required=True, default="/github/workflow/event.json")),
+        repository=repository,
+        workspace=Path(read.context("GITHUB_WORKSPACE", default=os.getcwd())),
+        api_url=read.context("GITHUB_API_URL", default="https://api.github.com").rstrip("/"),
+        server_url=read.context("GITHUB_SERVER_URL", default="https://github.com").rstrip("/"),
+        run_id=read.context("GITHUB_RUN_ID"),
+        run_attempt=read.context("GITHUB_RUN_ATTEMPT", default="1"),
+        sha=read.context("GITHUB_SHA"),
+        output_file=Path(p) if (p := read.context("GITHUB_OUTPUT")) else None,
+        summary_file=Path(p) if (p := read.context("GITHUB_STEP_SUMMARY")) else None,
+        debug=read.context("RUNNER_DEBUG") == "1" or read.context("ACTIONS_STEP_DEBUG") == "true",
+    )
+
+
+def _conflicts(settings: Settings) -> list[str]:
+    """Inputs that are each valid but don't go together."""
+    problems = []
+    if settings.postgres == "url" and settings.database_url is None:
+        problems.append("postgres: `url` needs the database-url input")
+    if settings.postgres_image is not None and settings.postgres not in ("auto", "docker"):
+        problems.append(f"postgres-image: only for `postgres: docker`, not {settings.postgres}")
+    if settings.postgres_version is not None and settings.postgres == "url":
+        problems.append("postgres-version: does not apply to `postgres: url` (the server is yours)")
+    return problems
 
 
 def input_names() -> dict[str, str]:

@@ -1,7 +1,6 @@
 """`driftbot detect` and `driftbot status`: flags → a live target and Settings → run → render → exit code.
 
-`render_live(report, fmt)` is the rendering of a detect/status report (terminal text,
-Markdown, JSON); a publisher of the scheduled GitHub issue takes its Markdown.
+The rendering of their reports is `report.render.render_live`.
 """
 
 from __future__ import annotations
@@ -12,12 +11,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from driftbot.cli import main as cli
-from driftbot.compare.findings import Classification, Finding
+from driftbot.cli.options import VERBOSE_HELP, apply_verbosity, project_options, settings_from_args
 from driftbot.config import configure
 from driftbot.errors import EXIT_INFRA, ConfigError
-from driftbot.report.model import Report, to_json
-from driftbot.report.render import FORMATS, Format, environment, relpath
+from driftbot.report.files import write_atomically
+from driftbot.report.model import Report
+from driftbot.report.render import FORMATS, Format, render_live
 from driftbot.runs.detect import run_detect, run_status
 from driftbot.runs.detect_many import run_detect_many
 from driftbot.runs.live import LiveTarget, live_target
@@ -28,18 +27,6 @@ if TYPE_CHECKING:
     from driftbot.runs.detect_issue import IssueTarget
 
 LIVE_URL_ENV = "DRIFTBOT_LIVE_DATABASE_URL"
-
-# report order, and how each class is introduced
-CLASSES: tuple[tuple[Classification | None, str, str], ...] = (
-    ("pending_migration", "Pending migrations",
-     "the migrations have it, the live database does not yet: `alembic upgrade heads` applies it"),
-    ("changed_outside_migrations", "Changed outside migrations",
-     "the live database differs from what the migrations build at its recorded revision"),
-    ("models_ahead_of_migrations", "Models ahead of migrations",
-     "the models and the migrations differ, as `driftbot check` reports"),
-    (None, "Project", "the project could not be checked as it is"),
-)
-
 
 def _live_options(cmd: argparse.ArgumentParser, many: bool = False) -> None:
     # dest "target_url": main() masks it (each of them) in any unexpected error, like sync's database
@@ -68,7 +55,7 @@ def _live_options(cmd: argparse.ArgumentParser, many: bool = False) -> None:
 def add_detect(sub: argparse._SubParsersAction[Any]) -> None:
     detect = sub.add_parser("detect", help="compare a live database (read-only) with the migrations and the models")
     detect.set_defaults(handler=run_detect_command)
-    cli._project_options(detect)
+    project_options(detect)
     _live_options(detect, many=True)
     detect.add_argument("--scratch-database-url", dest="database_url",
                         default=os.environ.get("DRIFTBOT_DATABASE_URL"), metavar="URL",
@@ -76,11 +63,13 @@ def add_detect(sub: argparse._SubParsersAction[Any]) -> None:
     detect.add_argument("--fix", action="store_true",
                         help="write the migration that brings the live database to the models, verified on a "
                              "scratch copy of its schema (never applied to it)")
-    detect.add_argument("--fix-to", choices=("models", "migrations"), default=None, dest="fix_to",
+    detect.add_argument("--fix-to", choices=("models", "migrations", "live"), default=None, dest="fix_to",
                         help="with --fix (implied): models (the default) writes the revision that brings the live "
                              "database to the models; migrations writes driftbot-undo.sql, which brings its views, "
                              "functions, triggers, policies, grants, ... back to what the migrations build (undoes "
-                             "hand changes), converged on a scratch copy")
+                             "hand changes), converged on a scratch copy; live writes the revision that makes the "
+                             "migrations build what the live database has (adopts hand changes), verified on "
+                             "scratch copies")
     detect.add_argument("-m", "--message", help="the fix revision's message (default: a summary of the change)")
     detect.add_argument("--github-issue", action="store_true",
                         help="open a GitHub issue when the database drifts, update it while it stays drifted, close "
@@ -103,7 +92,7 @@ def add_status(sub: argparse._SubParsersAction[Any]) -> None:
     status.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
     status.add_argument("-o", "--output", type=Path, help="write the report here (in --format)")
     status.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
-    status.add_argument("-v", "--verbose", action="store_true", help=cli.VERBOSE_HELP)
+    status.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
 
 
 def _target(args: argparse.Namespace, url: str | None = None) -> LiveTarget:
@@ -143,8 +132,8 @@ def read_urls_file(path: Path) -> list[str]:
 def run_detect_command(args: argparse.Namespace) -> int:
     targets = _targets(args)
     # the live URL is not a `sync` target: Settings keeps only the scratch side
-    settings = configure(cli.settings_from_args(argparse.Namespace(**{**vars(args), "target_url": None})))
-    cli.apply_verbosity(settings)
+    settings = configure(settings_from_args(argparse.Namespace(**{**vars(args), "target_url": None})))
+    apply_verbosity(settings)
     if len(targets) > 1 or args.schemas is not None:
         report = run_detect_many(settings, targets, args.schemas)
         _emit(report, settings.report_format, settings.report_output)
@@ -178,7 +167,7 @@ def run_status_command(args: argparse.Namespace) -> int:
     target = _target(args)
     settings = Settings(project_dir=args.path, config_file=args.config, debug=args.debug, verbose=args.verbose,
                         url_env_vars=tuple(args.url_env) if args.url_env else ("DATABASE_URL",))
-    cli.apply_verbosity(settings)
+    apply_verbosity(settings)
     report = run_status(settings, target, args.version_table)
     _emit(report, args.fmt, args.output)
     return report.exit_code
@@ -188,7 +177,7 @@ def _emit(report: Report, fmt: Format, output: Path | None) -> None:
     """The report; an unreachable database (exit 4) is one line on stderr, plus the report only
     where a machine reads it (-o FILE, --format json/markdown)."""
     if output is not None:
-        cli.write_atomically(output, render_live(report, fmt))
+        write_atomically(output, render_live(report, fmt))
     for d in report.databases:  # several: each that could not be read, by name, and the rest as usual
         if d.report.error is not None:
             print(f"driftbot: {d.report.error.message}", file=sys.stderr)
@@ -198,42 +187,3 @@ def _emit(report: Report, fmt: Format, output: Path | None) -> None:
             sys.stdout.write(render_live(report, fmt))
         return
     sys.stdout.write(render_live(report, "text" if output is not None else fmt))
-
-
-def groups(report: Report) -> list[tuple[str, str, list[Finding]]]:
-    """Findings by classification, in report order: (title, explanation, findings)."""
-    found = []
-    for classification, title, explanation in CLASSES:
-        members = [f for f in report.findings if f.classification == classification]
-        if members:
-            found.append((title, explanation, members))
-    return found
-
-
-def render_live(report: Report, fmt: Format) -> str:
-    if fmt == "json":
-        return to_json(report)
-    if report.databases:
-        return _render_many(report, fmt)
-    template = environment().get_template("detect.txt.j2" if fmt == "text" else "detect.md.j2")
-    root = report.project.root if report.project else None
-    counts = {c: sum(1 for f in report.drift if f.classification == c) for c, _, _ in CLASSES}
-    return template.render(report=report, live=report.live, groups=groups(report), root=root, counts=counts,
-                           outside=counts["changed_outside_migrations"], relpath=relpath)
-
-
-def database_summary(report: Report) -> str:
-    """One line for one database of several: its drift by class, or why it could not be checked."""
-    if report.error is not None:
-        return report.error.message.splitlines()[0]
-    if not report.drift:
-        return "in line"
-    counts = [(sum(1 for f in report.drift if f.classification == c), title.lower()) for c, title, _ in CLASSES]
-    return f"{len(report.drift)} finding(s): " + ", ".join(f"{n} {title}" for n, title in counts if n)
-
-
-def _render_many(report: Report, fmt: Format) -> str:
-    """The summary of several databases, then each one's own report."""
-    template = environment().get_template("detect_many.txt.j2" if fmt == "text" else "detect_many.md.j2")
-    rows = [(d, database_summary(d.report), render_live(d.report, fmt)) for d in report.databases]
-    return template.render(report=report, rows=rows)

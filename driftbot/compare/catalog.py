@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -17,7 +17,7 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine
 
 from driftbot.compare.equivalence import Constants, collect_constants, evaluate_constants
-from driftbot.compare.objects import Objects, read_objects
+from driftbot.compare.objects import Dependencies, Objects, read_dependencies, read_objects
 
 TableKey = tuple[str, str]  # (schema, table)
 
@@ -178,6 +178,18 @@ class Catalog:
     constants: Constants = field(default_factory=dict)
     # views, functions, triggers, policies, grants, ...: kind -> dotted path -> object (objects.py)
     objects: Objects = field(default_factory=dict)
+    # the models' catalog: `objects` holds only what the project declares beside its models (alembic_utils,
+    # declarative-extensions: project/declared.py), and those alone are compared against it (diff.py)
+    declared_only: bool = False
+    # among `objects` (undo.py's order): oids, which differ after a drop and re-create, so not compared
+    dependencies: Dependencies = field(default_factory=Dependencies, compare=False)
+
+
+def with_declared(catalog: Catalog, keys: Iterable[tuple[str, str]]) -> Catalog:
+    """The models' catalog, its objects cut down to the declared (type, path) `keys`."""
+    wanted = set(keys)
+    objects = {kind: {p: o for p, o in by_path.items() if (kind, p) in wanted} for kind, by_path in catalog.objects.items()}
+    return replace(catalog, objects={kind: by_path for kind, by_path in objects.items() if by_path}, declared_only=True)
 
 
 def identity_text(kind: str, options: str | None) -> str | None:
@@ -235,7 +247,7 @@ def read_catalog(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -
                    schemas=tuple(sorted(r.nspname for r in rows(SCHEMAS_SQL))),
                    extensions=tuple(sorted((r.extname, r.nspname) for r in rows(EXTENSIONS_SQL))),
                    constants=_constants(driver, tables.values()),
-                   objects=read_objects(rows, exclude))
+                   objects=read_objects(rows, exclude), dependencies=read_dependencies(rows))
 
 
 # Settings a value's text output depends on, so that two servers render one value alike.

@@ -115,13 +115,17 @@ def diff_catalogs(m: Catalog, o: Catalog, *, every_kind: bool = False) -> list[F
     """Each side's constants as its own server evaluated them (read_catalog), so no connection here.
 
     `every_kind`: compare views, functions, triggers, grants, ... too (objects.py). Only two
-    databases that both could have them are compared so (the live one, the migrations'): the
-    models' database never has them, so against it they would all be drift that models can't fix.
+    databases that both could have them are compared so (the live one, the migrations'). Against
+    the models' database (`declared_only`) only the objects the project declares beside its models
+    are (alembic_utils, declarative-extensions): anything else would be drift that models can't fix.
     """
     judge = Judge(m.constants, o.constants)
     findings = [f for comparer in CATALOG_COMPARERS for f in comparer(m, o, judge)]
     if every_kind:
         findings += compare_objects(m, o)
+    elif m.declared_only or o.declared_only:
+        keys = _declared_keys(m) | _declared_keys(o)
+        findings += compare_objects(_only(m, keys), _only(o, keys))
     return sorted(findings, key=lambda f: (f.object, f.kind))
 
 
@@ -171,16 +175,16 @@ _COLUMN_ASPECTS: tuple[tuple[str, Callable[[Column], str | None]], ...] = (
 )
 
 
-def _serial(c: Column) -> str | None:
+def serial_identity(c: Column) -> str | None:
     """A serial column's nextval() default is its sequence-backed identity."""
     return f"DEFAULT {c.default}" if c.default and c.default.startswith("nextval(") else None
 
 
 def _column_aspects(mc: Column, oc: Column, where: Place, judge: Judge) -> Iterator[Finding]:
-    if (mc.identity is None) != (oc.identity is None) and (_serial(mc) or _serial(oc)):
+    if (mc.identity is None) != (oc.identity is None) and (serial_identity(mc) or serial_identity(oc)):
         # serial on one side, identity on the other: one change, reported as identity
-        yield where.finding("column_identity_changed", severity="high", migrations=mc.identity or _serial(mc),
-                      models=oc.identity or _serial(oc))
+        yield where.finding("column_identity_changed", severity="high", migrations=mc.identity or serial_identity(mc),
+                      models=oc.identity or serial_identity(oc))
         mc, oc = replace(mc, default=None, identity=None), replace(oc, default=None, identity=None)
     for kind, aspect in _COLUMN_ASPECTS:
         if aspect(mc) != aspect(oc):
@@ -299,7 +303,8 @@ def _named_findings(t: Table, matches: Matches[N], kind: Callable[[N], str],
         yield place(x).finding(f"{kind(x)}_extra", "high", definition(x), None)
 
 
-def _enum_text(e: EnumType | None) -> str | None:
+def enum_definition(e: EnumType | None) -> str | None:
+    """An enum as the text a finding shows: its labels in order."""
     return None if e is None else "ENUM ({})".format(", ".join(repr(label) for label in e.labels))
 
 
@@ -307,7 +312,7 @@ def compare_enums(m: Catalog, o: Catalog, judge: Judge) -> Iterator[Finding]:
     for key in sorted(m.enums.keys() | o.enums.keys()):
         me, oe = m.enums.get(key), o.enums.get(key)
         where = Place(".".join(key), "enum", key[0], None, key[1])
-        sides = (_enum_text(me), _enum_text(oe))
+        sides = (enum_definition(me), enum_definition(oe))
         if me is None or oe is None:
             yield where.finding("enum_missing" if me is None else "enum_extra", "high", *sides)
             continue
@@ -355,6 +360,15 @@ def compare_objects(m: Catalog, o: Catalog) -> Iterator[Finding]:
             assert either is not None
             change = "missing" if mo is None else "extra" if oo is None else "changed"
             yield _object_place(either).finding(f"{kind}_{change}", "high", _definition(mo), _definition(oo))
+
+
+def _declared_keys(c: Catalog) -> set[tuple[str, str]]:
+    return {(kind, p) for kind, by_path in c.objects.items() for p in by_path} if c.declared_only else set()
+
+
+def _only(c: Catalog, keys: set[tuple[str, str]]) -> Catalog:
+    return replace(c, objects={kind: {p: x for p, x in by_path.items() if (kind, p) in keys}
+                               for kind, by_path in c.objects.items()})
 
 
 def _object_place(x: SchemaObject) -> Place:

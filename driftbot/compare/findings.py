@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 Severity = Literal["high", "low", "info"]
-SEVERITIES: tuple[Severity, ...] = ("high", "low", "info")
 # `detect`: why the live database differs (see detect.py)
 Classification = Literal["pending_migration", "changed_outside_migrations", "models_ahead_of_migrations"]
 

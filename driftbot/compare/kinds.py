@@ -14,7 +14,8 @@ CONSTRAINT_KINDS = {"p": "primary_key", "u": "unique", "f": "foreign_key", "c": 
 CONSTRAINT_OBJECT_TYPES = {"p": "primary_key", "u": "unique_constraint",
                            "f": "foreign_key_constraint", "c": "check_constraint",
                            "x": "exclusion_constraint"}
-# what only the live database and the migrations have an opinion on (objects.py): models can't declare them
+# what only the live database and the migrations have an opinion on (objects.py): models can't declare them,
+# but alembic_utils and declarative-extensions can (project/declared.py)
 OBJECT_TYPES = ("schema", "extension", "collation", "domain", "composite_type", "range_type", "function",
                 "procedure", "aggregate", "view", "materialized_view", "trigger", "row_security", "policy",
                 "partition_key", "partition", "inheritance", "rule", "table_options", "grant", "comment")
@@ -76,11 +77,12 @@ def _kinds() -> list[Kind]:
 
 
 KINDS: Mapping[str, Kind] = {k.name: k for k in _kinds()}
-NOT_FIXABLE = frozenset({"model_rejected", "multiple_heads", "downgrade_failed", "downgrade_residue",
-                         "migration_hazard"})  # not the schema: the project itself
+# the findings the review makes (review.py): they fail the check, but they are not schema drift
+REVIEW_KINDS = frozenset({"downgrade_failed", "downgrade_residue", "migration_hazard"})
+NOT_FIXABLE = frozenset({"model_rejected", "multiple_heads"}) | REVIEW_KINDS  # not the schema: the project itself
 
 
-# never found against the models (diff.py): their fixes go toward the migrations (undo.py)
+# found against the models only where declared (project/declared.py): their fixes go toward the migrations (undo.py)
 OBJECT_KINDS = frozenset(k.name for k in KINDS.values() if k.object_type in OBJECT_TYPES)
 
 

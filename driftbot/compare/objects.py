@@ -5,19 +5,22 @@ PostgreSQL renders them (pg_get_viewdef, pg_get_functiondef, pg_get_triggerdef, 
 pg_get_ruledef, format_type, aclexplode, pg_describe_object), so two snapshots taken on one
 server compare as text, like tables do (catalog.py). Objects that belong to an extension and
 system schemas are left out. Only the live database and the migrations' databases have an
-opinion on these kinds: models cannot declare them (diff.py).
+opinion on these kinds: models cannot declare them (diff.py), except what a project declares with
+alembic_utils or declarative-extensions (project/declared.py). pg_depend, read alongside
+(Dependencies), orders the statements that undo a difference (undo.py).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from driftbot.safety.sqlnames import literal
 
 TableKey = tuple[str, str]
+Ref = tuple[int, int]  # (classid, objid) as pg_depend names an object
 
 _USER = """
     {n}.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -32,6 +35,11 @@ def _user(alias: str = "n") -> str:
 
 def _mine(cls: str, oid: str) -> str:
     return _MINE.format(cls=f"'{cls}'", oid=oid)
+
+
+def _ref(cls: str, oid: str) -> str:
+    """The object as pg_depend names it (see DEPENDS_SQL)."""
+    return f"'{cls}'::regclass::oid::bigint AS ref_class, {oid}::bigint AS ref_oid"
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,10 @@ class SchemaObject:
     create: str = ""
     drop: str = ""
     replace: str = ""  # turns another object of this path into this one in place; "": drop, then create
+    # (catalog, oid) in pg_depend, in its own database only: for ordering (undo.py); an oid is no part of
+    # what an object is (a dropped and re-made view is the same view), so equality leaves it out
+    ref: Ref | None = field(default=None, compare=False)
+    about_schema: str | None = None  # the schema this is about itself: the schema, a grant on it, its comment
 
 
 Objects = Mapping[str, Mapping[str, SchemaObject]]  # type -> path -> object
@@ -66,7 +78,8 @@ SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized_view' END AS type,
        format('CREATE %sVIEW %s%s AS%s', CASE c.relkind WHEN 'm' THEN 'MATERIALIZED ' ELSE '' END, {RELATION},
               CASE WHEN c.reloptions IS NOT NULL THEN format(' WITH (%s)', array_to_string(c.reloptions, ', ')) ELSE '' END,
               rtrim(pg_get_viewdef(c.oid), ';')) AS definition,
-       format('DROP %sVIEW %s', CASE c.relkind WHEN 'm' THEN 'MATERIALIZED ' ELSE '' END, {RELATION}) AS drop
+       format('DROP %sVIEW %s', CASE c.relkind WHEN 'm' THEN 'MATERIALIZED ' ELSE '' END, {RELATION}) AS drop,
+       {_ref('pg_class', 'c.oid')}
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('v', 'm') AND {_user()} AND {_mine('pg_class', 'c.oid')}
 """
@@ -77,7 +90,7 @@ SELECT CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END AS type,
        format('%s.%s(%s)', n.nspname, p.proname, {_ARGS}) AS path, n.nspname AS schema, p.proname AS name,
        NULL AS tbl, rtrim(pg_get_functiondef(p.oid), E'\\n') AS definition,
        format('DROP %s %I.%I(%s)', CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
-              n.nspname, p.proname, {_ARGS}) AS drop
+              n.nspname, p.proname, {_ARGS}) AS drop, {_ref('pg_proc', 'p.oid')}
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE p.prokind IN ('f', 'p', 'w') AND {_user()} AND {_mine('pg_proc', 'p.oid')}
   AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass AND i.objid = p.oid
@@ -95,7 +108,7 @@ SELECT 'aggregate' AS type, format('%s.%s(%s)', n.nspname, p.proname, {_ARGS}) A
               CASE WHEN a.agginitval IS NOT NULL THEN ', INITCOND = ' || quote_literal(a.agginitval) ELSE '' END,
               CASE WHEN a.aggsortop <> 0 THEN ', SORTOP = OPERATOR(' || a.aggsortop::regoperator || ')' ELSE '' END,
               CASE WHEN a.aggkind <> 'n' THEN ', KIND = ' || a.aggkind::text ELSE '' END) AS definition,
-       format('DROP AGGREGATE %I.%I(%s)', n.nspname, p.proname, {_ARGS}) AS drop
+       format('DROP AGGREGATE %I.%I(%s)', n.nspname, p.proname, {_ARGS}) AS drop, {_ref('pg_proc', 'p.oid')}
 FROM pg_proc p JOIN pg_aggregate a ON a.aggfnoid = p.oid JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE {_user()} AND {_mine('pg_proc', 'p.oid')}
 """
@@ -108,7 +121,7 @@ SELECT 'trigger' AS type, format('%s.%s.%s', n.nspname, c.relname, t.tgname) AS 
            ELSE format(E';\\nALTER TABLE %s %s TRIGGER %I', {RELATION},
                        CASE t.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'A' THEN 'ENABLE ALWAYS'
                        ELSE 'ENABLE REPLICA' END, t.tgname) END AS definition,
-       format('DROP TRIGGER %I ON %s', t.tgname, {RELATION}) AS drop
+       format('DROP TRIGGER %I ON %s', t.tgname, {RELATION}) AS drop, {_ref('pg_trigger', 't.oid')}
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND {_user()}
 """
@@ -136,7 +149,7 @@ SELECT 'policy' AS type, format('%s.%s.%s', n.nspname, c.relname, p.polname) AS 
                             WHEN 'd' THEN 'DELETE' ELSE 'ALL' END, {_ROLES},
               ' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')',
               ' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')') AS definition,
-       format('DROP POLICY %I ON %s', p.polname, {RELATION}) AS drop
+       format('DROP POLICY %I ON %s', p.polname, {RELATION}) AS drop, {_ref('pg_policy', 'p.oid')}
 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE {_user()}
 """
@@ -144,51 +157,69 @@ WHERE {_user()}
 # Per (object, grantee), only where the privileges differ from the default ones (acldefault: a NULL
 # ACL), so a thousand untouched tables give no rows. The owner differs between a production database
 # and a scratch one, so the owner is named OWNER in what is compared, by name in the statements.
+# A column's own grants (pg_attribute.attacl: GRANT SELECT (col) ON t) are keyed "schema.table (col)";
+# `cols` is the column list each privilege and REVOKE take, '' for a whole object. Privileges held
+# WITH GRANT OPTION are granted so again.
 _GRANTEE = "CASE WHEN {g} = 0 THEN 'PUBLIC' WHEN {g} = a.owner THEN 'OWNER' ELSE quote_ident({g}::regrole::text) END"
 _ROLE = "CASE WHEN {g} = 0 THEN 'PUBLIC' ELSE quote_ident({g}::regrole::text) END"
 _ACL_TARGETS = f"""
 SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS what, n.nspname || '.' || c.relname AS path,
        {RELATION} AS ident, n.nspname AS schema, c.relname AS tbl, c.relowner AS owner, c.relacl AS acl,
-       acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", c.relowner) AS dflt
+       acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", c.relowner) AS dflt, '' AS cols
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relacl IS NOT NULL AND {_user()} AND {_mine('pg_class', 'c.oid')}
 UNION ALL
+SELECT 'TABLE', format('%s.%s (%s)', n.nspname, c.relname, at.attname), {RELATION}, n.nspname, c.relname,
+       c.relowner, at.attacl, NULL::aclitem[], format(' (%I)', at.attname)
+FROM pg_attribute at JOIN pg_class c ON c.oid = at.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE at.attacl IS NOT NULL AND at.attnum > 0 AND NOT at.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND {_user()} AND {_mine('pg_class', 'c.oid')}
+UNION ALL
 SELECT 'SCHEMA', n.nspname, quote_ident(n.nspname), n.nspname, NULL, n.nspowner, n.nspacl,
-       acldefault('n', n.nspowner)
+       acldefault('n', n.nspowner), ''
 FROM pg_namespace n WHERE n.nspacl IS NOT NULL AND {_user()} AND {_mine('pg_namespace', 'n.oid')}
 UNION ALL
 SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
        format('%s.%s(%s)', n.nspname, p.proname, {_ARGS}), format('%I.%I(%s)', n.nspname, p.proname, {_ARGS}),
-       n.nspname, NULL, p.proowner, p.proacl, acldefault('f', p.proowner)
+       n.nspname, NULL, p.proowner, p.proacl, acldefault('f', p.proowner), ''
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE p.proacl IS NOT NULL AND {_user()} AND {_mine('pg_proc', 'p.oid')}
 UNION ALL
 SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, n.nspname || '.' || t.typname,
-       format('%I.%I', n.nspname, t.typname), n.nspname, NULL, t.typowner, t.typacl, acldefault('T', t.typowner)
+       format('%I.%I', n.nspname, t.typname), n.nspname, NULL, t.typowner, t.typacl, acldefault('T', t.typowner), ''
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE t.typacl IS NOT NULL AND t.typtype IN ('e', 'd', 'r', 'c') AND {_user()} AND {_mine('pg_type', 't.oid')}
 """
-_PRIVILEGES = "string_agg(x.privilege_type || CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END, " \
+_PRIVILEGES = "string_agg(x.privilege_type || a.cols || CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END, " \
               "', ' ORDER BY x.privilege_type)"
+_HELD = "string_agg(x.privilege_type || a.cols, ', ' ORDER BY x.privilege_type) FILTER (WHERE {grantable}x.is_grantable)"
+# what a role holds (plain, grantable) turned into statements: REVOKE ALL first, then one GRANT per kind
+_REGRANT = """format('REVOKE ALL%s ON %s %s FROM %s', a.cols, a.what, a.ident, {role})
+         || CASE WHEN {plain} IS NULL THEN '' ELSE format(E';\\nGRANT %s ON %s %s TO %s', {plain}, a.what, a.ident, {role}) END
+         || CASE WHEN {grantable} IS NULL THEN '' ELSE format(E';\\nGRANT %s ON %s %s TO %s WITH GRANT OPTION',
+                                                          {grantable}, a.what, a.ident, {role}) END"""
+_ACLS = "SELECT a.path, x.grantee AS role, {privileges} AS privileges, {plain} AS plain, {grantable} AS grantable " \
+        "FROM a CROSS JOIN LATERAL aclexplode(a.{acl}) x GROUP BY a.path, x.grantee"
+_HAVE = _ACLS.format(privileges=_PRIVILEGES, plain=_HELD.format(grantable="NOT "), grantable=_HELD.format(grantable=""),
+                     acl="acl")
+_DFLT = _ACLS.format(privileges=_PRIVILEGES, plain=_HELD.format(grantable="NOT "), grantable=_HELD.format(grantable=""),
+                     acl="dflt")
 GRANTS_SQL = f"""
 WITH a AS ({_ACL_TARGETS}),
-have AS (SELECT a.path, x.grantee AS role, {_PRIVILEGES} AS privileges
-         FROM a CROSS JOIN LATERAL aclexplode(a.acl) x GROUP BY a.path, x.grantee),
-dflt AS (SELECT a.path, x.grantee AS role, {_PRIVILEGES} AS privileges
-         FROM a CROSS JOIN LATERAL aclexplode(a.dflt) x GROUP BY a.path, x.grantee)
+have AS ({_HAVE}),
+dflt AS ({_DFLT})
 SELECT 'grant' AS type, a.path || ' TO ' || {_GRANTEE.format(g="g.role")} AS path, a.schema,
        {_GRANTEE.format(g="g.role")} AS name, a.tbl,
-       CASE WHEN g.have IS NULL THEN format('REVOKE ALL ON %s %s FROM %s', a.what, a.ident, {_GRANTEE.format(g="g.role")})
+       CASE WHEN g.have IS NULL
+            THEN format('REVOKE ALL%s ON %s %s FROM %s', a.cols, a.what, a.ident, {_GRANTEE.format(g="g.role")})
             ELSE format('GRANT %s ON %s %s TO %s', g.have, a.what, a.ident, {_GRANTEE.format(g="g.role")}) END
          AS definition,
-       format('REVOKE ALL ON %s %s FROM %s', a.what, a.ident, {_ROLE.format(g="g.role")})
-         || CASE WHEN g.have IS NULL THEN '' ELSE format(E';\\nGRANT %s ON %s %s TO %s',
-              replace(g.have, ' WITH GRANT OPTION', ''), a.what, a.ident, {_ROLE.format(g="g.role")}) END AS create,
-       format('REVOKE ALL ON %s %s FROM %s', a.what, a.ident, {_ROLE.format(g="g.role")})
-         || CASE WHEN g.dflt IS NULL THEN '' ELSE format(E';\\nGRANT %s ON %s %s TO %s', g.dflt, a.what, a.ident,
-              {_ROLE.format(g="g.role")}) END AS drop
+       {_REGRANT.format(role=_ROLE.format(g="g.role"), plain="g.have_plain", grantable="g.have_grantable")} AS create,
+       {_REGRANT.format(role=_ROLE.format(g="g.role"), plain="g.dflt_plain", grantable="g.dflt_grantable")} AS drop,
+       CASE WHEN a.what = 'SCHEMA' THEN a.schema END AS about_schema
 FROM a JOIN (SELECT coalesce(h.path, d.path) AS path, coalesce(h.role, d.role) AS role,
-                    h.privileges AS have, d.privileges AS dflt
+                    h.privileges AS have, d.privileges AS dflt, h.plain AS have_plain, h.grantable AS have_grantable,
+                    d.plain AS dflt_plain, d.grantable AS dflt_grantable
              FROM have h FULL JOIN dflt d ON d.path = h.path AND d.role = h.role
              WHERE h.privileges IS DISTINCT FROM d.privileges) g ON g.path = a.path
 """
@@ -203,7 +234,8 @@ FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 
 SCHEMAS_SQL = f"""
 SELECT 'schema' AS type, n.nspname AS path, NULL AS schema, n.nspname AS name, NULL AS tbl,
-       format('CREATE SCHEMA %I', n.nspname) AS definition, format('DROP SCHEMA %I', n.nspname) AS drop
+       format('CREATE SCHEMA %I', n.nspname) AS definition, format('DROP SCHEMA %I', n.nspname) AS drop,
+       n.nspname AS about_schema
 FROM pg_namespace n WHERE {_user()} AND {_mine('pg_namespace', 'n.oid')}
 """
 
@@ -226,7 +258,7 @@ SELECT 'domain' AS type, n.nspname || '.' || t.typname AS path, n.nspname AS sch
               (SELECT string_agg(format(' CONSTRAINT %I %s', con.conname, pg_get_constraintdef(con.oid)), ''
                                  ORDER BY con.conname)
                FROM pg_constraint con WHERE con.contypid = t.oid)) AS definition,
-       format('DROP DOMAIN %s', {_TYPE_NAME}) AS drop
+       format('DROP DOMAIN %s', {_TYPE_NAME}) AS drop, {_ref('pg_type', 't.oid')}
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_type bt ON bt.oid = t.typbasetype
 LEFT JOIN pg_collation co ON co.oid = t.typcollation
 WHERE t.typtype = 'd' AND {_user()} AND {_mine('pg_type', 't.oid')}
@@ -239,7 +271,7 @@ SELECT 'composite_type' AS type, n.nspname || '.' || t.typname AS path, n.nspnam
               (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', '
                                  ORDER BY a.attnum)
                FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)) AS definition,
-       format('DROP TYPE %s', {_TYPE_NAME}) AS drop
+       format('DROP TYPE %s', {_TYPE_NAME}) AS drop, {_ref('pg_type', 't.oid')}
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_class c ON c.oid = t.typrelid
 WHERE t.typtype = 'c' AND c.relkind = 'c' AND {_user()} AND {_mine('pg_type', 't.oid')}
 """
@@ -254,7 +286,7 @@ SELECT 'range_type' AS type, n.nspname || '.' || t.typname AS path, n.nspname AS
               CASE WHEN r.rngcollation <> 0 THEN ', COLLATION = ' || r.rngcollation::regcollation::text ELSE '' END,
               CASE WHEN r.rngcanonical <> 0 THEN ', CANONICAL = ' || r.rngcanonical::regproc ELSE '' END,
               CASE WHEN r.rngsubdiff <> 0 THEN ', SUBTYPE_DIFF = ' || r.rngsubdiff::regproc ELSE '' END) AS definition,
-       format('DROP TYPE %s', {_TYPE_NAME}) AS drop
+       format('DROP TYPE %s', {_TYPE_NAME}) AS drop, {_ref('pg_type', 't.oid')}
 FROM pg_range r JOIN pg_type t ON t.oid = r.rngtypid JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE {_user()} AND {_mine('pg_type', 't.oid')}
 """
@@ -295,7 +327,7 @@ SELECT 'rule' AS type, format('%s.%s.%s', n.nspname, c.relname, r.rulename) AS p
            THEN format(E';\\nALTER TABLE %s DISABLE RULE %I', {RELATION}, r.rulename)
            ELSE format(E';\\nALTER TABLE %s ENABLE %s RULE %I', {RELATION},
                        CASE r.ev_enabled WHEN 'A' THEN 'ALWAYS' ELSE 'REPLICA' END, r.rulename) END AS definition,
-       format('DROP RULE %I ON %s', r.rulename, {RELATION}) AS drop
+       format('DROP RULE %I ON %s', r.rulename, {RELATION}) AS drop, {_ref('pg_rewrite', 'r.oid')}
 FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE r.rulename <> '_RETURN' AND {_user()} AND {_mine('pg_class', 'c.oid')}
 """
@@ -328,7 +360,9 @@ WHERE c.relkind IN ('r', 'p') AND (c.relpersistence = 'u' OR c.reloptions IS NOT
 # of tables), named by pg_describe_object; its identity (pg_identify_object) is the COMMENT ON target.
 COMMENTS_SQL = """
 SELECT 'comment' AS type, o.type || ' ' || o.identity AS path, o.schema AS schema,
-       o.name AS name, NULL AS tbl, upper(o.type) AS what, o.identity AS ident, d.description AS text
+       o.name AS name, NULL AS tbl, upper(o.type) AS what, o.identity AS ident, d.description AS text,
+       (SELECT s.nspname FROM pg_namespace s WHERE d.classoid = 'pg_namespace'::regclass AND s.oid = d.objoid)
+         AS about_schema
 FROM pg_description d
 CROSS JOIN LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) o
 WHERE o.type NOT IN ('table', 'table column', 'index', 'table constraint')
@@ -354,24 +388,31 @@ def _comment(r: Any) -> SchemaObject:
         ident = ident.replace(" on ", " ON DOMAIN " if r.what == "DOMAIN CONSTRAINT" else " ON ", 1)
     on = f"COMMENT ON {target} {ident}"
     return SchemaObject("comment", r.path, r.schema, r.name or r.path, r.tbl, r.text,
-                        create=f"{on} IS {literal(r.text)}", drop=f"{on} IS NULL", replace=f"{on} IS {literal(r.text)}")
+                        create=f"{on} IS {literal(r.text)}", drop=f"{on} IS NULL", replace=f"{on} IS {literal(r.text)}",
+                        about_schema=r.about_schema)
+
+
+def _ref_of(r: Any) -> Ref | None:
+    fields = r._asdict()
+    return (fields["ref_class"], fields["ref_oid"]) if fields.get("ref_oid") is not None else None
 
 
 def _plain(r: Any) -> SchemaObject:
     fields = r._asdict()
     return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=fields.get("create") or r.definition,
-                        drop=r.drop, replace=fields.get("replace") or "")
+                        drop=r.drop, replace=fields.get("replace") or "", ref=_ref_of(r),
+                        about_schema=fields.get("about_schema"))
 
 
 def _function(r: Any) -> SchemaObject:
     """CREATE OR REPLACE changes a body in place, as long as what it returns stays."""
     return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=r.definition, drop=r.drop,
-                        replace=r.definition)
+                        replace=r.definition, ref=_ref_of(r))
 
 
 def _grant(r: Any) -> SchemaObject:
     return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=r.create, drop=r.drop,
-                        replace=r.create)
+                        replace=r.create, about_schema=r.about_schema)
 
 
 def _collation(r: Any) -> SchemaObject:
@@ -431,3 +472,80 @@ def scoped(objects: Objects, schemas: frozenset[str]) -> dict[str, dict[str, Sch
 
 def object_schemas(objects: Objects) -> set[str]:
     return {o.schema for by_path in objects.values() for o in by_path.values() if o.schema}
+
+
+# --- what depends on what (pg_depend), for the order of undo.py's statements -------------------------
+
+# Edges between the objects above and the column defaults that use them, as (classid, objid): a view is
+# named by its relation, not by its _RETURN rule, and a relation's row type by the relation. Only
+# dependents of these catalogs and only user objects (oid >= 16384, FirstNormalObjectId), so a database
+# of a thousand plain tables gives few rows.
+DEPENDS_SQL = """
+SELECT DISTINCT CASE WHEN r.oid IS NOT NULL THEN 'pg_class'::regclass::oid ELSE d.classid END::bigint AS cls,
+       coalesce(r.ev_class, d.objid)::bigint AS obj,
+       CASE WHEN t.oid IS NOT NULL THEN 'pg_class'::regclass::oid ELSE d.refclassid END::bigint AS ref_cls,
+       coalesce(t.typrelid, d.refobjid)::bigint AS ref_obj
+FROM pg_depend d
+LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid AND r.rulename = '_RETURN'
+LEFT JOIN (pg_type t JOIN pg_class tc ON tc.oid = t.typrelid AND tc.relkind IN ('r', 'p', 'v', 'm', 'f'))
+       ON d.refclassid = 'pg_type'::regclass AND t.oid = d.refobjid
+WHERE d.deptype IN ('n', 'a') AND d.objid >= 16384 AND d.refobjid >= 16384
+  AND d.classid IN ('pg_rewrite'::regclass, 'pg_proc'::regclass, 'pg_trigger'::regclass, 'pg_policy'::regclass,
+                    'pg_type'::regclass, 'pg_attrdef'::regclass)
+  AND d.refclassid IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_type'::regclass, 'pg_collation'::regclass)
+  AND NOT (d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_class'::regclass)  -- serial: its sequence
+"""
+
+# the column defaults among them: what `ALTER COLUMN ... DROP DEFAULT` takes to let a function go
+DEFAULTS_SQL = f"""
+SELECT 'pg_attrdef'::regclass::oid::bigint AS cls, ad.oid::bigint AS obj, n.nspname, c.relname, a.attname
+FROM pg_attrdef ad JOIN pg_class c ON c.oid = ad.adrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+WHERE {_user()} AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+                           AND d.refclassid IN ('pg_proc'::regclass, 'pg_type'::regclass) AND d.refobjid >= 16384)
+"""
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """One database's pg_depend, cut down to what orders undo.py's statements (its oids mean nothing elsewhere)."""
+
+    on: Mapping[Ref, frozenset[Ref]] = field(default_factory=dict)  # object -> what it depends on
+    defaults: Mapping[Ref, tuple[str, str, str]] = field(default_factory=dict)  # pg_attrdef -> schema, table, column
+
+    def dependents(self, refs: Iterable[Ref]) -> set[Ref]:
+        """Everything that depends on `refs`, directly or through others (not `refs` themselves)."""
+        users: dict[Ref, set[Ref]] = {}
+        for obj, needed in self.on.items():
+            for ref in needed:
+                users.setdefault(ref, set()).add(obj)
+        todo, found = list(refs), set()
+        while todo:
+            for user in users.get(todo.pop(), ()):
+                if user not in found:
+                    found.add(user)
+                    todo.append(user)
+        return found - set(refs)
+
+    def needs(self, ref: Ref, among: Mapping[Ref, object]) -> set[Ref]:
+        """The refs of `among` that `ref` depends on, directly or through objects not in `among`."""
+        todo, seen, found = list(self.on.get(ref, ())), {ref}, set()
+        while todo:
+            dep = todo.pop()
+            if dep in seen:
+                continue
+            seen.add(dep)
+            if dep in among:
+                found.add(dep)
+            else:
+                todo.extend(self.on.get(dep, ()))
+        return found
+
+
+def read_dependencies(rows: Callable[[str], list[Any]]) -> Dependencies:
+    on: dict[Ref, set[Ref]] = {}
+    for r in rows(DEPENDS_SQL):
+        if (r.cls, r.obj) != (r.ref_cls, r.ref_obj):
+            on.setdefault((r.cls, r.obj), set()).add((r.ref_cls, r.ref_obj))
+    defaults = {(r.cls, r.obj): (r.nspname, r.relname, r.attname) for r in rows(DEFAULTS_SQL)}
+    return Dependencies({k: frozenset(v) for k, v in on.items()}, defaults)

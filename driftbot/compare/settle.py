@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL
 from driftbot.compare.catalog import Catalog, Column
 from driftbot.compare.equivalence import FIRST_NORMAL_OID, Rows, is_constant, parse_expression, sql_of, type_names_in
 from driftbot.compare.findings import Finding
-from driftbot.safety.containment import own_engine
+from driftbot.safety.containment import engine_for
 
 log = logging.getLogger(__name__)
 
@@ -171,15 +171,12 @@ def settle_at(url: URL) -> Settle:
     def settle(findings: Sequence[Finding], m: Catalog, o: Catalog) -> list[Finding]:
         if not default_pairs(findings, m, o):
             return list(findings)  # nothing to ask: no connection either
-        engine = own_engine(url)
         try:
-            with engine.connect() as conn:
+            with engine_for(url) as engine, engine.connect() as conn:
                 return _settle_with(conn.connection.driver_connection, findings, m, o)
         except psycopg.Error as exc:
             log.debug("asking PostgreSQL about defaults failed: %s", exc)
             return list(findings)
-        finally:
-            engine.dispose()
     return settle
 
 

@@ -25,7 +25,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -40,13 +39,6 @@ from driftbot.postgres.local import OWNER_FILE, RAM_DISK, WORKDIR_ENV, WORKDIR_P
 from driftbot.safety.sqlnames import quote_ident
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Leftover:
-    what: str  # "container driftbot-pg-1234-ab12cd34" or "directory /tmp/driftbot-pg-x"
-    owner_pid: int | None
-    same_host: bool
 
 
 def pid_alive(pid: int) -> bool:

@@ -134,11 +134,6 @@ def find_binaries(major: int | None = None) -> Binaries | None:
     return next((b for b in available_binaries() if major is None or b.major == major), None)
 
 
-def find_bindir() -> Path | None:
-    found = find_binaries()
-    return found.bindir if found else None
-
-
 def workdir_parent() -> Path:
     """A RAM disk when there is one with room (writing a data directory to a busy disk is most of a
     boot: 1.7 s against 0.1 s here, measured in benchmarks/), else the temp directory."""

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from driftbot.errors import ConfigError, MigrationError, ProjectError
 from driftbot.project.locate import Project, describe_exception, user_frame
 from driftbot.project.projectlog import captured, project_logging, quoted
-from driftbot.safety.containment import contained, own_engine
+from driftbot.safety.containment import contained, engine_for
 from driftbot.safety.masking import scrub
 
 log = logging.getLogger(__name__)
@@ -246,8 +246,7 @@ def _in_event_loop_thread(fn: Callable[[], None]) -> None:
 
 
 def _with_connection(script: ScriptDirectory, cfg: Config, url: URL) -> None:
-    engine = own_engine(url)
-    try:
+    with engine_for(url) as engine:
         with engine.connect() as connection:
             cfg.attributes["connection"] = connection
             try:
@@ -255,8 +254,6 @@ def _with_connection(script: ScriptDirectory, cfg: Config, url: URL) -> None:
             finally:
                 del cfg.attributes["connection"]
             connection.commit()
-    finally:
-        engine.dispose()
 
 
 def database_error_text(exc: BaseException) -> str:
@@ -272,13 +269,14 @@ def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
             env_vars: Sequence[str], destination: str = "heads",
             downgrade: bool = False,
             on_configured: Callable[[EnvOptions], None] | None = None,
-            step: str = "migrate") -> tuple[MigrationRun, EnvOptions]:
+            step: str = "migrate", ready: Callable[[], object] | None = None) -> tuple[MigrationRun, EnvOptions]:
     """Run `upgrade <destination>` (or `downgrade`) through the project's env.py against `url`.
 
     `on_configured` is called as soon as env.py has configured the context, before any
     revision runs: the engine starts building the models' database then. Every connection the
     project's code opens goes to `url` (containment.py), whatever URL it built; `step` names the
-    step in the report when it asked for another database.
+    step in the report when it asked for another database; `ready` is waited for before the first
+    connection (the database may still be being restored while env.py imports the models).
 
     Raises ProjectError when env.py itself fails; a failing revision is returned as
     `MigrationRun.failure` (with the revisions that ran before it) and raised by the caller.
@@ -290,7 +288,7 @@ def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
     failure: MigrationFailure | None = None
     with pointed_at(cfg, scratch_url_for(cfg, url), env_vars), project_logging() as output:
         try:
-            with _observed_environment(cfg, script, recorder), contained(step, url, project.root):
+            with _observed_environment(cfg, script, recorder), contained(step, url, project.root, ready):
                 run_env(script, cfg, url, lambda: recorder.configured is not None)
         except Exception as exc:
             if not recorder.planned:

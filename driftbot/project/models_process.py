@@ -16,6 +16,7 @@ and writes its result as JSON to a file.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import logging
 import subprocess
@@ -34,9 +35,9 @@ from sqlalchemy.engine import Engine, make_url
 
 from driftbot.compare.catalog import EMPTY_CATALOG
 from driftbot.compare.findings import Finding
-from driftbot.errors import ProjectError
+from driftbot.errors import ConfigError, ProjectError
 from driftbot.safety import containment
-from driftbot.safety.containment import Redirect, contained, own_engine
+from driftbot.safety.containment import Redirect, contained, engine_for
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class ModelsResult:
     redirects: tuple[Redirect, ...] = ()
     error: str | None = None  # why the models could not be imported or built
     hint: str = ""  # what to do about it (a ProjectError's hint)
+    declared: tuple[tuple[str, str], ...] = ()  # (type, path) of the objects alembic_utils & co. declare
 
 
 class ModelsBuild:
@@ -163,6 +165,23 @@ def _flask_sqlalchemy_instead(failed: ProjectError) -> tuple[MetaData, ...]:
     return metadata_tuple(db)  # its `metadata`: the default bind's, as Flask-Migrate's get_metadata() takes it
 
 
+def load_metadata(spec: str) -> tuple[MetaData, ...]:
+    """`module:attr` → the MetaData (or list of MetaData, or declarative Base) it names (`--metadata`)."""
+    from driftbot.project.locate import describe_exception
+    from driftbot.project.migrate import metadata_tuple
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"--metadata {spec!r}: expected module:attribute, e.g. myapp.models:Base")
+    try:
+        value: object = importlib.import_module(module_name)
+        for part in attr.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        raise ProjectError(f"--metadata {spec}: {describe_exception(exc)}") from exc
+    return metadata_tuple(value)
+
+
 def flask_sqlalchemy_dbs() -> dict[str, Any]:
     """module:name of each distinct flask_sqlalchemy.SQLAlchemy object held by an imported module."""
     cls = getattr(sys.modules.get("flask_sqlalchemy"), "SQLAlchemy", None)
@@ -177,9 +196,9 @@ def flask_sqlalchemy_dbs() -> dict[str, Any]:
 
 
 def _build(request: ModelsRequest) -> ModelsResult:
+    from driftbot.project.declared import Declared, create_declared, declarations, object_keys
     from driftbot.project.locate import describe_exception
     from driftbot.project.models_db import create_models, prepare_models_database
-    from driftbot.runs.scratch import load_metadata
 
     root = Path(request.alembic_ini).parent.resolve()
     url = make_url(request.url)
@@ -194,26 +213,30 @@ def _build(request: ModelsRequest) -> ModelsResult:
             error = describe_exception(exc, (root,)).removesuffix("\n" + hint if hint else "")  # the hint goes apart
             return ModelsResult(False, error=f"importing the models failed: {error}", redirects=containment.redirects(),
                                 hint=hint)
-        engine = own_engine(url)
         migrated = replace(EMPTY_CATALOG, extensions=request.extensions, schemas=request.schemas)
-        try:
-            with engine.begin() as conn:
-                default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
-                prepare_models_database(conn, metadatas, migrated, default_schema, request.collations)
-                if request.careful:
-                    rejected = tuple(create_models(conn, metadatas, default_schema))
-                elif not request.chunk:
-                    for metadata in metadatas:
-                        metadata.create_all(conn)
+        made = declarations(metadatas)
+        declared = Declared((), ())
+        with engine_for(url) as engine:
+            try:
+                with engine.begin() as conn:
+                    default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+                    prepare_models_database(conn, metadatas, migrated, default_schema, request.collations)
+                    before = object_keys(conn) if made else set()
+                    if request.careful:
+                        rejected = tuple(create_models(conn, metadatas, default_schema))
+                    elif not request.chunk:
+                        for metadata in metadatas:
+                            metadata.create_all(conn)
+                        rejected = ()
+                if request.chunk and not request.careful:
+                    _create_in_chunks(engine, metadatas, request.chunk)
                     rejected = ()
-            if request.chunk and not request.careful:
-                _create_in_chunks(engine, metadatas, request.chunk)
-                rejected = ()
-        except Exception as exc:
-            return ModelsResult(False, error=describe_exception(exc, (root,)), redirects=containment.redirects())
-        finally:
-            engine.dispose()
-    return ModelsResult(True, rejected, containment.redirects())
+                if made:
+                    with engine.begin() as conn:
+                        declared = create_declared(conn, made, before)
+            except Exception as exc:
+                return ModelsResult(False, error=describe_exception(exc, (root,)), redirects=containment.redirects())
+    return ModelsResult(True, rejected + declared.rejected, containment.redirects(), declared=declared.keys)
 
 
 def _create_in_chunks(engine: Engine, metadatas: tuple[MetaData, ...], chunk: int) -> None:

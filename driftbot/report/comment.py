@@ -21,11 +21,11 @@ from typing import Literal
 from urllib.parse import quote
 
 from driftbot.compare.findings import Finding
+from driftbot.compare.kinds import REVIEW_KINDS
 from driftbot.errors import ConfigError
 from driftbot.github.commands import build_file_block, commit_checkbox, create_file_link, safe_path
 from driftbot.report.model import Report
 from driftbot.report.render import environment, relpath
-from driftbot.runs.review import REVIEW_KINDS
 from driftbot.safety import escape
 
 Variant = Literal["full", "compact", "minimal"]

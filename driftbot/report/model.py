@@ -13,8 +13,6 @@ from driftbot import __version__
 from driftbot.compare.findings import Finding
 from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT, EXIT_UNCHECKABLE
 from driftbot.project.migrate import AppliedRevision, MigrationRun
-from driftbot.runs.review import Review
-from driftbot.runs.snapshots import CacheInfo
 from driftbot.safety.containment import Redirect
 from driftbot.suggest.generate import Suggestion
 
@@ -92,6 +90,7 @@ class LiveInfo:
     lock_timeout: float
     fix_error: str | None = None  # `--fix`: why no migration could be made on a copy of the live schema
     undo: UndoInfo | None = None  # `--fix-to migrations`
+    fix_to: str | None = None  # `--fix`: models, migrations or live (the suggestion adopts its changes)
     schema: str | None = None  # `detect --schemas`: the tenant schema compared with the migrations' own
 
 
@@ -102,6 +101,89 @@ class LiveDatabase:
     database: str  # password masked
     schema: str | None  # the tenant schema (`--schemas`), else None
     report: Report
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What the run took from the cache and gave to it (the report's `cache`)."""
+
+    restored: str | None = None  # the revision the migrations' database was restored at
+    stored: tuple[str, ...] = ()  # the heads snapshotted for later runs
+    note: str = ""  # why the cache was not used, if it wasn't
+
+
+# --- `--since`: the review of the PR's own revisions (runs/review.py) --------------------------------
+
+@dataclass(frozen=True)
+class TableLock:
+    table: str  # schema.table
+    mode: str  # the strongest mode the revision's transaction held on it, e.g. AccessExclusiveLock
+
+
+@dataclass(frozen=True)
+class ReviewHazard:
+    kind: str  # table_rewrite, index_without_concurrently, constraint_validated, not_null_validated, ...
+    table: str
+    message: str  # what was measured
+    safer: str  # the safer pattern
+
+
+@dataclass(frozen=True)
+class DowngradeCheck:
+    passed: bool
+    residue: tuple[Finding, ...] = ()  # what differs after upgrade + downgrade (before vs after)
+    error: str | None = None  # the downgrade failed: the database error
+    empty: bool = False  # downgrade() is empty or only `pass`
+    upgrade_again: str | None = None  # upgrading again after the downgrade failed: the error
+
+
+@dataclass(frozen=True)
+class TableRows:
+    table: str
+    before: int  # rows before the upgrade
+    after_upgrade: int
+    after_downgrade: int | None  # None: the downgrade failed
+    restored: bool | None  # the rows' content after the downgrade equals before (None: not comparable)
+
+
+@dataclass(frozen=True)
+class DataMigration:
+    statements: tuple[str, ...]  # the row-changing statements, e.g. "UPDATE public.orders (3 rows)"
+    tables: tuple[TableRows, ...]
+    loss: str  # "" when the downgrade restores the rows; otherwise what it loses
+
+
+@dataclass(frozen=True)
+class ReviewedRevision:
+    revision: str
+    file: str
+    downgrade: DowngradeCheck
+    locks: tuple[TableLock, ...] = ()
+    rewrites: tuple[str, ...] = ()
+    hazards: tuple[ReviewHazard, ...] = ()
+    seconds: float = 0.0  # the revision's wall time on the copy with rows
+    data: DataMigration | None = None
+    impact_error: str | None = None  # the revision failed on the copy with rows (it passed on the empty one)
+    sample_rows: int = 0  # rows the copy held before the revision
+
+
+@dataclass(frozen=True)
+class Review:
+    since: str
+    mode: str  # "ref": the revisions whose files changed since a git ref; "revision": those after one
+    revisions: tuple[ReviewedRevision, ...] = ()
+    sample_data: str | None = None  # the --sample-data file, if one was used
+    note: str = ""  # why fewer revisions were reviewed than selected, or how rows were made
+    error: str | None = None  # the review could not finish: why
+
+    @property
+    def hazards(self) -> tuple[ReviewHazard, ...]:
+        return tuple(h for r in self.revisions for h in r.hazards)
+
+    @property
+    def clean(self) -> bool:
+        return self.error is None and all(r.downgrade.passed and not r.hazards and r.impact_error is None
+                                          for r in self.revisions)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from driftbot.compare.catalog import Catalog, read_catalog
 from driftbot.compare.diff import diff_catalogs
+from driftbot.compare.findings import Finding
 from driftbot.compare.ignore import apply_ignore_rules
 from driftbot.compare.settle import settle_at
 from driftbot.config import configure
@@ -26,17 +27,18 @@ from driftbot.project.hooks import apply_project_hooks
 from driftbot.project.locate import Project, describe_scripts
 from driftbot.project.migrate import EnvOptions, raise_for_failure, upgrade
 from driftbot.project.sources import locate_sources, with_source
-from driftbot.report.model import Report, SyncResult
-from driftbot.runs.review import Review, hazard_findings, read_since_files, review, select_revisions
+from driftbot.report.model import Report, Review, SyncResult
+from driftbot.runs.record import RunRecord
+from driftbot.runs.review import hazard_findings, read_since_files, review, select_revisions
 from driftbot.runs.scratch import (
-    RunRecord,
+    Scratch,
     absolute_paths,
     build_scratch,
     open_project,
     project_import_scope,
     version_table,
 )
-from driftbot.safety.containment import own_engine
+from driftbot.safety.containment import engine_for
 from driftbot.settings import Settings
 from driftbot.suggest.generate import Suggestion, Workspace, suggest
 
@@ -51,44 +53,68 @@ def run_check(settings: Settings) -> Report:
 
 
 def _check(settings: Settings, run: RunRecord, reviewed: list[Review] | None = None) -> None:
-    settings = absolute_paths(configure(settings))  # [tool.driftbot] under what the caller set
-    if settings.sample_data is not None:
-        if not settings.sample_data.is_file():
-            raise ConfigError(f"--sample-data {settings.sample_data}: file not found")
-        settings = settings.replace(sample_data=settings.sample_data.resolve())
+    settings = _resolved(settings)
     changed = read_since_files(settings) if settings.since else None
     with project_import_scope(), ExitStack() as stack:
         project, cfg, script, server = open_project(settings, run, stack)
         selected = select_revisions(project, settings.since, changed) if settings.since else None  # a bad --since fails now
         s = build_scratch(settings, project, cfg, script, server, run, stack)
         with run.stage("diff"):
-            found = settle_at(s.m_url)(diff_catalogs(s.heads, s.models), s.heads, s.models)  # the column types are M's
-            findings = apply_ignore_rules(apply_project_hooks(found + list(s.rejected), s.options, s.metadatas,
-                                                              s.default_schema), settings.ignore)
-            tables = {(f.schema, f.table) for f in findings if f.schema and f.table and f.models is not None}
-            sources = locate_sources(s.metadatas, s.default_schema, tables)
-            run.findings += [with_source(f, sources) for f in findings]
-        project = s.project  # env.py may have chosen other version locations than alembic.ini's
-        if settings.suggest and (any(f.is_drift for f in findings) or len(project.heads) > 1):
-            with run.stage("suggest"):
-                run.suggestion = suggest(Workspace(
-                    project, cfg, server, str(s.m_url.database), s.heads, s.models, tuple(findings),
-                    settings.url_env_vars, s.exclude, s.default_schema, s.model_schemas, settings.message,
-                    metadatas=s.metadatas, ignore=settings.ignore,
-                    version_locations=s.options.version_locations))
-            if settings.write and run.suggestion is not None:
-                run.suggestion = write_suggestion(run.suggestion)
+            findings = compare(settings, s)
+            run.findings += located(findings, s)
+        run.suggestion = _suggestion(settings, s, findings, run)
+        if settings.write and run.suggestion is not None:
+            run.suggestion = write_suggestion(run.suggestion)
         if selected is not None:
-            with run.stage("review"):
-                result, failing = review(settings, s, selected)
+            result, failing = _review(settings, s, selected, run)
             if reviewed is not None:
                 reviewed.append(result)
-            if settings.fail_on == "hazard":
-                failing += hazard_findings(result, project.root)
-            run.findings += apply_ignore_rules(failing, settings.ignore)
+            run.findings += failing
         if settings.target_url is not None:
             with run.stage("sync"):
-                run.sync = sync_target(settings, project, cfg, s.models, s.options, s.metadatas, s.default_schema)
+                run.sync = sync_target(settings, s.project, cfg, s.models, s.options, s.metadatas, s.default_schema)
+
+
+def _resolved(settings: Settings) -> Settings:
+    """The run's settings: [tool.driftbot] under what the caller set, paths absolute, --sample-data found."""
+    settings = absolute_paths(configure(settings))
+    if settings.sample_data is not None:
+        if not settings.sample_data.is_file():
+            raise ConfigError(f"--sample-data {settings.sample_data}: file not found")
+        settings = settings.replace(sample_data=settings.sample_data.resolve())
+    return settings
+
+
+def compare(settings: Settings, s: Scratch) -> list[Finding]:
+    """M against O, settled on the server, through the project's hooks and driftbot's ignore rules."""
+    found = settle_at(s.m_url)(diff_catalogs(s.heads, s.models), s.heads, s.models)  # the column types are M's
+    return apply_ignore_rules(apply_project_hooks(found + list(s.rejected), s.options, s.metadatas, s.default_schema),
+                              settings.ignore)
+
+
+def located(findings: list[Finding], s: Scratch) -> list[Finding]:
+    """Each finding about a model's table with the file and line that declares it."""
+    tables = {(f.schema, f.table) for f in findings if f.schema and f.table and f.models is not None}
+    sources = locate_sources(s.metadatas, s.default_schema, tables)
+    return [with_source(f, sources) for f in findings]
+
+
+def _suggestion(settings: Settings, s: Scratch, findings: list[Finding], run: RunRecord) -> Suggestion | None:
+    """The verified fix, when there is drift to fix or more than one head to merge."""
+    if not settings.suggest or not (any(f.is_drift for f in findings) or len(s.project.heads) > 1):
+        return None
+    with run.stage("suggest"):
+        return suggest(Workspace.from_scratch(s, settings, findings))
+
+
+def _review(settings: Settings, s: Scratch, selected: tuple[tuple[str, ...], str],
+            run: RunRecord) -> tuple[Review, list[Finding]]:
+    """The PR's own revisions reviewed, and the findings that fail the check (hazards too with --fail-on hazard)."""
+    with run.stage("review"):
+        result, failing = review(settings, s, selected)
+    if settings.fail_on == "hazard":
+        failing += hazard_findings(result, s.project.root)
+    return result, apply_ignore_rules(failing, settings.ignore)
 
 
 def sync_target(settings: Settings, project: Project, cfg: Config, models: Catalog, options: EnvOptions,
@@ -99,12 +125,9 @@ def sync_target(settings: Settings, project: Project, cfg: Config, models: Catal
     project_now, script_now = describe_scripts(cfg, project.config_file)
     migrations, _ = upgrade(project_now, cfg, script_now, target, settings.url_env_vars, step="sync")
     raise_for_failure(migrations, project_now)
-    engine = own_engine(target)
-    try:
+    with engine_for(target) as engine:
         with engine.connect() as conn:
             live = read_catalog(conn, exclude=version_table(options, default_schema))
-    finally:
-        engine.dispose()
     found = settle_at(target)(diff_catalogs(live, models), live, models)  # read-only, rolled back
     remaining = apply_ignore_rules(apply_project_hooks([f for f in found if f.is_drift],
                                                        options, metadatas, default_schema), settings.ignore)

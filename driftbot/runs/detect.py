@@ -37,7 +37,7 @@ from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
 from driftbot.compare.catalog import Catalog, Column
-from driftbot.compare.diff import _enum_text, _serial, column_definition, diff_catalogs, table_definition
+from driftbot.compare.diff import column_definition, diff_catalogs, enum_definition, serial_identity, table_definition
 from driftbot.compare.findings import Classification, Finding
 from driftbot.compare.ignore import apply_ignore_rules
 from driftbot.compare.kinds import KINDS, OBJECT_TYPES
@@ -46,6 +46,7 @@ from driftbot.compare.settle import Settle, settle_at, unsettled
 from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.postgres import scratch_database
 from driftbot.postgres.base import ScratchRole, connect_admin, scratch_role
+from driftbot.project.baseline import apply_baseline
 from driftbot.project.hooks import apply_project_hooks
 from driftbot.project.locate import Project, describe_exception, load_project
 from driftbot.project.migrate import pointed_at, raise_for_failure, upgrade
@@ -58,6 +59,7 @@ from driftbot.report.model import (
     RevisionState,
     UndoInfo,
 )
+from driftbot.runs.adopt import live_adopt
 from driftbot.runs.check import write_suggestion
 from driftbot.runs.live import (
     DEFAULT_VERSION_TABLE,
@@ -69,16 +71,15 @@ from driftbot.runs.live import (
     read_live,
     restore_schema,
 )
+from driftbot.runs.record import RunRecord
 from driftbot.runs.scratch import (
-    RunRecord,
     Scratch,
     absolute_paths,
-    apply_baseline,
     build_scratch,
     open_project,
     project_import_scope,
 )
-from driftbot.safety.containment import contained, hidden_from_project, own_engine
+from driftbot.safety.containment import contained, engine_for, hidden_from_project
 from driftbot.safety.masking import register_url
 from driftbot.safety.secure import secrets_removed
 from driftbot.settings import Settings
@@ -98,26 +99,28 @@ class UnknownRevision(ProjectError):
 
 # --- the run ---------------------------------------------------------------------------------------
 
-def _finish(run: RunRecord, body: Callable[[], None]) -> Report:
+def finish_live_run(run: RunRecord, body: Callable[[], None]) -> Report:
+    """Run a live stage and return its report; a database at a revision the project lacks is an error."""
     error = run.execute(body)
     if error is None and run.live is not None and run.live.state == "unknown_revision":
         error = _unknown_revision(run.live)
     return run.report(error)
 
 
-FixTo = Literal["models", "migrations"]
+FixTo = Literal["models", "migrations", "live"]
 
 
 def run_detect(settings: Settings, target: LiveTarget, fix: bool = False, fix_to: FixTo = "models") -> Report:
     """`fix_to`: with `fix`, the migration that brings the live database to the models (a revision),
-    or the SQL that brings it back to what its migrations build (undo the hand changes)."""
+    the SQL that brings it back to what its migrations build (undo the hand changes), or the
+    revision that makes the migrations build what it has (adopt them: runs/adopt.py)."""
     run = RunRecord()
-    return _finish(run, lambda: _detect(absolute_paths(settings), target, fix, run, fix_to))
+    return finish_live_run(run, lambda: _detect(absolute_paths(settings), target, fix, run, fix_to))
 
 
 def run_status(settings: Settings, target: LiveTarget, version_table: str | None = None) -> Report:
     run = RunRecord()
-    return _finish(run, lambda: _status(absolute_paths(settings), target, version_table, run))
+    return finish_live_run(run, lambda: _status(absolute_paths(settings), target, version_table, run))
 
 
 # --- detect ----------------------------------------------------------------------------------------
@@ -152,11 +155,19 @@ def compare_live(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot,
         if run.live.pending:
             run.findings.append(pending_finding(run.live))
         run.findings += findings
+    if fix:
+        run.live = replace(run.live, fix_to=fix_to)
     if fix and fix_to == "migrations":
         if any(f.is_drift and f.classification == "changed_outside_migrations" for f in run.findings):
             with run.stage("fix"):
                 run.live = replace(run.live, undo=_live_undo(settings, target, snapshot, s,
                                                              at_revision or s.heads, stack))
+    elif fix and fix_to == "live":
+        if any(f.is_drift and f.classification == "changed_outside_migrations" for f in run.findings):
+            with run.stage("fix"):
+                run.suggestion, fix_error = _adopt_live(settings, s, live_catalog, snapshot, stack, run.live)
+            if fix_error:
+                run.live = replace(run.live, fix_error=fix_error)
     elif fix and any(f.is_drift for f in run.findings):
         with run.stage("fix"):
             run.suggestion, fix_error = _live_fix(settings, target, snapshot, s, {
@@ -165,13 +176,19 @@ def compare_live(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot,
             run.live = replace(run.live, fix_error=fix_error)
 
 
+def _adopt_live(settings: Settings, s: Scratch, live: Catalog, snapshot: LiveSnapshot, stack: ExitStack,
+                info: LiveInfo) -> tuple[Suggestion | None, str | None]:
+    if info.state != "up_to_date":  # the revision goes after the heads: the live database must be there
+        return None, ("--fix-to live adopts changes on top of the heads, and the live database is at "
+                      f"{', '.join(info.current) or 'no revision'}: run `alembic upgrade heads` first")
+    scope = _schemas_in_scope(s, snapshot)
+    return live_adopt(settings, s, live, lambda c: _scoped(c, scope), stack)
+
+
 def _baseline(url: URL, baseline: str, project: Project) -> None:
-    engine = own_engine(url)
-    try:
+    with engine_for(url) as engine:
         with engine.begin() as conn:
             apply_baseline(conn, baseline, project, url)
-    finally:
-        engine.dispose()
 
 
 def _migrations_at(settings: Settings, s: Scratch, revisions: tuple[str, ...], stack: ExitStack) -> Catalog:
@@ -228,7 +245,7 @@ _COLUMN_VALUES: dict[str, Callable[[Column], str | None]] = {
     "column": column_definition,
     "column_type": lambda c: c.type,
     "column_nullable": lambda c: "NULL" if c.nullable else "NOT NULL",
-    "column_identity": lambda c: c.identity or _serial(c),
+    "column_identity": lambda c: c.identity or serial_identity(c),
     "column_generated": lambda c: c.generated,
     "column_comment": lambda c: c.comment,
     "column_collation": lambda c: c.collation,
@@ -243,7 +260,7 @@ def value_of(catalog: Catalog, f: Finding) -> str | None:
         obj = catalog.objects.get(f.object_type, {}).get(f.object)
         return obj.definition if obj is not None else None
     if f.object_type == "enum":
-        return _enum_text(catalog.enums.get((f.schema or "", f.name or "")))
+        return enum_definition(catalog.enums.get((f.schema or "", f.name or "")))
     if f.object_type == "sequence":
         sequence = catalog.sequences.get((f.schema or "", f.name or ""))
         return sequence.definition if sequence else None
@@ -458,11 +475,8 @@ def _fix_on_copy(settings: Settings, snapshot: LiveSnapshot, s: Scratch, dump: S
     drift = [f for f in _filtered(settled, s, settings) if f.is_drift]
     if not drift:
         raise _NoFix(None)  # `alembic upgrade heads` alone brings it to the models
-    return suggest(Workspace(  # the rejected parts of the models: for the fix to leave out, and say so
-        s.project, s.config, s.server, str(copy.database), upgraded, s.models, (*drift, *s.rejected),
-        settings.url_env_vars, s.exclude, s.default_schema,
-        frozenset(t.schema for md in s.metadatas for t in md.tables.values() if t.schema) - {s.default_schema},
-        settings.message, role=role, metadatas=s.metadatas, ignore=settings.ignore))
+    # the rejected parts of the models: for the fix to leave out, and say so
+    return suggest(Workspace.from_scratch(s, settings, (*drift, *s.rejected), copy=(copy, upgraded), role=role))
 
 
 def _live_hazard(hazard: Hazard, outside: set[str]) -> Hazard:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from driftbot.cli.detect import render_live
 from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT
 from driftbot.github.client import make_github
 from driftbot.github.issues import publish_issue
 from driftbot.report.model import Report
+from driftbot.report.render import render_live
 from driftbot.safety import escape
 
 BODY_BUDGET = 60_000  # GitHub allows 65,536 characters; the marker and a margin fit in the rest

@@ -18,10 +18,10 @@ from dataclasses import replace
 from driftbot.compare.findings import Finding
 from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT
 from driftbot.report.model import LiveDatabase, Report, Status
-from driftbot.runs.detect import _finish as finish_run
-from driftbot.runs.detect import compare_live
+from driftbot.runs.detect import compare_live, finish_live_run
 from driftbot.runs.live import LiveSnapshot, LiveTarget, probe, read_live
-from driftbot.runs.scratch import RunRecord, Scratch, absolute_paths, build_scratch, open_project, project_import_scope
+from driftbot.runs.record import RunRecord
+from driftbot.runs.scratch import Scratch, absolute_paths, build_scratch, open_project, project_import_scope
 from driftbot.runs.tenants import read_tenants, without_schema_itself
 from driftbot.safety import containment
 from driftbot.safety.containment import hidden_from_project
@@ -80,7 +80,7 @@ def _probed(target: LiveTarget, run: RunRecord) -> Report | None:
         with sub.stage("live"):
             probe(target)
 
-    report = finish_run(sub, connect)
+    report = finish_live_run(sub, connect)
     return report if report.error is not None else None
 
 
@@ -98,7 +98,7 @@ def _compared(settings: Settings, target: LiveTarget, pattern: str | None, s: Sc
             shared = frozenset(key[0] for c in (s.heads, s.models) for key in (*c.tables, *c.enums, *c.sequences))
             tenants.extend(read_tenants(target, pattern, version_table, s.default_schema, shared))
 
-    failed = finish_run(sub, read)
+    failed = finish_live_run(sub, read)
     if failed.error is not None:
         return [LiveDatabase(target.display, None, failed)]
     return [LiveDatabase(target.display, tenant, _one(settings, target, tenant, _given(snapshot), s, run))
@@ -124,7 +124,7 @@ def _one(settings: Settings, target: LiveTarget, tenant: str | None, snapshot: C
                 sub.live = replace(sub.live, schema=tenant)
                 sub.findings[:] = [in_tenant(f, s.default_schema, tenant) for f in sub.findings]
 
-    return finish_run(sub, body)
+    return finish_live_run(sub, body)
 
 
 def in_tenant(f: Finding, default_schema: str, tenant: str) -> Finding:

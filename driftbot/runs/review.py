@@ -38,9 +38,20 @@ from driftbot.compare.diff import diff_catalogs
 from driftbot.compare.findings import Finding
 from driftbot.errors import ConfigError, DriftbotError
 from driftbot.postgres.base import scratch_database
+from driftbot.project.baseline import apply_baseline
 from driftbot.project.migrate import UNDO_PREFIX, upgrade
+from driftbot.report.model import (
+    DataMigration,
+    DowngradeCheck,
+    Review,
+    ReviewedRevision,
+    ReviewHazard,
+    TableLock,
+    TableRows,
+)
+from driftbot.runs.scratch import project_snapshots
 from driftbot.runs.snapshots import SnapshotError
-from driftbot.safety.containment import own_engine
+from driftbot.safety.containment import engine_for
 from driftbot.safety.masking import scrub
 
 if TYPE_CHECKING:
@@ -50,8 +61,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# the findings the review makes (kinds.py): they fail the check, but they are not schema drift
-REVIEW_KINDS = frozenset({"downgrade_failed", "downgrade_residue", "migration_hazard"})
 SAMPLE_ROWS = 3  # rows generated per table: enough for NOT NULL, UNIQUE and rewrites to show
 
 # PostgreSQL's table lock modes, weakest first (a stronger one conflicts with more)
@@ -67,80 +76,6 @@ LOCK_BLOCKS = {
     "ExclusiveLock": "blocks writes, not plain reads",
     "AccessExclusiveLock": "blocks reads and writes",
 }
-
-
-# --- the values the report carries -------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class TableLock:
-    table: str  # schema.table
-    mode: str  # the strongest mode the revision's transaction held on it, e.g. AccessExclusiveLock
-
-
-@dataclass(frozen=True)
-class ReviewHazard:
-    kind: str  # table_rewrite, index_without_concurrently, constraint_validated, not_null_validated, ...
-    table: str
-    message: str  # what was measured
-    safer: str  # the safer pattern
-
-
-@dataclass(frozen=True)
-class DowngradeCheck:
-    passed: bool
-    residue: tuple[Finding, ...] = ()  # what differs after upgrade + downgrade (before vs after)
-    error: str | None = None  # the downgrade failed: the database error
-    empty: bool = False  # downgrade() is empty or only `pass`
-    upgrade_again: str | None = None  # upgrading again after the downgrade failed: the error
-
-
-@dataclass(frozen=True)
-class TableRows:
-    table: str
-    before: int  # rows before the upgrade
-    after_upgrade: int
-    after_downgrade: int | None  # None: the downgrade failed
-    restored: bool | None  # the rows' content after the downgrade equals before (None: not comparable)
-
-
-@dataclass(frozen=True)
-class DataMigration:
-    statements: tuple[str, ...]  # the row-changing statements, e.g. "UPDATE public.orders (3 rows)"
-    tables: tuple[TableRows, ...]
-    loss: str  # "" when the downgrade restores the rows; otherwise what it loses
-
-
-@dataclass(frozen=True)
-class ReviewedRevision:
-    revision: str
-    file: str
-    downgrade: DowngradeCheck
-    locks: tuple[TableLock, ...] = ()
-    rewrites: tuple[str, ...] = ()
-    hazards: tuple[ReviewHazard, ...] = ()
-    seconds: float = 0.0  # the revision's wall time on the copy with rows
-    data: DataMigration | None = None
-    impact_error: str | None = None  # the revision failed on the copy with rows (it passed on the empty one)
-    sample_rows: int = 0  # rows the copy held before the revision
-
-
-@dataclass(frozen=True)
-class Review:
-    since: str
-    mode: str  # "ref": the revisions whose files changed since a git ref; "revision": those after one
-    revisions: tuple[ReviewedRevision, ...] = ()
-    sample_data: str | None = None  # the --sample-data file, if one was used
-    note: str = ""  # why fewer revisions were reviewed than selected, or how rows were made
-    error: str | None = None  # the review could not finish: why
-
-    @property
-    def hazards(self) -> tuple[ReviewHazard, ...]:
-        return tuple(h for r in self.revisions for h in r.hazards)
-
-    @property
-    def clean(self) -> bool:
-        return self.error is None and all(r.downgrade.passed and not r.hazards and r.impact_error is None
-                                          for r in self.revisions)
 
 
 # --- which revisions are the PR's -------------------------------------------------------------------
@@ -359,18 +294,13 @@ class _Reviewer:
         return (run.failure.error if run.failure else None), round(seconds, 4)
 
     def catalog(self, url: URL) -> Catalog:
-        engine = own_engine(url)
-        try:
+        with engine_for(url) as engine:
             with engine.connect() as conn:
                 return read_catalog(conn, exclude=self.s.exclude)
-        finally:
-            engine.dispose()
 
     def prepare(self, chain: URL, selected: Sequence[str]) -> None:
         """The review's database before the PR: the deepest cached snapshot before its first revision
         (main's head, usually), else the baseline; `to_parents` migrates the rest."""
-        from driftbot.runs.scratch import project_snapshots  # scratch imports report, which imports this module
-
         snapshots, _ = project_snapshots(self.settings, self.project, self.s.server)
         if snapshots is not None:
             later = {rev for r in selected for rev in (r, *descendants(self.project, r))}
@@ -383,13 +313,9 @@ class _Reviewer:
                 self.note = "; ".join(n for n in (self.note, f"started from the cached snapshot at {restored}") if n)
                 return
         if self.settings.baseline:
-            from driftbot.runs.scratch import apply_baseline  # scratch imports report, which imports this module
-            engine = own_engine(chain)
-            try:
+            with engine_for(chain) as engine:
                 with engine.begin() as conn:
                     apply_baseline(conn, self.settings.baseline, self.project, chain)
-            finally:
-                engine.dispose()
 
     def to_parents(self, chain: URL, revision: str) -> None:
         parents = next(r.down_revisions for r in self.project.revisions if r.revision == revision)
@@ -422,24 +348,18 @@ class _Reviewer:
     def impact(self, chain: URL, rev: str, file: str) -> dict[str, Any]:
         assert chain.database is not None
         with scratch_database(self.s.server, "impact", template=chain.database) as copy:
-            engine = own_engine(copy)
-            try:
+            with engine_for(copy) as engine:
                 with engine.begin() as conn:
                     rows = self.seed(conn)
                 with engine.connect() as conn:
                     before = relations(conn, self.s.exclude)
                     counts_before = table_rows(conn, before)
-            finally:
-                engine.dispose()
             with observed(self.s.options.version_table) as seen:
                 error, seconds = self.migrate(copy, rev)
-            engine = own_engine(copy)
-            try:
+            with engine_for(copy) as engine:
                 with engine.connect() as conn:
                     after = relations(conn, self.s.exclude)
                     counts_after = table_rows(conn, after)
-            finally:
-                engine.dispose()
             locks = strongest_locks(seen.locks, before)
             rewrites = tuple(sorted(before[oid].name for oid, rel in after.items()
                                     if oid in before and rel.kind in "rm" and rel.filenode != before[oid].filenode))
@@ -489,12 +409,9 @@ class _Reviewer:
         error, _ = self.migrate(copy, UNDO_PREFIX + rev, downgrade=True)
         counts_down: dict[str, tuple[int, str]] = {}
         if error is None:
-            engine = own_engine(copy)
-            try:
+            with engine_for(copy) as engine:
                 with engine.connect() as conn:
                     counts_down = table_rows(conn, relations(conn, self.s.exclude))
-            finally:
-                engine.dispose()
         touched = sorted({table for _, table, _ in changes})
         tables, lost = [], []
         for table in touched:

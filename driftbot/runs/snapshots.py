@@ -27,6 +27,8 @@ import re
 import stat
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Collection, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ import sqlalchemy
 from sqlalchemy.engine import URL
 
 from driftbot.project.locate import Project
+from driftbot.runs.snapshot_databases import SnapshotDatabases
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,7 @@ def chain_keys(project: Project, env_files: tuple[Path, ...], baseline: bytes, p
     shared.update(baseline)
     base = shared.hexdigest()
     project_code: list[str] = []  # computed once, if a revision needs it
+    mentions = project_mentions(project.root)
     keys: dict[str, str] = {}
     for revision in project.revisions:  # base first: parents always have their key already
         source = Path(revision.file).read_bytes()
@@ -95,7 +99,7 @@ def chain_keys(project: Project, env_files: tuple[Path, ...], baseline: bytes, p
         digest.update(source)
         for parent in revision.down_revisions:
             digest.update(keys.get(parent, "?").encode())
-        if imports_project_code(source, project.root):
+        if imports_project_code(source, project.root, mentions):
             if not project_code:
                 project_code.append(_project_code_digest(project))
             digest.update(project_code[0].encode())
@@ -103,8 +107,14 @@ def chain_keys(project: Project, env_files: tuple[Path, ...], baseline: bytes, p
     return keys
 
 
-def imports_project_code(source: bytes, root: Path) -> bool:
-    """Whether a revision file imports a module that lives in the project (not an installed package)."""
+def imports_project_code(source: bytes, root: Path, mentions: re.Pattern[bytes] | None = None) -> bool:
+    """Whether a revision file imports a module that lives in the project (not an installed package).
+
+    `mentions` (of `project_mentions(root)`) skips the parse of a file that names no module of the
+    project at all, as most revision files: parsing 1,500 of them on every run costs seconds.
+    """
+    if not (mentions or project_mentions(root)).search(source):
+        return False
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -119,6 +129,24 @@ def imports_project_code(source: bytes, root: Path) -> bool:
         if isinstance(node, ast.ImportFrom) and node.level:
             return True
     return False
+
+
+def project_mentions(root: Path) -> re.Pattern[bytes]:
+    """A word that may start an import of the project's own code: a module or package at its root, or
+    a relative import. Case-insensitive, as some file systems are: it may match more, never less."""
+    names = sorted({entry.stem if entry.suffix == ".py" else entry.name for entry in _entries(root)
+                    if entry.is_dir() or entry.suffix == ".py"})
+    if not all(name.isascii() for name in names):
+        return re.compile(b"")  # bytes patterns know ASCII word boundaries only: parse every file
+    words = [re.escape(name.encode()) for name in names if name.isidentifier()]
+    return re.compile(rb"\bfrom[\s\\]*\." + b"".join(rb"|\b" + word + rb"\b" for word in words), re.IGNORECASE)
+
+
+def _entries(root: Path) -> list[Path]:
+    try:
+        return list(root.iterdir())
+    except OSError:
+        return []
 
 
 _SKIPPED_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache"})
@@ -280,15 +308,6 @@ class SnapshotError(Exception):
 
 
 @dataclass(frozen=True)
-class CacheInfo:
-    """What the run took from the cache and gave to it (the report's `cache`)."""
-
-    restored: str | None = None  # the revision the migrations' database was restored at
-    stored: tuple[str, ...] = ()  # the heads snapshotted for later runs
-    note: str = ""  # why the cache was not used, if it wasn't
-
-
-@dataclass(frozen=True)
 class ProjectSnapshots:
     """The cache as one project's chain sees it."""
 
@@ -296,17 +315,33 @@ class ProjectSnapshots:
     keys: Mapping[str, str]
     depths: Mapping[str, int]
     bindir: Path
+    databases: SnapshotDatabases | None = None  # copies on a long-lived server, restored by copying files
 
     def restore_deepest(self, url: URL, among: Collection[str] | None = None) -> str | None:
-        """Restore the deepest cached revision (of `among`, if given) into the empty database `url`:
-        that revision, or None."""
+        """Restore the deepest cached revision (of `among`, if given) into the empty database `url`
+        (no connections to it): that revision, or None."""
         keys = self.keys if among is None else {rev: key for rev, key in self.keys.items() if rev in among}
         hit = self.cache.deepest(keys, self.depths)
         if hit is None:
             return None
         revision, key = hit
+        database = str(url.database)
+        if self.databases is not None and self.databases.copy_into(key, database):
+            self.cache.touch(key)
+            return revision
         self.cache.restore(key, url, self.bindir)  # one transaction: a failure leaves the database empty
+        if self.databases is not None:  # the next run on this server copies it
+            self.databases.keep_copy(key, database)
         return revision
+
+    def restore_in_background(self, url: URL) -> PendingRestore | None:
+        """Start restoring the deepest cached revision into the empty database `url` in a thread (the
+        work is pg_restore's, in a process of its own): None when nothing is cached. Only without
+        copies on the server, which are quick and need a connection of driftbot's own."""
+        hit = self.cache.deepest(self.keys, self.depths)
+        if hit is None or self.databases is not None:
+            return None
+        return PendingRestore(hit[0], self.cache, hit[1], url, self.bindir)
 
     def store_heads(self, heads: tuple[str, ...], url: URL) -> tuple[str, ...]:
         """Snapshot the database at `url` for its head (one head only: two heads are two chains)."""
@@ -315,8 +350,43 @@ class ProjectSnapshots:
         key = self.keys[heads[0]]
         if self.cache.has(key):
             self.cache.touch(key)
+            stored: tuple[str, ...] = ()
+        elif self.cache.store_root is None:
             return ()
-        if self.cache.store_root is None:
-            return ()
-        self.cache.store(key, url, self.bindir)
-        return heads
+        else:
+            self.cache.store(key, url, self.bindir)
+            stored = heads
+        if self.databases is not None:
+            self.databases.keep_copy(key, str(url.database))
+        return stored
+
+
+class PendingRestore:
+    """An archive being restored while the project's env.py imports its models (seconds each, at 1,000
+    tables): the migrations' first connection waits for `wait()`. A failed restore leaves the database
+    empty (one transaction): then the migrations run from the start."""
+
+    def __init__(self, revision: str, cache: SnapshotCache, key: str, url: URL, bindir: Path) -> None:
+        self.revision = revision
+        self.seconds = 0.0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(cache, key, url, bindir),
+                                        name="driftbot-restore", daemon=True)
+        self._thread.start()
+
+    def _run(self, cache: SnapshotCache, key: str, url: URL, bindir: Path) -> None:
+        started = time.perf_counter()
+        try:
+            cache.restore(key, url, bindir)
+        except (SnapshotError, OSError) as exc:  # a damaged or foreign archive: the run goes on cold
+            self._error = exc
+        self.seconds = round(time.perf_counter() - started, 4)
+
+    def wait(self) -> str | None:
+        """The revision restored, or None (the error is logged once)."""
+        if self._thread.is_alive():
+            self._thread.join()
+        if self._error is not None:
+            log.warning("the cached snapshot could not be restored, running every revision: %s", self._error)
+            self._error, self.revision = None, ""
+        return self.revision or None

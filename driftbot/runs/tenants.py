@@ -138,6 +138,5 @@ def without_schema_itself(catalog: Catalog, schema: str) -> Catalog:
 
 
 def _about_schema(o: SchemaObject, schema: str) -> bool:
-    """The schema object, a grant on the schema (`public TO PUBLIC`), its comment (`schema public`)."""
-    return (o.type == "schema" and o.name == schema) or o.path.startswith(f"{schema} TO ") \
-        or o.path == f"schema {schema}"
+    """The schema object, a grant on the schema, its comment (objects.py says so as it reads them)."""
+    return o.about_schema == schema

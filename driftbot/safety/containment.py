@@ -78,6 +78,7 @@ class _Step:
     root: Path | None
     redirects: list[Redirect] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    ready: Callable[[], object] | None = None  # waited for before the step's first connection
 
 
 @dataclass
@@ -100,6 +101,17 @@ def own_engine(url: URL, **kw: Any) -> Engine:
     return engine
 
 
+@contextmanager
+def engine_for(url: URL, **kw: Any) -> Iterator[Engine]:
+    """`own_engine` for one `with`: disposed after it, so no connection outlives the step (a database
+    with a connection open cannot be copied as a template, nor dropped)."""
+    engine = own_engine(url, **kw)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def reset() -> None:
     """Forget what earlier runs in this process recorded."""
     _router.redirects.clear()
@@ -116,14 +128,16 @@ def redirects() -> tuple[Redirect, ...]:
 
 
 @contextmanager
-def contained(step: str, target: URL | None, root: Path | None = None) -> Iterator[None]:
+def contained(step: str, target: URL | None, root: Path | None = None,
+              ready: Callable[[], object] | None = None) -> Iterator[None]:
     """Run project code with every connection it opens going to `target` (None: refused).
 
-    Raises ConnectionRefused afterwards if project code opened a connection that could not be
-    routed, even if the project caught the error itself.
+    `ready` is called (and must not raise) before each connection is opened: the target may still be
+    being prepared while project code imports its modules. Raises ConnectionRefused afterwards if
+    project code opened a connection that could not be routed, even if the project caught the error.
     """
     _install()
-    current = _Step(step, target, root)
+    current = _Step(step, target, root, ready=ready)
     with _router.lock:
         outer, _router.step = _router.step, current
     try:
@@ -178,6 +192,8 @@ def _route(dialect: Dialect, record: Any, cargs: list[Any], cparams: dict[str, A
             raise ConnectionRefused(f"{cparams[_REQUESTED]} is not PostgreSQL; outside a driftbot step it "
                                     "cannot be connected anywhere")
         return None
+    if step.ready is not None:
+        step.ready()
     rerouted = cparams.pop(_REQUESTED, None)  # a SQLite URL: none of its parameters mean anything here
     requested = rerouted or _describe(dialect, cparams)
     if step.target is None:
@@ -373,6 +389,8 @@ def _guarded(original: Callable[..., Any], target_of: Callable[..., dict[str, An
         step = _router.step
         if step is not None and not getattr(_raw, "trusted", False):
             _check_raw(step, label, target_of(*(args[1:] if classmethod_ else args), **kwargs))
+            if step.ready is not None:
+                step.ready()
         return original(*(args[1:] if classmethod_ else args), **kwargs)
 
     connect._driftbot_guarded = True  # type: ignore[attr-defined]

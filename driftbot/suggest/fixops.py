@@ -166,7 +166,7 @@ _NEXTVAL = re.compile(r"^DEFAULT nextval\('.+'::regclass\)$", re.DOTALL)
 
 
 def _identity_steps(col: str, table: str, column: str, frm: str | None, to: str | None,
-                    frm_seq: TableKey | None, to_seq: TableKey | None) -> list[str]:
+                    frm_seq: TableKey | None, to_seq: TableKey | None, to_type: str = "") -> list[str]:
     """Statements that turn one identity/serial spec into another (None: plain column).
 
     A serial's sequence is named by the catalog (`frm_seq`, `to_seq`), never taken from the text;
@@ -194,7 +194,9 @@ def _identity_steps(col: str, table: str, column: str, frm: str | None, to: str 
         steps.append(f"{col} ADD GENERATED {to_ident.group(1)} AS IDENTITY{options}")
     if to_serial and to_seq:
         seq = qualified(*to_seq)
-        steps += [f"CREATE SEQUENCE {seq} OWNED BY {table}.{quote_ident(column)}",
+        # as a serial's: of the column's own type (a bigint sequence would outgrow an integer column)
+        as_type = f" AS {to_type}" if to_type in _INT_WIDTH else ""
+        steps += [f"CREATE SEQUENCE {seq}{as_type} OWNED BY {table}.{quote_ident(column)}",
                   f"{col} SET DEFAULT nextval({sql_literal(seq)}::regclass)"]
     elif to_serial:  # a standalone sequence: created by its own op, before this one
         steps.append(f"{col} SET {to}")  # to: DEFAULT nextval(...), the catalog's rendering
@@ -213,8 +215,9 @@ def column_identity(f: Finding, ctx: Context) -> Iterator[FixOp]:
     col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {quote_ident(f.name or '')}"
     args = (col, table_ref(f), f.name or "")
     m_seq, o_seq = _sequence_of(ctx.migrations, f), _sequence_of(ctx.models, f)
-    yield FixOp(f.object, _sql(*_identity_steps(*args, f.migrations, f.models, m_seq, o_seq)),
-                _sql(*_identity_steps(*args, f.models, f.migrations, o_seq, m_seq)))
+    m_col, o_col = _column(ctx.migrations, f), _column(ctx.models, f)
+    yield FixOp(f.object, _sql(*_identity_steps(*args, f.migrations, f.models, m_seq, o_seq, o_col.type if o_col else "")),
+                _sql(*_identity_steps(*args, f.models, f.migrations, o_seq, m_seq, m_col.type if m_col else "")))
 
 
 def column_generated(f: Finding, ctx: Context) -> Iterator[FixOp]:

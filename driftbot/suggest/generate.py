@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import alembic
 from alembic.autogenerate import RevisionContext, renderers
@@ -60,10 +60,14 @@ from driftbot.project.migrate import (
     upgrade,
 )
 from driftbot.project.projectlog import project_logging
-from driftbot.safety.containment import contained, own_engine
+from driftbot.safety.containment import contained, engine_for
 from driftbot.safety.sqlnames import quote_ident
 from driftbot.suggest.fixops import Context, FixOp, Hazard, change_hazards, fix_ops
 from driftbot.suggest.rejected import drop_rejected_ops, left_out_note, rejected_objects, without_rejected
+
+if TYPE_CHECKING:
+    from driftbot.runs.scratch import Scratch
+    from driftbot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +129,18 @@ class Workspace:
     ignore: IgnoreRules | None = None  # driftbot's ignore rules, which hold in verification as in the check
     # the version locations env.py set on `context.script` in the check (EnvOptions.version_locations)
     version_locations: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_scratch(cls, s: Scratch, settings: Settings, findings: Sequence[Finding], *,
+                     copy: tuple[URL, Catalog] | None = None, role: ScratchRole | None = None) -> Workspace:
+        """The suggestion's inputs from the scratch build `s`: its M at the heads, or `copy` (another
+        database upgraded to the heads, owned by `role`, and its catalog) in M's place."""
+        migrated, catalog = copy if copy is not None else (s.m_url, s.heads)
+        return cls(s.project, s.config, s.server, str(migrated.database), catalog, s.models, tuple(findings),
+                   settings.url_env_vars, s.exclude, s.default_schema, s.model_schemas, settings.message,
+                   role=role, metadatas=s.metadatas, ignore=settings.ignore,
+                   # env.py's version locations as the run that built M saw them; a copy is not given them
+                   version_locations=s.options.version_locations if copy is None else None)
 
 
 # --- rendering driftbot's ops inside Alembic's MigrationScript ------------------------------------
@@ -461,12 +477,9 @@ def project_versions_dir(project: Project, cfg: Config) -> Path:
 
 
 def read(url: URL, exclude: frozenset[TableKey]) -> Catalog:
-    engine = own_engine(url)
-    try:
+    with engine_for(url) as engine:
         with engine.connect() as conn:
             return read_catalog(conn, exclude)
-    finally:
-        engine.dispose()
 
 
 def revision_id(project: Project, findings: Sequence[Finding]) -> str:

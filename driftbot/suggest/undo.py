@@ -9,6 +9,7 @@ untrusted); what is dropped is named by the server's own quoting (objects.py).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -17,8 +18,9 @@ from driftbot.compare.diff import diff_catalogs
 from driftbot.compare.findings import Finding
 from driftbot.compare.kinds import OBJECT_TYPES
 from driftbot.compare.objects import SchemaObject
+from driftbot.safety.sqlnames import qualified, quote_ident
 
-# Creation order (what an object may depend on comes first); drops go the other way.
+# Kinds in creation order: what breaks ties where pg_depend does not order two statements; drops go the other way.
 ORDER = ("schema", "extension", "collation", "domain", "composite_type", "range_type", "function", "procedure",
          "aggregate", "partition", "inheritance", "table_options", "view", "materialized_view", "trigger",
          "row_security", "policy", "rule", "grant", "comment")
@@ -49,25 +51,92 @@ def _in_place(live: SchemaObject, target: SchemaObject) -> bool:
     return True
 
 
+Key = tuple[str, str]  # (type, path)
+
+
 def undo_statements(findings: Iterable[Finding], live: Catalog, migrations: Catalog) -> list[str]:
-    """Drops (dependents first), then in-place changes and creates (dependencies first)."""
-    drops: list[tuple[int, str]] = []
-    makes: list[tuple[int, str]] = []
+    """Drops (dependents first), then in-place changes and creates (dependencies first), in the order
+    PostgreSQL's own dependencies (pg_depend) ask for; the kind order only breaks ties. What depends on
+    a dropped object goes with it and comes back as the migrations build it (a view on the view, a
+    trigger whose WHEN calls the function, a column default that calls it)."""
+    drops: dict[Key, SchemaObject] = {}
+    makes: dict[Key, tuple[SchemaObject, str]] = {}
     for f in findings:
         if f.object_type not in OBJECT_TYPES or f.object_type in NOT_UNDONE or not f.is_drift:
             continue
-        rank = ORDER.index(f.object_type)
+        key = (f.object_type, f.object)
         have, want = _object(live, f), _object(migrations, f)
         if have is not None and want is not None and _in_place(have, want):
-            makes.append((rank, want.replace))
+            makes[key] = (want, want.replace)
             continue
         if have is not None and have.drop:
-            drops.append((rank, have.drop))
+            drops[key] = have
         if want is not None and want.create:
-            makes.append((rank, want.create))
-    drops.sort(key=lambda d: -d[0])
-    makes.sort(key=lambda m: m[0])
-    return [s for _, s in drops + makes]
+            makes[key] = (want, want.create)
+    defaults = _take_dependents(drops, makes, live, migrations)
+    ordered_drops = _ordered(drops, live, dropping=True)
+    ordered_makes = _ordered({k: obj for k, (obj, _) in makes.items()}, migrations, dropping=False)
+    return ([s for s, _ in defaults] + [drops[k].drop for k in ordered_drops] + [makes[k][1] for k in ordered_makes]
+            + [s for _, s in defaults if s])
+
+
+def _take_dependents(drops: dict[Key, SchemaObject], makes: dict[Key, tuple[SchemaObject, str]], live: Catalog,
+                     migrations: Catalog) -> list[tuple[str, str]]:
+    """Add to `drops` (and `makes`, from the migrations) what depends on a dropped object; return the
+    column defaults among them: (drop it, set it again as the migrations have it)."""
+    by_ref = {o.ref: (kind, path) for kind, by_path in live.objects.items() for path, o in by_path.items() if o.ref}
+    defaults: list[tuple[str, str]] = []
+    for ref in sorted(live.dependencies.dependents(o.ref for o in drops.values() if o.ref)):
+        if ref in by_ref:
+            key = by_ref[ref]
+            have, want = live.objects[key[0]][key[1]], migrations.objects.get(key[0], {}).get(key[1])
+            if have.drop:
+                drops[key] = have
+            if want is not None and want.create:
+                makes[key] = (want, want.create)  # dropped first, so made anew even where it could be replaced
+        elif ref in live.dependencies.defaults:
+            defaults.append(_default_again(live.dependencies.defaults[ref], migrations))
+    return defaults
+
+
+def _default_again(where: tuple[str, str, str], migrations: Catalog) -> tuple[str, str]:
+    schema, table, column = where
+    alter = f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {quote_ident(column)}"
+    built = migrations.tables.get((schema, table))
+    default = built.columns[column].default if built is not None and column in built.columns else None
+    return f"{alter} DROP DEFAULT", f"{alter} SET DEFAULT {default}" if default is not None else ""
+
+
+def _ordered(objects: dict[Key, SchemaObject], catalog: Catalog, *, dropping: bool) -> list[Key]:
+    """`objects` in an order where each comes after what it depends on in `catalog` (before, when
+    `dropping`); among those free to go, by kind (ORDER; reversed for drops), then as given."""
+    among = {o.ref: key for key, o in objects.items() if o.ref}
+    first: dict[Key, set[Key]] = {key: set() for key in objects}  # key -> what must go before it
+    for key, o in objects.items():
+        for ref in catalog.dependencies.needs(o.ref, among) if o.ref else ():
+            if dropping:
+                first[among[ref]].add(key)
+            else:
+                first[key].add(among[ref])
+    position = {key: i for i, key in enumerate(objects)}
+
+    def priority(key: Key) -> tuple[int, int]:
+        rank = ORDER.index(key[0])
+        return (-rank if dropping else rank, position[key])
+
+    done: list[Key] = []
+    ready = [(priority(k), k) for k, before in first.items() if not before]
+    heapq.heapify(ready)
+    while ready:
+        _, key = heapq.heappop(ready)
+        done.append(key)
+        for other, before in first.items():
+            if key in before:
+                before.discard(key)
+                if not before:
+                    heapq.heappush(ready, (priority(other), other))
+    # a cycle (PostgreSQL allows none among these): the rest by kind, and the server says what it refuses
+    return done + sorted((k for k in objects if k not in done), key=priority)
 
 
 def object_drift(live: Catalog, migrations: Catalog) -> list[Finding]:

@@ -18,12 +18,11 @@ from pathlib import Path
 import pytest
 
 from driftbot.action.worker import read_report
-from driftbot.cli.detect import render_live
 from driftbot.compare.findings import Finding, SourceLocation
 from driftbot.github.comments import unfenced_lines
 from driftbot.report.comment import CommentContext, render_comment, render_summary
 from driftbot.report.model import ErrorInfo, LiveInfo, PendingRevision, Report
-from driftbot.report.render import render
+from driftbot.report.render import render, render_live
 from driftbot.safety.escape import ZWSP
 from driftbot.suggest.generate import Check
 

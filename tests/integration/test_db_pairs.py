@@ -13,6 +13,7 @@ import secrets
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import chdir
 from pathlib import Path
 
 import jsonschema
@@ -20,14 +21,17 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL, make_url
 
-from driftbot.cli.detect import render_live
 from driftbot.compare.kinds import OBJECT_TYPES
 from driftbot.postgres.base import Server, libpq_conninfo, scratch_database, scratch_role
+from driftbot.project.locate import load_project
+from driftbot.project.migrate import upgrade
 from driftbot.report.model import Report, to_json
+from driftbot.report.render import render_live
 from driftbot.runs.detect import run_detect
 from driftbot.runs.live import client_bindir, live_target
+from driftbot.runs.scratch import project_import_scope
 from driftbot.settings import Secret, Settings
-from driftbot.suggest.generate import read
+from driftbot.suggest.generate import CHECKS, read
 from driftbot.suggest.undo import NOT_UNDONE, converge, script
 from tests.conftest import materialize
 from tests.helpers import libpq
@@ -191,4 +195,67 @@ def test_detect_fix_to_migrations_writes_sql_that_undoes_the_hand_changes(
         conn.execute(text.encode())
     (project / "driftbot-undo.sql").unlink()
     again = run_detect(settings, live_target(live_url))
-    assert [f"{f.kind} {f.object}" for f in again.findings] == []
+    assert [f"{f.kind} {f.object}" for f in again.findings if f.classification != "models_ahead_of_migrations"] == []
+
+
+# --- toward the live database: adopt the hand changes as a revision -------------------------------------
+
+# pairs no revision of driftbot's can adopt, and what detect says instead of writing one
+NOT_ADOPTED = {
+    "partition_key_changed": "partition_key public.events",
+}
+
+
+# what pg_dump still writes otherwise after the revision: no ALTER makes a column that a table has of
+# its own an inherited one only (attislocal), so the adopted child keeps `id` as its own column too
+STILL_DUMPED = {
+    "inherits_by_hand": "    id integer,\n",
+}
+
+
+def migrated(project: Path, url: URL) -> None:
+    """`alembic upgrade heads` of the project (its revision files, the adopting one too) into `url`."""
+    with chdir(project), project_import_scope():
+        proj, cfg, script = load_project(project / "alembic.ini")
+        run, _ = upgrade(proj, cfg, script, url, ("DATABASE_URL",))
+    assert run.failure is None, run.failure
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fix_to_live_makes_the_migrations_build_the_live_database(
+        case: str, tmp_path: Path, pg_server: Server, pg_url: str, live_from: Callable[[str], str]) -> None:
+    live_url = live_from((PAIRS / case / "a.sql").read_text())
+    project = pair_project(case, tmp_path)
+    versions = project / "migrations" / "versions"
+    before = sorted(p.name for p in versions.iterdir())
+    settings = Settings(project_dir=project, postgres="url", database_url=Secret(pg_url), suggest=False)
+
+    report = run_detect(settings, live_target(live_url), fix=True, fix_to="live")
+
+    assert report.error is None, report.error
+    assert report.live is not None
+    if not expected(case):  # nothing changed by hand: nothing to adopt
+        assert report.suggestion is None and sorted(p.name for p in versions.iterdir()) == before
+        return
+    if case in NOT_ADOPTED:  # said so, and no revision written
+        assert report.suggestion is None and report.live.fix_error is not None
+        assert NOT_ADOPTED[case] in report.live.fix_error
+        assert sorted(p.name for p in versions.iterdir()) == before
+        return
+    assert report.live.fix_error is None, report.live.fix_error
+    suggestion = report.suggestion
+    assert suggestion is not None and suggestion.verified and suggestion.written, suggestion
+    assert [c.name for c in suggestion.checks if c.passed] == list(CHECKS)
+    assert Path(suggestion.path).parent == versions and "Revises: 0001\n" in suggestion.content
+    with scratch_database(pg_server, "adopted") as built:
+        migrated(project, built)
+        # the version table's key is named as alembic names it there, by hand in the live database
+        adopted = pg_dump(pg_server, built).replace("alembic_version_pkc", "alembic_version_pkey")
+        if case in STILL_DUMPED:
+            assert STILL_DUMPED[case] in adopted
+            adopted = adopted.replace(STILL_DUMPED[case], "", 1)
+        assert adopted == pg_dump(pg_server, make_url(live_url))
+    with psycopg.connect(libpq(live_url), autocommit=True) as conn:  # what the DBA does: `alembic stamp`
+        conn.execute(f"UPDATE public.alembic_version SET version_num = '{suggestion.revision}'".encode())
+    again = run_detect(settings, live_target(live_url))
+    assert [f"{f.kind} {f.object}" for f in again.findings if f.classification != "models_ahead_of_migrations"] == []

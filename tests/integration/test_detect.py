@@ -26,13 +26,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from driftbot.cli.detect import render_live
 from driftbot.cli.main import main
 from driftbot.compare.catalog import read_catalog
 from driftbot.compare.diff import diff_catalogs
 from driftbot.postgres.base import Server
 from driftbot.postgres.local import local_server
 from driftbot.report.model import Report, from_dict, to_json
+from driftbot.report.render import render_live
 from driftbot.runs.detect import run_detect, run_status
 from driftbot.runs.live import (
     LiveDatabaseError,

@@ -15,10 +15,10 @@ import jsonschema
 import pytest
 
 from driftbot.errors import EXIT_DRIFT, EXIT_USAGE
-from driftbot.report.model import Report, from_dict, to_json
+from driftbot.report.model import Report, ReviewedRevision, from_dict, to_json
 from driftbot.report.render import render
 from driftbot.runs.check import run_check
-from driftbot.runs.review import FETCH_HINT, ReviewedRevision, downgrade_is_empty
+from driftbot.runs.review import FETCH_HINT, downgrade_is_empty
 from driftbot.settings import Settings
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "report" / "schema" / "report.schema.json").read_text())

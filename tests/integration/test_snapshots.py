@@ -10,6 +10,7 @@ env.py) invalidates exactly the snapshots after it.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shutil
 from collections.abc import Callable
@@ -156,3 +157,20 @@ def test_the_review_starts_from_the_cached_snapshot_of_main(
     assert report.review is not None and [r.revision for r in report.review.revisions] == ["0002"]
     assert "started from the cached snapshot at 0001" in report.review.note
     assert report.review.revisions[0].downgrade.passed
+
+
+def test_an_archive_restored_while_env_py_runs_gives_the_cold_answer_and_a_damaged_one_runs_cold(
+        make_project: Callable[[str], Path], url_settings: UrlSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTBOT_SERVER_SNAPSHOTS", "0")  # no copies on the server: the archive restores in a thread
+    project = make_project("column_missing")
+    add_revision(project, "0002", "0001", "age")
+    cold, cached = twice(project, url_settings)
+    # env.py's first connection waited for the restore: nothing ran again on top of it
+    assert cached.cache is not None and cached.cache.restored == "0002" and applied(cached) == []
+    assert comparable(cached) == comparable(cold)
+
+    for archive in Path(os.environ["DRIFTBOT_SNAPSHOT_DIR"]).glob("*.dump"):
+        archive.write_bytes(b"damaged")
+    damaged = run_check(url_settings(project))
+    assert damaged.cache is not None and damaged.cache.restored is None
+    assert applied(damaged) == ["0001", "0002"] and comparable(damaged) == comparable(cold)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from driftbot.cli.main import build_parser, main, settings_from_args
+from driftbot.cli.main import build_parser, main
+from driftbot.cli.options import settings_from_args
 from driftbot.compare.findings import Finding
 from driftbot.compare.ignore import IgnoreRules, apply_ignore_rules
 from driftbot.config import FINDING_KINDS, configure, find_config, load_config

@@ -129,7 +129,8 @@ def test_quoted_names_what_failed() -> None:
 def test_the_actions_debug_mode_shows_the_projects_output(debug: bool, tmp_path: Path) -> None:
     """RUNNER_DEBUG / ACTIONS_STEP_DEBUG: the worker's `driftbot check` gets --debug, which implies --verbose."""
     from driftbot.action.worker import check_arguments
-    from driftbot.cli.main import apply_verbosity, build_parser, settings_from_args
+    from driftbot.cli.main import build_parser
+    from driftbot.cli.options import apply_verbosity, settings_from_args
     from driftbot.settings import Settings
 
     args = build_parser().parse_args(["check", *check_arguments(Settings(project_dir=tmp_path, debug=debug))])
@@ -144,7 +145,8 @@ def test_the_actions_debug_mode_shows_the_projects_output(debug: bool, tmp_path:
 
 
 def test_verbose_flag_and_setting() -> None:
-    from driftbot.cli.main import build_parser, settings_from_args
+    from driftbot.cli.main import build_parser
+    from driftbot.cli.options import settings_from_args
 
     for argv, expected in ((["check", "-v"], True), (["check", "--verbose"], True), (["check"], False),
                            (["detect", "--verbose"], True), (["status", "--verbose"], True)):
