@@ -119,6 +119,7 @@ OPTIONS: dict[str, Option] = {
     "suggest": Option("suggest", "true, false", _boolean),
     "write": Option("write", "true, false", _boolean),
     "debug": Option("debug", "true, false", _boolean),
+    "verbose": Option("verbose", "true, false", _boolean),
     # the review of the PR's own revisions (review.py)
     "since": Option("since", "a git ref such as main, or a revision id (one word, not starting with -)", _since),
     "sample-data": Option("sample_data", "a file name (FILE.sql, rows for the review's impact copies)", _path),

@@ -46,6 +46,7 @@ class Settings:
     message: str | None = None  # the suggested revision's message (default: a summary)
     target_url: Secret | None = None  # `sync`: the development database to bring to the models
     debug: bool = False
+    verbose: bool = False  # the project's own output (env.py's logging) on the terminal (projectlog.py)
     postgres_version: int | None = None  # major version: local binaries of it, else docker postgres:N
     postgres_image: str | None = None  # docker provider: this image instead of postgres:<version>
     postgres_timeout: float = 60.0  # seconds a starting server may take to accept connections

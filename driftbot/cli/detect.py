@@ -6,13 +6,12 @@ The rendering of their reports is `report.render.render_live`.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from driftbot.cli.options import project_options, settings_from_args
+from driftbot.cli.options import VERBOSE_HELP, apply_verbosity, project_options, settings_from_args
 from driftbot.config import configure
 from driftbot.errors import EXIT_INFRA, ConfigError
 from driftbot.report.files import write_atomically
@@ -93,6 +92,7 @@ def add_status(sub: argparse._SubParsersAction[Any]) -> None:
     status.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
     status.add_argument("-o", "--output", type=Path, help="write the report here (in --format)")
     status.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
+    status.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
 
 
 def _target(args: argparse.Namespace, url: str | None = None) -> LiveTarget:
@@ -133,8 +133,7 @@ def run_detect_command(args: argparse.Namespace) -> int:
     targets = _targets(args)
     # the live URL is not a `sync` target: Settings keeps only the scratch side
     settings = configure(settings_from_args(argparse.Namespace(**{**vars(args), "target_url": None})))
-    if settings.debug:
-        logging.getLogger().setLevel(logging.DEBUG)
+    apply_verbosity(settings)
     if len(targets) > 1 or args.schemas is not None:
         report = run_detect_many(settings, targets, args.schemas)
         _emit(report, settings.report_format, settings.report_output)
@@ -166,8 +165,9 @@ def _issue_target(args: argparse.Namespace) -> IssueTarget:
 
 def run_status_command(args: argparse.Namespace) -> int:
     target = _target(args)
-    settings = Settings(project_dir=args.path, config_file=args.config, debug=args.debug,
+    settings = Settings(project_dir=args.path, config_file=args.config, debug=args.debug, verbose=args.verbose,
                         url_env_vars=tuple(args.url_env) if args.url_env else ("DATABASE_URL",))
+    apply_verbosity(settings)
     report = run_status(settings, target, args.version_table)
     _emit(report, args.fmt, args.output)
     return report.exit_code

@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from driftbot import __version__
 from driftbot.cli import detect as cli_detect
-from driftbot.cli.options import project_options, settings_from_args
+from driftbot.cli.options import apply_verbosity, project_options, settings_from_args
 from driftbot.config import configure
 from driftbot.errors import EXIT_CLEAN, EXIT_DRIFT, EXIT_INFRA, EXIT_USAGE, ISSUES_URL, DriftbotError, Terminated
 from driftbot.postgres import cleanup
@@ -87,8 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_engine(args: argparse.Namespace) -> int:
     """check, revision, sync: one engine run, rendered to stdout (and --output)."""
     settings = configure(settings_from_args(args))
-    if settings.debug:
-        logging.getLogger().setLevel(logging.DEBUG)
+    apply_verbosity(settings)
     report = run_check(settings)
     fmt: Format = settings.report_format
     if settings.report_output is not None:

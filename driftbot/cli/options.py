@@ -7,10 +7,22 @@ turns parsed flags into Settings, leaving what was not given to [tool.driftbot] 
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
+from driftbot.project import projectlog
 from driftbot.report.render import FORMATS
 from driftbot.settings import POSTGRES_KINDS, Secret, Settings
+
+VERBOSE_HELP = ("show the project's own output as it runs (env.py's logging, alembic's `Running upgrade` lines); "
+                "hidden by default, and its last lines quoted when a step fails (--debug shows it too)")
+
+
+def apply_verbosity(settings: Settings) -> None:
+    """--debug logs everything; --verbose (or --debug) also lets the project's own output through."""
+    if settings.debug:
+        logging.getLogger().setLevel(logging.DEBUG)
+    projectlog.show(settings.verbose or settings.debug)
 
 
 def _postgres_major(text: str) -> int:
@@ -53,6 +65,7 @@ def project_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--format", choices=FORMATS, dest="fmt")
     cmd.add_argument("-o", "--output", type=Path, help="write the report here (in --format)")
     cmd.add_argument("--debug", action="store_true", default=None, help="log everything, show tracebacks")
+    cmd.add_argument("-v", "--verbose", action="store_true", default=None, help=VERBOSE_HELP)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -78,6 +91,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "message": getattr(args, "message", None),
         "target_url": Secret(target) if target else None,
         "debug": args.debug,
+        "verbose": args.verbose,
         "since": getattr(args, "since", None) if args.command == "check" else "",  # review: `check` only
         "since_files": getattr(args, "since_files", None),
         "sample_data": getattr(args, "sample_data", None),

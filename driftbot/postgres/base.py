@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,11 +81,16 @@ class ScratchRole:
         return url.set(username=self.name, password=self.password)
 
 
+ROLE_PREFIX = "driftbot_"
+# who made a scratch role: `driftbot cleanup` drops those whose run is gone (a SIGKILL skips the DROP ROLE)
+ROLE_COMMENT = "driftbot scratch role of process {pid} on {host}"
+
+
 @contextmanager
 def scratch_role(server: Server) -> Iterator[ScratchRole]:
     """A new role with a random name and password on `server`, dropped afterwards (after the
     databases it owns: enter this first)."""
-    name, password = f"driftbot_{secrets.token_hex(6)}", secrets.token_urlsafe(24)
+    name, password = f"{ROLE_PREFIX}{secrets.token_hex(6)}", secrets.token_urlsafe(24)
     role = sql.Identifier(name)
     with connect_admin(server.admin_url) as conn:
         try:
@@ -94,6 +101,11 @@ def scratch_role(server: Server) -> Iterator[ScratchRole]:
                 f"cannot create a role on the scratch server {display_url(server.admin_url)}: {first_line(exc)}",
                 hint="copies of live schemas are worked on as an unprivileged role: the scratch server's "
                      "user needs CREATEROLE (or a server of driftbot's own: --postgres local|docker)") from exc
+        comment = ROLE_COMMENT.format(pid=os.getpid(), host=socket.gethostname())
+        try:
+            conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(role, sql.Literal(comment)))
+        except psycopg.Error as exc:  # PostgreSQL 16+ without ADMIN on it: only cleanup misses it
+            log.debug("cannot comment on scratch role %s: %s", name, first_line(exc))
         if not _is_superuser(conn):  # to hand it databases, a CREATEROLE user must be a member
             conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
         replica = _grant_replica(conn, role) if server.major >= 15 else False

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 
 from driftbot.errors import ConfigError, MigrationError, ProjectError
 from driftbot.project.locate import Project, describe_exception, user_frame
+from driftbot.project.projectlog import captured, project_logging, quoted
 from driftbot.safety.containment import contained, engine_for
 from driftbot.safety.masking import scrub
 
@@ -52,6 +53,7 @@ class MigrationFailure:
     file: str
     line: int | None
     error: str
+    log: tuple[str, ...] = ()  # its last lines of output (projectlog.py), masked; empty with --verbose
 
 
 @dataclass(frozen=True)
@@ -200,22 +202,6 @@ def pointed_at(cfg: Config, url: URL, env_vars: Sequence[str]) -> Iterator[None]
                 os.environ[name] = value
 
 
-@contextmanager
-def logging_preserved() -> Iterator[None]:
-    """env.py usually calls fileConfig(), which replaces handlers and disables our loggers."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    disabled = {name: lg.disabled for name, lg in logging.root.manager.loggerDict.items()
-                if isinstance(lg, logging.Logger)}
-    try:
-        yield
-    finally:
-        root.handlers[:], root.level = handlers, level
-        for name, lg in logging.root.manager.loggerDict.items():
-            if isinstance(lg, logging.Logger) and name.startswith("driftbot"):
-                lg.disabled = disabled.get(name, False)
-
-
 def run_env(script: ScriptDirectory, cfg: Config, url: URL, configured: Callable[[], bool]) -> None:
     """`script.run_env()`, adapted to env.py files that only run the way their application runs them.
 
@@ -300,17 +286,17 @@ def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
                          locations=tuple(str(p) for p in script.version_locations))
     started = time.perf_counter()
     failure: MigrationFailure | None = None
-    with pointed_at(cfg, scratch_url_for(cfg, url), env_vars), logging_preserved():
+    with pointed_at(cfg, scratch_url_for(cfg, url), env_vars), project_logging() as output:
         try:
             with _observed_environment(cfg, script, recorder), contained(step, url, project.root, ready):
                 run_env(script, cfg, url, lambda: recorder.configured is not None)
         except Exception as exc:
             if not recorder.planned:
-                raise _env_failure(project, recorder, exc) from exc
+                raise _env_failure(project, recorder, exc, output.tail()) from exc
             failed = recorder.planned[min(len(recorder.applied), len(recorder.planned) - 1)]
             where = user_frame(exc, (project.script_location,))
             failure = MigrationFailure(failed, recorder.files.get(failed) or project.file_of(failed),
-                                       where[1] if where else None, scrub(database_error_text(exc)))
+                                       where[1] if where else None, scrub(database_error_text(exc)), output.tail())
             log.debug("revision %s failed", failed, exc_info=exc)
     if recorder.configured is None:
         raise ProjectError(f"{project.script_location / 'env.py'} never called context.configure()")
@@ -320,13 +306,14 @@ def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
     return run, recorder.configured
 
 
-def _env_failure(project: Project, recorder: _Recorder, exc: Exception) -> ProjectError:
+def _env_failure(project: Project, recorder: _Recorder, exc: Exception, log_tail: tuple[str, ...]) -> ProjectError:
     env_py = project.script_location / "env.py"
     what = "env.py (or the models it imports)" if recorder.configured is None else "env.py"
     hint = f"fix the error above; driftbot runs {env_py} as `alembic upgrade` does"
     if needs_flask_app(exc):
         hint = FLASK_APP_HINT
-    return ProjectError(f"{what} failed: {describe_exception(exc, (project.root,))}", hint=hint)
+    return ProjectError(f"{what} failed: {describe_exception(exc, (project.root,))}"
+                        + quoted(log_tail, "env.py"), hint=hint)
 
 
 FLASK_APP_HINT = ("env.py needs a Flask application context (Flask-Migrate's env.py reads current_app): "
@@ -358,7 +345,7 @@ def flask_app_context(spec: str | None, url: URL | None, root: Path) -> Iterator
     if not module_name:
         raise ConfigError(f"--flask-app {spec!r}: expected module:app or module:create_app")
     try:
-        with contained("flask-app", url, root):
+        with contained("flask-app", url, root), captured():  # create_app may log, or configure logging
             value: object = importlib.import_module(module_name)
             if attr:
                 for part in attr.removesuffix("()").split("."):
@@ -406,4 +393,5 @@ def raise_for_failure(run: MigrationRun, project: Project, baseline: bool = Fals
     if "out of shared memory" in f.error:
         hint = ("the server ran out of lock slots, not the migration: one transaction locks every table it "
                 "touches; raise max_locks_per_transaction on the server (driftbot's own servers use 256)")
-    raise MigrationError(f"revision {f.revision} ({where}) failed: {f.error}", hint=hint)
+    raise MigrationError(f"revision {f.revision} ({where}) failed: {f.error}"
+                         + quoted(f.log, f"revision {f.revision}"), hint=hint)

@@ -113,7 +113,8 @@ class _Configured(Exception):
 
 def _metadata_from_env_py(request: ModelsRequest) -> tuple[MetaData, ...]:
     from driftbot.project.locate import alembic_config, resolve_script_location
-    from driftbot.project.migrate import flask_app_context, logging_preserved, metadata_tuple, pointed_at, run_env
+    from driftbot.project.migrate import flask_app_context, metadata_tuple, pointed_at, run_env
+    from driftbot.project.projectlog import project_logging
 
     cfg = alembic_config(Path(request.alembic_ini))
     resolve_script_location(cfg, Path(request.alembic_ini),
@@ -137,7 +138,7 @@ def _metadata_from_env_py(request: ModelsRequest) -> tuple[MetaData, ...]:
         except ProjectError as exc:
             return _flask_sqlalchemy_instead(exc)
         try:
-            with pointed_at(cfg, url, request.env_vars), logging_preserved(), env:
+            with pointed_at(cfg, url, request.env_vars), project_logging(), env:
                 run_env(script, cfg, url, lambda: "configured" in seen)
         except _Configured:
             pass

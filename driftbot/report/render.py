@@ -14,6 +14,7 @@ from typing import Literal
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from driftbot.compare.findings import Classification, Finding
+from driftbot.compare.kinds import REVIEW_KINDS
 from driftbot.report.model import Report, to_json
 from driftbot.safety import escape
 
@@ -66,8 +67,10 @@ def render(report: Report, fmt: Format) -> str:
         return to_json(report)
     template = environment().get_template("report.txt.j2" if fmt == "text" else "report.md.j2")
     root = report.project.root if report.project else None
+    # the review's findings (of the PR's own revisions) are not schema drift: counted apart, as the comment does
+    review = sum(f.kind in REVIEW_KINDS for f in report.drift)
     return template.render(report=report, groups=report.findings_by_table(), root=root,
-                           change_words=CHANGE_WORDS)
+                           change_words=CHANGE_WORDS, review=review, schema_drift=len(report.drift) - review)
 
 
 def groups(report: Report) -> list[tuple[str, str, list[Finding]]]:

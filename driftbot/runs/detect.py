@@ -49,7 +49,8 @@ from driftbot.postgres.base import ScratchRole, connect_admin, scratch_role
 from driftbot.project.baseline import apply_baseline
 from driftbot.project.hooks import apply_project_hooks
 from driftbot.project.locate import Project, describe_exception, load_project
-from driftbot.project.migrate import logging_preserved, pointed_at, raise_for_failure, upgrade
+from driftbot.project.migrate import pointed_at, raise_for_failure, upgrade
+from driftbot.project.projectlog import project_logging
 from driftbot.project.sources import locate_sources, with_source
 from driftbot.report.model import (
     LiveInfo,
@@ -534,7 +535,7 @@ def version_table_of(project: Project, cfg: Config, script: ScriptDirectory,
     env.configure = configure  # type: ignore[method-assign]
     unreachable = make_url("postgresql://driftbot-offline.invalid/none")
     try:
-        with pointed_at(cfg, unreachable, env_vars), logging_preserved(), env, contained("offline", None, project.root):
+        with pointed_at(cfg, unreachable, env_vars), project_logging(), env, contained("offline", None, project.root):
             script.run_env()
     except _Configured:
         return seen.get("version_table_schema"), seen.get("version_table") or DEFAULT_VERSION_TABLE

@@ -53,13 +53,13 @@ from driftbot.project.locate import Project, describe_exception, describe_script
 from driftbot.project.migrate import (
     UNDO_PREFIX,
     EnvOptions,
-    logging_preserved,
     pointed_at,
     refresh_revisions,
     run_env,
     scratch_url_for,
     upgrade,
 )
+from driftbot.project.projectlog import project_logging
 from driftbot.safety.containment import contained, engine_for
 from driftbot.safety.sqlnames import quote_ident
 from driftbot.suggest.fixops import Context, FixOp, Hazard, change_hazards, fix_ops
@@ -579,7 +579,7 @@ class _Session:
         for old in self.tmp.iterdir():
             old.unlink() if old.is_file() else shutil.rmtree(old)
         hook = _directives_hook(fixes, renames, self.ws.default_schema, self.ws.models_catalog, self.rejected)
-        with pointed_at(self.cfg, scratch_url_for(self.cfg, self.m_url), self.ws.env_vars), logging_preserved():
+        with pointed_at(self.cfg, scratch_url_for(self.cfg, self.m_url), self.ws.env_vars), project_logging():
             script = self._autogenerate(rev_id, message, hook)
         path = Path(script.path)
         down = script.down_revision

@@ -34,14 +34,11 @@ from driftbot.settings import Secret, Settings
 from driftbot.suggest.generate import CHECKS, read
 from driftbot.suggest.undo import NOT_UNDONE, converge, script
 from tests.conftest import materialize
+from tests.helpers import libpq
 
 PAIRS = Path(__file__).parents[1] / "fixtures" / "db_pairs"
 SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "report" / "schema" / "report.schema.json").read_text())
 CASES = sorted(p.name for p in PAIRS.iterdir() if (p / "a.sql").is_file())
-
-
-def libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 @pytest.fixture

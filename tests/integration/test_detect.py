@@ -23,7 +23,7 @@ import jsonschema
 import psycopg
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from driftbot.cli.main import main
@@ -44,6 +44,7 @@ from driftbot.runs.live import (
     read_revisions,
 )
 from driftbot.settings import Settings
+from tests.helpers import libpq, sql
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "report" / "schema" / "report.schema.json").read_text())
 MakeProject = Callable[[str], Path]
@@ -51,16 +52,6 @@ UrlSettings = Callable[..., Settings]
 
 
 # --- a live database and how it gets there ---------------------------------------------------------------
-
-def libpq(url: str | URL) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def sql(url: str, *statements: str) -> None:
-    with psycopg.connect(libpq(url), autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
-
 
 @pytest.fixture
 def live_url(pg_server: Server) -> Iterator[str]:

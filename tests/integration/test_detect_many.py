@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -27,20 +26,11 @@ from driftbot.runs import detect_many
 from driftbot.runs.live import mask_url
 from driftbot.safety.containment import HIDDEN_HOST
 from driftbot.safety.escape import table_code
+from tests.helpers import sql
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "driftbot" / "report" / "schema" / "report.schema.json").read_text())
 MakeProject = Callable[[str], Path]
 LiveDb = Callable[[], str]
-
-
-def libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def sql(url: str, *statements: str) -> None:
-    with psycopg.connect(libpq(url), autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
 
 
 @pytest.fixture

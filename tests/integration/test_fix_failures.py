@@ -18,9 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from driftbot.postgres.base import Server
 from driftbot.report.model import Report
@@ -29,6 +27,7 @@ from driftbot.runs.detect import run_detect
 from driftbot.runs.live import live_target
 from driftbot.settings import Settings
 from driftbot.suggest.generate import Suggestion
+from tests.helpers import sql
 
 MakeProject = Callable[[str], Path]
 UrlSettings = Callable[..., Settings]
@@ -36,22 +35,13 @@ Run = Callable[[str], Report]
 CHECKS = ["upgrade", "no_drift", "downgrade", "downgrade_restores", "upgrade_again"]
 
 
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _sql(url: str, statement: str) -> None:
-    with psycopg.connect(_libpq(url), autocommit=True) as conn:
-        conn.execute(statement)  # type: ignore[arg-type]
-
-
 @pytest.fixture
 def live_url(pg_server: Server) -> Iterator[str]:
     name = f"live_{secrets.token_hex(4)}"
     admin = pg_server.admin_url.render_as_string(hide_password=False)
-    _sql(admin, f'CREATE DATABASE "{name}"')
+    sql(admin, f'CREATE DATABASE "{name}"')
     yield pg_server.admin_url.set(database=name).render_as_string(hide_password=False)
-    _sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _deploy(project: Path, url: str) -> None:

@@ -16,25 +16,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy.engine import URL, make_url
 
 from driftbot.postgres.base import Server
 from driftbot.runs.detect import run_detect
 from driftbot.runs.live import live_target
 from driftbot.settings import Settings
+from tests.helpers import libpq, sql
 
 MakeProject = Callable[[str], Path]
 UrlSettings = Callable[..., Settings]
-
-
-def libpq(url: str | URL) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def sql(url: str | URL, *statements: str) -> None:
-    with psycopg.connect(libpq(url), autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
 
 
 def alembic(project: Path, url: str, *args: str) -> None:

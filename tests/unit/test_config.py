@@ -47,6 +47,7 @@ output = "reports/drift.json"
 suggest = false
 write = true
 debug = true
+verbose = true
 
 [tool.driftbot.ignore]
 schemas = ["audit"]
@@ -67,7 +68,7 @@ def test_every_option_is_read_and_paths_are_relative_to_the_file(tmp_path: Path)
     assert "secret" not in repr(s)
     assert s.baseline == str(tmp_path / "schema/base.sql")
     assert (s.report_format, s.report_output) == ("json", tmp_path / "reports/drift.json")
-    assert (s.suggest, s.write, s.debug) == (False, True, True)
+    assert (s.suggest, s.write, s.debug, s.verbose) == (False, True, True, True)
     assert s.ignore == IgnoreRules(schemas=("audit",), tables=("legacy_*",), columns=("*.updated_at",),
                                    kinds=("column_comment_changed", "index_renamed"))
 
