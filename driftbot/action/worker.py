@@ -222,21 +222,13 @@ def relocated(report: Report, tree: Path, root: Path) -> Report:
 
 def _work(settings: Settings, project_dir: Path, scratch: Path, account: Account | None, install: str | None,
           secret_values: Sequence[str], out: IO[str], cache_env: Mapping[str, str]) -> Report:
-    env = {name: value for name, value in scrubbed_environ(os.environ, secret_values).items()
-           if not name.startswith("DRIFTBOT_SNAPSHOT")}
-    env.update(HOME=str(scratch), PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1", **cache_env)
-    if account is not None:
-        env.update(USER=account.name, LOGNAME=account.name)
+    env = _worker_environ(scratch, account, secret_values, cache_env)
     python = sys.executable
     if install:
-        venv = scratch / "venv"
-        python = str(create_venv(venv, account, env, out))
-        env.update(VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}")
-        code = _run([shutil.which("bash") or "/bin/sh", "-c", install], project_dir, env, account, out,
-                    title=f"install: {install.strip().splitlines()[0][:100]}")
-        if code != 0:
-            return _failed("install", f"the install command exited with {code}: {install.strip()}",
-                           "its output is in the log", EXIT_UNCHECKABLE)
+        installed = _install(install, project_dir, scratch, account, env, out)
+        if isinstance(installed, Report):
+            return installed
+        python = installed
     if settings.database_url is not None:
         env["DRIFTBOT_DATABASE_URL"] = settings.database_url.value  # not argv: /proc/*/cmdline is world-readable
     report_file = scratch / "report.json"
@@ -247,6 +239,32 @@ def _work(settings: Settings, project_dir: Path, scratch: Path, account: Account
         return _failed("worker", f"the check exited with {code} and wrote no report", "its output is in the log",
                        exit_code)
     return read_report(report_file)
+
+
+def _worker_environ(scratch: Path, account: Account | None, secret_values: Sequence[str],
+                    cache_env: Mapping[str, str]) -> dict[str, str]:
+    """The worker's environment: no secret, no snapshot store of the orchestrator's, HOME in scratch."""
+    env = {name: value for name, value in scrubbed_environ(os.environ, secret_values).items()
+           if not name.startswith("DRIFTBOT_SNAPSHOT")}
+    env.update(HOME=str(scratch), PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1", **cache_env)
+    if account is not None:
+        env.update(USER=account.name, LOGNAME=account.name)
+    return env
+
+
+def _install(install: str, project_dir: Path, scratch: Path, account: Account | None, env: dict[str, str],
+             out: IO[str]) -> str | Report:
+    """The project's install command in a venv of the worker's own (`env` gains it): its python, or the
+    failed Report."""
+    venv = scratch / "venv"
+    python = str(create_venv(venv, account, env, out))
+    env.update(VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}")
+    code = _run([shutil.which("bash") or "/bin/sh", "-c", install], project_dir, env, account, out,
+                title=f"install: {install.strip().splitlines()[0][:100]}")
+    if code != 0:
+        return _failed("install", f"the install command exited with {code}: {install.strip()}",
+                       "its output is in the log", EXIT_UNCHECKABLE)
+    return python
 
 
 def check_arguments(settings: Settings) -> list[str]:

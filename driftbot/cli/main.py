@@ -37,13 +37,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="driftbot", description="Catch schema drift between SQLAlchemy models and Alembic migrations.")
     parser.add_argument("--version", action="version", version=f"driftbot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    scratch_url_help = ("server for --postgres url (or DRIFTBOT_DATABASE_URL); driftbot only creates and "
-                        "drops its own scratch databases there")
+    _add_check(sub)
+    _add_revision(sub)
+    _add_sync(sub)
+    cleanup.add_parser(sub)
+    cli_detect.add_detect(sub)
+    cli_detect.add_status(sub)
+    return parser
 
+
+SCRATCH_URL_HELP = ("server for --postgres url (or DRIFTBOT_DATABASE_URL); driftbot only creates and "
+                    "drops its own scratch databases there")
+
+
+def _add_check(sub: argparse._SubParsersAction[_Parser]) -> None:
     check = sub.add_parser("check", help="compare what the migrations build with what the models declare")
     check.set_defaults(handler=run_engine)
     project_options(check)
-    check.add_argument("--database-url", default=os.environ.get("DRIFTBOT_DATABASE_URL"), help=scratch_url_help)
+    check.add_argument("--database-url", default=os.environ.get("DRIFTBOT_DATABASE_URL"), help=SCRATCH_URL_HELP)
     check.add_argument("--no-suggest", dest="suggest", action="store_false", default=None,
                        help="don't generate and verify the migration that removes the drift")
     check.add_argument("--write", action="store_true", default=None,
@@ -61,13 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--fail-on", choices=FAIL_ON,
                        help="--since: `hazard` makes the review's hazards fail the check (default: drift)")
 
+
+def _add_revision(sub: argparse._SubParsersAction[_Parser]) -> None:
     revision = sub.add_parser("revision", help="write the verified migration that brings the migrations to the "
                                                "models (like `alembic revision --autogenerate`, complete and checked)")
     revision.set_defaults(handler=run_engine)
     project_options(revision)
     revision.add_argument("-m", "--message", help="the revision's message (default: a summary of the change)")
-    revision.add_argument("--database-url", default=os.environ.get("DRIFTBOT_DATABASE_URL"), help=scratch_url_help)
+    revision.add_argument("--database-url", default=os.environ.get("DRIFTBOT_DATABASE_URL"), help=SCRATCH_URL_HELP)
 
+
+def _add_sync(sub: argparse._SubParsersAction[_Parser]) -> None:
     sync = sub.add_parser("sync", help="for a development database: apply pending migrations, write the fix "
                                        "migration, apply it, confirm zero drift")
     sync.set_defaults(handler=run_engine)
@@ -75,13 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--database-url", dest="target_url", required=True,
                       help="the development database to bring to the models (it is migrated)")
     sync.add_argument("--scratch-database-url", dest="database_url", default=os.environ.get("DRIFTBOT_DATABASE_URL"),
-                      help=scratch_url_help)
+                      help=SCRATCH_URL_HELP)
     sync.add_argument("-m", "--message", help="the revision's message (default: a summary of the change)")
-
-    cleanup.add_parser(sub)
-    cli_detect.add_detect(sub)
-    cli_detect.add_status(sub)
-    return parser
 
 
 def run_engine(args: argparse.Namespace) -> int:

@@ -48,15 +48,7 @@ def project_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--url-env", action="append", metavar="VAR",
                      help="environment variable(s) through which env.py reads the database URL "
                           "(repeatable; default DATABASE_URL)")
-    cmd.add_argument("--postgres", choices=POSTGRES_KINDS,
-                     help="where the scratch PostgreSQL comes from (default: auto: url if given, else local "
-                          "binaries, else Docker, else embedded)")
-    cmd.add_argument("--postgres-version", type=_postgres_major, metavar="N",
-                     help="PostgreSQL major version: local binaries of it, else the postgres:N Docker image")
-    cmd.add_argument("--postgres-image", metavar="IMAGE",
-                     help="the Docker image for --postgres docker (default: postgres:<version>)")
-    cmd.add_argument("--postgres-timeout", type=float, metavar="SECONDS",
-                     help="how long a starting server may take to accept connections (default: 60)")
+    _server_options(cmd)
     cmd.add_argument("--baseline", help="FILE.sql or module:callable that prepares the empty database "
                                         "before `upgrade heads`")
     cmd.add_argument("--no-cache", dest="cache", action="store_false", default=None,
@@ -66,6 +58,19 @@ def project_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("-o", "--output", type=Path, help="write the report here (in --format)")
     cmd.add_argument("--debug", action="store_true", default=None, help="log everything, show tracebacks")
     cmd.add_argument("-v", "--verbose", action="store_true", default=None, help=VERBOSE_HELP)
+
+
+def _server_options(cmd: argparse.ArgumentParser) -> None:
+    """Where the scratch PostgreSQL comes from."""
+    cmd.add_argument("--postgres", choices=POSTGRES_KINDS,
+                     help="where the scratch PostgreSQL comes from (default: auto: url if given, else local "
+                          "binaries, else Docker, else embedded)")
+    cmd.add_argument("--postgres-version", type=_postgres_major, metavar="N",
+                     help="PostgreSQL major version: local binaries of it, else the postgres:N Docker image")
+    cmd.add_argument("--postgres-image", metavar="IMAGE",
+                     help="the Docker image for --postgres docker (default: postgres:<version>)")
+    cmd.add_argument("--postgres-timeout", type=float, metavar="SECONDS",
+                     help="how long a starting server may take to accept connections (default: 60)")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

@@ -7,7 +7,7 @@ pg_get_indexdef), so two snapshots taken on the same server compare as text.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -212,6 +212,20 @@ def read_catalog(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -
     # a server's own default (jit = on) compiles these big catalog joins past ~1,500 tables:
     # compiling costs more than the query saves, every time
     rows("SELECT set_config('jit', 'off', false)")
+    tables = _read_tables(rows, exclude)
+    enums = {(r.nspname, r.typname): EnumType(r.nspname, r.typname, tuple(r.labels))
+             for r in rows(ENUMS_SQL)}
+    sequences = {(r.nspname, r.relname): SequenceDef(r.nspname, r.relname, r.definition)
+                 for r in rows(SEQUENCES_SQL) if (r.nspname, r.relname) not in exclude}
+    return Catalog(tables=tables, enums=enums, sequences=sequences,
+                   schemas=tuple(sorted(r.nspname for r in rows(SCHEMAS_SQL))),
+                   extensions=tuple(sorted((r.extname, r.nspname) for r in rows(EXTENSIONS_SQL))),
+                   constants=_constants(driver, tables.values()),
+                   objects=read_objects(rows, exclude), dependencies=read_dependencies(rows))
+
+
+def _read_tables(rows: Callable[[str], list[Any]], exclude: frozenset[TableKey]) -> dict[TableKey, Table]:
+    """Tables with their columns, constraints and indexes: one query each, joined here by oid."""
     tables_by_oid = {r.oid: (r.nspname, r.relname, r.comment) for r in rows(TABLES_SQL)
                      if (r.nspname, r.relname) not in exclude}
     columns: dict[int, dict[str, Column]] = defaultdict(dict)
@@ -239,15 +253,7 @@ def read_catalog(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -
                               constraints.get(oid, {}), indexes.get(oid, {}))
         for oid, (schema, name, comment) in tables_by_oid.items()
     }
-    enums = {(r.nspname, r.typname): EnumType(r.nspname, r.typname, tuple(r.labels))
-             for r in rows(ENUMS_SQL)}
-    sequences = {(r.nspname, r.relname): SequenceDef(r.nspname, r.relname, r.definition)
-                 for r in rows(SEQUENCES_SQL) if (r.nspname, r.relname) not in exclude}
-    return Catalog(tables=tables, enums=enums, sequences=sequences,
-                   schemas=tuple(sorted(r.nspname for r in rows(SCHEMAS_SQL))),
-                   extensions=tuple(sorted((r.extname, r.nspname) for r in rows(EXTENSIONS_SQL))),
-                   constants=_constants(driver, tables.values()),
-                   objects=read_objects(rows, exclude), dependencies=read_dependencies(rows))
+    return tables
 
 
 # Settings a value's text output depends on, so that two servers render one value alike.

@@ -590,7 +590,6 @@ SAFER_NOT_NULL = ("add `CHECK (column IS NOT NULL) NOT VALID`, `VALIDATE CONSTRA
 def statement_hazards(statements: Sequence[tuple[str, int]], before: dict[int, Relation],
                       default_schema: str) -> list[ReviewHazard]:
     from pglast import ast as pg
-    from pglast.enums import AlterTableType, ConstrType
 
     hazards: list[ReviewHazard] = []
     for statement, _ in statements:
@@ -606,33 +605,39 @@ def statement_hazards(statements: Sequence[tuple[str, int]], before: dict[int, R
             if not isinstance(node, pg.AlterTableStmt):
                 continue
             table = _existing(node.relation, before, default_schema)
-            if not table:
-                continue
-            for cmd in node.cmds or ():
-                if cmd.subtype == AlterTableType.AT_SetNotNull:
-                    hazards.append(ReviewHazard(
-                        "not_null_validated", table,
-                        f"SET NOT NULL on {table}.{cmd.name} scans every row under an ACCESS EXCLUSIVE lock",
-                        SAFER_NOT_NULL))
-                constraint = cmd.def_ if cmd.subtype == AlterTableType.AT_AddConstraint else None
-                if constraint is None or not isinstance(constraint, pg.Constraint):
-                    continue
-                name = constraint.conname or ""
-                if constraint.contype in (ConstrType.CONSTR_CHECK, ConstrType.CONSTR_FOREIGN) \
-                        and not constraint.skip_validation:
-                    what = "CHECK" if constraint.contype == ConstrType.CONSTR_CHECK else "FOREIGN KEY"
-                    lock = "ACCESS EXCLUSIVE" if what == "CHECK" else "SHARE ROW EXCLUSIVE (on both tables)"
-                    hazards.append(ReviewHazard(
-                        "constraint_validated", table,
-                        f"{what} constraint {name} added to {table} without NOT VALID: every row is checked "
-                        f"while it holds {lock}", SAFER_CONSTRAINT))
-                elif constraint.contype in (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY) \
-                        and not constraint.indexname:
-                    what = "UNIQUE" if constraint.contype == ConstrType.CONSTR_UNIQUE else "PRIMARY KEY"
-                    hazards.append(ReviewHazard(
-                        "index_without_concurrently", table,
-                        f"{what} constraint {name} added to {table} builds its index under an ACCESS EXCLUSIVE lock",
-                        SAFER_UNIQUE))
+            if table:
+                hazards += [h for cmd in node.cmds or () for h in _alter_table_hazards(cmd, table)]
+    return hazards
+
+
+def _alter_table_hazards(cmd: Any, table: str) -> list[ReviewHazard]:
+    """What one ALTER TABLE subcommand on an existing table holds its lock for."""
+    from pglast import ast as pg
+    from pglast.enums import AlterTableType, ConstrType
+
+    hazards: list[ReviewHazard] = []
+    if cmd.subtype == AlterTableType.AT_SetNotNull:
+        hazards.append(ReviewHazard(
+            "not_null_validated", table,
+            f"SET NOT NULL on {table}.{cmd.name} scans every row under an ACCESS EXCLUSIVE lock",
+            SAFER_NOT_NULL))
+    constraint = cmd.def_ if cmd.subtype == AlterTableType.AT_AddConstraint else None
+    if constraint is None or not isinstance(constraint, pg.Constraint):
+        return hazards
+    name = constraint.conname or ""
+    if constraint.contype in (ConstrType.CONSTR_CHECK, ConstrType.CONSTR_FOREIGN) and not constraint.skip_validation:
+        what = "CHECK" if constraint.contype == ConstrType.CONSTR_CHECK else "FOREIGN KEY"
+        lock = "ACCESS EXCLUSIVE" if what == "CHECK" else "SHARE ROW EXCLUSIVE (on both tables)"
+        hazards.append(ReviewHazard(
+            "constraint_validated", table,
+            f"{what} constraint {name} added to {table} without NOT VALID: every row is checked "
+            f"while it holds {lock}", SAFER_CONSTRAINT))
+    elif constraint.contype in (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY) and not constraint.indexname:
+        what = "UNIQUE" if constraint.contype == ConstrType.CONSTR_UNIQUE else "PRIMARY KEY"
+        hazards.append(ReviewHazard(
+            "index_without_concurrently", table,
+            f"{what} constraint {name} added to {table} builds its index under an ACCESS EXCLUSIVE lock",
+            SAFER_UNIQUE))
     return hazards
 
 
