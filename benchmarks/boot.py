@@ -96,7 +96,9 @@ def rows(providers: list[str], docker_image: str, cache: str) -> list[Row]:
     base = {"DRIFTBOT_CACHE_DIR": cache}
     if "local" in providers and find_binaries() is not None:
         local = Settings(postgres="local")
-        out.append(Row("local: initdb, disk (before)", local, {**base, "DRIFTBOT_PG_CACHE": "0", "DRIFTBOT_PG_WORKDIR": disk}))
+        out.append(
+            Row("local: initdb, disk (before)", local, {**base, "DRIFTBOT_PG_CACHE": "0", "DRIFTBOT_PG_WORKDIR": disk})
+        )
         if ram:
             out.append(Row("local: initdb, RAM", local, {**base, "DRIFTBOT_PG_CACHE": "0", "DRIFTBOT_PG_WORKDIR": ram}))
         out.append(Row("local: cache, disk", local, {**base, "DRIFTBOT_PG_CACHE": "1", "DRIFTBOT_PG_WORKDIR": disk}))
@@ -131,9 +133,13 @@ def main() -> int:
         return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    lines = [f"boot times in seconds, median (min-max) of {args.repeat} runs; {os.cpu_count()} CPUs, "
-             f"load average {load:.1f} at the end",
-             "", "| provider | ready (start to first query) | + 2 scratch databases | stop |", "|---|---|---|---|"]
+    lines = [
+        f"boot times in seconds, median (min-max) of {args.repeat} runs; {os.cpu_count()} CPUs, "
+        f"load average {load:.1f} at the end",
+        "",
+        "| provider | ready (start to first query) | + 2 scratch databases | stop |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {name} | {cell(t.ready)} | {cell(t.scratch)} | {cell(t.stop)} |" for name, t in results]
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)

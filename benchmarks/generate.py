@@ -42,8 +42,24 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 MARKER = ".driftbot-benchmark-project"
 
-WORDS = ("account", "invoice", "product", "order", "customer", "shipment", "payment", "ticket",
-         "review", "coupon", "address", "supplier", "warehouse", "refund", "session", "report")
+WORDS = (
+    "account",
+    "invoice",
+    "product",
+    "order",
+    "customer",
+    "shipment",
+    "payment",
+    "ticket",
+    "review",
+    "coupon",
+    "address",
+    "supplier",
+    "warehouse",
+    "refund",
+    "session",
+    "report",
+)
 
 # (type name, labels): shared by many tables each.
 ENUMS = (
@@ -180,8 +196,11 @@ def model_class(s: TableSpec) -> str:
     args = ['UniqueConstraint("name")', 'CheckConstraint("amount >= 0", name="amount_nonneg")']
     if s.indexed_in is not None:
         args.append(f'Index("ix_{s.name}_status_created_at", "status", "created_at")')
-    id_line = ("mapped_column(Integer, Identity(), primary_key=True)" if s.identity
-               else "mapped_column(Integer, primary_key=True)")
+    id_line = (
+        "mapped_column(Integer, Identity(), primary_key=True)"
+        if s.identity
+        else "mapped_column(Integer, primary_key=True)"
+    )
     amount_type = "Decimal | None" if s.amount_nullable else "Decimal"
     ref_type = "int | None" if s.ref_nullable else "int"
     lines = [
@@ -195,22 +214,19 @@ def model_class(s: TableSpec) -> str:
         f"    id: Mapped[int] = {id_line}",
         f"    name: Mapped[str] = mapped_column(String({s.name_length}), nullable=False)",
         "    description: Mapped[str | None] = mapped_column(Text, nullable=True)",
-        f"    amount: Mapped[{amount_type}] = mapped_column(Numeric(10, 2), "
-        f"nullable={s.amount_nullable})",
+        f"    amount: Mapped[{amount_type}] = mapped_column(Numeric(10, 2), nullable={s.amount_nullable})",
         "    is_active: Mapped[bool] = mapped_column(server_default=true(), nullable=False)",
         "    created_at: Mapped[datetime] = mapped_column(",
         "        DateTime(timezone=True), server_default=func.now(), nullable=False",
         "    )",
-        f"    status: Mapped[str] = mapped_column({enum_name.upper()}, "
-        f"server_default={labels[0]!r}, nullable=False)",
+        f"    status: Mapped[str] = mapped_column({enum_name.upper()}, server_default={labels[0]!r}, nullable=False)",
         f"    ref_id: Mapped[{ref_type}] = mapped_column(",
         f'        ForeignKey("{table_name(s.ref_target)}.id", ondelete="{s.ondelete}"), '
         f"index=True, nullable={s.ref_nullable}",
         "    )",
     ]
     if s.altered_in is not None:
-        lines.append('    score: Mapped[int] = mapped_column(Integer, server_default=text("0"), '
-                     "nullable=False)")
+        lines.append('    score: Mapped[int] = mapped_column(Integer, server_default=text("0"), nullable=False)')
     return "\n".join(lines) + "\n"
 
 
@@ -222,8 +238,11 @@ def create_table_ops(s: TableSpec) -> tuple[list[str], list[str]]:
     enum_name, labels = s.enum
     enum_args = ", ".join(repr(v) for v in labels)
     final = s.altered_in is None  # created in its final shape: no later migration alters it
-    id_col = ('sa.Column("id", sa.Integer(), sa.Identity(always=False), nullable=False)'
-              if s.identity else 'sa.Column("id", sa.Integer(), nullable=False)')
+    id_col = (
+        'sa.Column("id", sa.Integer(), sa.Identity(always=False), nullable=False)'
+        if s.identity
+        else 'sa.Column("id", sa.Integer(), nullable=False)'
+    )
     description = "sa.Text()" if final else "sa.String(length=500)"
     target = table_name(s.ref_target)
     up = [
@@ -234,8 +253,7 @@ def create_table_ops(s: TableSpec) -> tuple[list[str], list[str]]:
         f'    sa.Column("description", {description}, nullable=True),',
         f'    sa.Column("amount", sa.Numeric(precision=10, scale=2), nullable={s.amount_nullable}),',
         '    sa.Column("is_active", sa.Boolean(), server_default=sa.text("true"), nullable=False),',
-        '    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), '
-        "nullable=False),",
+        '    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),',
         f'    sa.Column("status", postgresql.ENUM({enum_args}, name="{enum_name}", create_type=False), '
         f'server_default="{labels[0]}", nullable=False),',
         f'    sa.Column("ref_id", sa.Integer(), nullable={s.ref_nullable}),',
@@ -247,17 +265,13 @@ def create_table_ops(s: TableSpec) -> tuple[list[str], list[str]]:
         ")",
         f'op.create_index(op.f("ix_{s.name}_ref_id"), "{s.name}", ["ref_id"], unique=False)',
     ]
-    down = [
-        f'op.drop_index(op.f("ix_{s.name}_ref_id"), table_name="{s.name}")',
-        f'op.drop_table("{s.name}")',
-    ]
+    down = [f'op.drop_index(op.f("ix_{s.name}_ref_id"), table_name="{s.name}")', f'op.drop_table("{s.name}")']
     return up, down
 
 
 def alter_table_ops(s: TableSpec) -> tuple[list[str], list[str]]:
     up = [
-        f'op.add_column("{s.name}", sa.Column("score", sa.Integer(), server_default=sa.text("0"), '
-        "nullable=False))",
+        f'op.add_column("{s.name}", sa.Column("score", sa.Integer(), server_default=sa.text("0"), nullable=False))',
         f'op.alter_column("{s.name}", "description", existing_type=sa.String(length=500), '
         "type_=sa.Text(), existing_nullable=True)",
     ]
@@ -318,8 +332,9 @@ def migration_py(k: int, specs: list[TableSpec]) -> tuple[str, str]:
             args = ", ".join(repr(v) for v in labels)
             up.append(f'postgresql.ENUM({args}, name="{enum_name}").create(op.get_bind())')
             down.append([f'postgresql.ENUM(name="{enum_name}").drop(op.get_bind())'])
-    for ops in ([create_table_ops(s) for s in creates] + [alter_table_ops(s) for s in alters]
-                + [index_ops(s) for s in indexes]):
+    for ops in (
+        [create_table_ops(s) for s in creates] + [alter_table_ops(s) for s in alters] + [index_ops(s) for s in indexes]
+    ):
         up += ops[0]
         down.append(ops[1])
     down_lines = [line for block in reversed(down) for line in block]
@@ -334,9 +349,13 @@ def migration_py(k: int, specs: list[TableSpec]) -> tuple[str, str]:
     revision = revision_id(k)
     down_revision = revision_id(k - 1) if k > 0 else None
     source = MIGRATION_TEMPLATE.format(
-        message=message, revision=revision, down_revision=down_revision,
+        message=message,
+        revision=revision,
+        down_revision=down_revision,
         down_revision_text=down_revision or "",
-        upgrade=_body(up), downgrade=_body(down_lines))
+        upgrade=_body(up),
+        downgrade=_body(down_lines),
+    )
     slug = creates[0].name if creates else "alter"
     return f"{k + 1:04d}_{revision}_{slug}.py", source
 
@@ -479,8 +498,7 @@ def generate(tables: int, migrations: int, outdir: Path) -> Path:
         raise ValueError("--migrations must not exceed --tables (every migration creates a table)")
     if outdir.exists() and any(outdir.iterdir()):
         if not (outdir / MARKER).is_file():
-            raise ValueError(f"{outdir} exists and was not written by this generator; "
-                             "refusing to overwrite it")
+            raise ValueError(f"{outdir} exists and was not written by this generator; refusing to overwrite it")
         shutil.rmtree(outdir)
     specs = plan(tables, migrations)
     versions = outdir / "migrations" / "versions"
@@ -499,10 +517,10 @@ def generate(tables: int, migrations: int, outdir: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", "-n", type=int, required=True, help="number of tables (N)")
-    parser.add_argument("--migrations", "-m", type=int, required=True,
-                        help="number of migrations (M, at most N)")
-    parser.add_argument("outdir", nargs="?", type=Path,
-                        help="where to write the project (default: benchmarks/generated/nN_mM)")
+    parser.add_argument("--migrations", "-m", type=int, required=True, help="number of migrations (M, at most N)")
+    parser.add_argument(
+        "outdir", nargs="?", type=Path, help="where to write the project (default: benchmarks/generated/nN_mM)"
+    )
     args = parser.parse_args(argv)
     outdir = args.outdir or default_outdir(args.tables, args.migrations)
     try:

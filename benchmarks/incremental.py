@@ -73,14 +73,14 @@ def downgrade() -> None:
     op.drop_table("pr_table")
 '''
 
-NEW_MODEL = '''
+NEW_MODEL = """
 
 class PrTable(Base):
     __tablename__ = "pr_table"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     note: Mapped[str | None] = mapped_column(Text)
-'''
+"""
 
 
 @dataclass
@@ -120,8 +120,10 @@ def plain_alembic(server: Server, project: Path) -> float:
         url = server.admin_url.set(database=name).render_as_string(hide_password=False)
         ini = project / "bench.ini"
         text = (project / "alembic.ini").read_text()
-        lines = [f"sqlalchemy.url = {url.replace('%', '%%')}" if line.startswith("sqlalchemy.url") else line
-                 for line in text.splitlines()]
+        lines = [
+            f"sqlalchemy.url = {url.replace('%', '%%')}" if line.startswith("sqlalchemy.url") else line
+            for line in text.splitlines()
+        ]
         ini.write_text("\n".join(lines) + "\n")
         up, code = timed([str(BIN / "alembic"), "-c", str(ini), "upgrade", "head"], project, dict(os.environ))
         check, code2 = timed([str(BIN / "alembic"), "-c", str(ini), "check"], project, dict(os.environ))
@@ -136,10 +138,27 @@ def plain_alembic(server: Server, project: Path) -> float:
 def driftbot(server: Server, project: Path, cache: Path, *extra: str) -> tuple[float, dict[str, object]]:
     """One `driftbot check` (wall seconds, its JSON report); it must find no drift."""
     report = project.parent / f"{project.name}.report.json"
-    env = {**os.environ, "DRIFTBOT_DATABASE_URL": server.admin_url.render_as_string(hide_password=False),
-           "DRIFTBOT_SNAPSHOT_DIR": str(cache)}
-    seconds, code = timed([str(BIN / "driftbot"), "check", str(project), "--postgres", "url", "--format", "json",
-                           "--output", str(report), *extra], project, env)
+    env = {
+        **os.environ,
+        "DRIFTBOT_DATABASE_URL": server.admin_url.render_as_string(hide_password=False),
+        "DRIFTBOT_SNAPSHOT_DIR": str(cache),
+    }
+    seconds, code = timed(
+        [
+            str(BIN / "driftbot"),
+            "check",
+            str(project),
+            "--postgres",
+            "url",
+            "--format",
+            "json",
+            "--output",
+            str(report),
+            *extra,
+        ],
+        project,
+        env,
+    )
     if code != 0:
         raise SystemExit(f"driftbot exited {code} on {project}")
     data: dict[str, object] = json.loads(report.read_text())
@@ -212,11 +231,11 @@ def log(message: str) -> None:
 
 def write(rows: list[Row], started: datetime, load: tuple[float, float, float], path: Path) -> None:
     lines = [
-        "# Incremental check: a pull request's new revision on a warm snapshot cache", "",
+        "# Incremental check: a pull request's new revision on a warm snapshot cache",
+        "",
         f"- date: {started:%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} cores, shared with other work "
         f"(load average 1/5/15 min at the start: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f})",
-        "- command: `.venv/bin/python benchmarks/incremental.py "
-        + " ".join(sys.argv[1:]) + "`",
+        "- command: `.venv/bin/python benchmarks/incremental.py " + " ".join(sys.argv[1:]) + "`",
         "- one PostgreSQL server of driftbot's `local` provider; wall-clock medians of subprocesses, in seconds",
         "",
         "| N/M | runs | alembic upgrade + check | driftbot cold | cold / alembic | driftbot warm, one new revision "
@@ -227,13 +246,17 @@ def write(rows: list[Row], started: datetime, load: tuple[float, float, float], 
     for r in rows:
         alembic, cold, warm = r.median("alembic"), r.median("cold"), r.median("warm")
         stages = " / ".join(f"{r.stage(s):.2f}" for s in ("restore", "migrate", "snapshot", "models", "catalog"))
-        lines.append(f"| {r.tables}/{r.migrations} | {r.runs} | {alembic:.1f} | {cold:.1f} | {cold / alembic:.2f}x "
-                     f"| {warm:.1f} | {warm / alembic:.2f}x | {stages} "
-                     f"| {r.median('archive'):.1f} ({r.median('archive_restore'):.2f}) | {r.load[0]:.2f} |")
+        lines.append(
+            f"| {r.tables}/{r.migrations} | {r.runs} | {alembic:.1f} | {cold:.1f} | {cold / alembic:.2f}x "
+            f"| {warm:.1f} | {warm / alembic:.2f}x | {stages} "
+            f"| {r.median('archive'):.1f} ({r.median('archive_restore'):.2f}) | {r.load[0]:.2f} |"
+        )
     lines += ["", "Per-run values (seconds):", ""]
     for r in rows:
-        lines.append(f"- {r.tables}/{r.migrations}: alembic {_list(r.alembic)}; cold {_list(r.cold)}; "
-                     f"warm {_list(r.warm)}; from the archive {_list(r.archive)}")
+        lines.append(
+            f"- {r.tables}/{r.migrations}: alembic {_list(r.alembic)}; cold {_list(r.cold)}; "
+            f"warm {_list(r.warm)}; from the archive {_list(r.archive)}"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -173,8 +173,7 @@ def create_database(server: Server, label: str) -> URL:
 
 def drop_database(server: Server, url: URL) -> None:
     with psycopg.connect(libpq_conninfo(server.admin_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(str(url.database))))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(url.database))))
 
 
 @contextmanager
@@ -193,8 +192,9 @@ def url_text(url: URL) -> str:
 # --------------------------------------------------------------------------- measurements
 
 
-def timed_run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None
-              ) -> tuple[float, subprocess.CompletedProcess[str]]:
+def timed_run(
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     return time.perf_counter() - started, proc
@@ -227,12 +227,12 @@ def run_alembic(project: Path, url: URL, m: Measurements) -> None:
     m.check.append(seconds)
     m.check_codes.append(proc.returncode)
     if proc.returncode != 0:
-        m.problems.append(f"`alembic check` exited {proc.returncode}:\n"
-                          f"{(proc.stdout + proc.stderr).strip()[-3000:]}")
+        m.problems.append(f"`alembic check` exited {proc.returncode}:\n{(proc.stdout + proc.stderr).strip()[-3000:]}")
 
 
-def run_driftbot(server: Server, project: Path, m: Measurements, runs: DriftbotRuns,
-                 variant: str, timeout: float) -> None:
+def run_driftbot(
+    server: Server, project: Path, m: Measurements, runs: DriftbotRuns, variant: str, timeout: float
+) -> None:
     """(b) `driftbot check` as a subprocess against the shared server.
 
     variant "driftbot" is the installed console script; "nosrc" is the same CLI with
@@ -240,14 +240,15 @@ def run_driftbot(server: Server, project: Path, m: Measurements, runs: DriftbotR
     A run that exceeds `timeout` gets SIGABRT; PYTHONFAULTHANDLER makes it print where it was.
     """
     args = ["check", str(project), "--postgres", "url", "--format", "json"]
-    cmd = [str(BIN / "driftbot"), *args] if variant == "driftbot" else \
-        [sys.executable, "-c", NO_SOURCE_LOOKUP, *args]
-    env = {**os.environ, "DRIFTBOT_DATABASE_URL": url_text(server.admin_url),  # not on the command line
-           "PYTHONFAULTHANDLER": "1"}
+    cmd = [str(BIN / "driftbot"), *args] if variant == "driftbot" else [sys.executable, "-c", NO_SOURCE_LOOKUP, *args]
+    env = {
+        **os.environ,
+        "DRIFTBOT_DATABASE_URL": url_text(server.admin_url),  # not on the command line
+        "PYTHONFAULTHANDLER": "1",
+    }
     runs.timeout = timeout
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -255,8 +256,7 @@ def run_driftbot(server: Server, project: Path, m: Measurements, runs: DriftbotR
         stdout, stderr = proc.communicate()
         where = where_killed(stderr)
         runs.killed.append(where)
-        m.problems.append(f"{variant}: killed after {timeout:.0f}s {where}\n"
-                          f"{traceback_excerpt(stderr)}")
+        m.problems.append(f"{variant}: killed after {timeout:.0f}s {where}\n{traceback_excerpt(stderr)}")
         drop_leftover_scratch_databases(server)
         return
     runs.wall.append(time.perf_counter() - started)
@@ -264,13 +264,15 @@ def run_driftbot(server: Server, project: Path, m: Measurements, runs: DriftbotR
     try:
         report = json.loads(stdout)
     except json.JSONDecodeError:
-        m.problems.append(f"{variant} exited {proc.returncode} without a JSON report:\n"
-                          f"{(stdout + stderr).strip()[-3000:]}")
+        m.problems.append(
+            f"{variant} exited {proc.returncode} without a JSON report:\n{(stdout + stderr).strip()[-3000:]}"
+        )
         return
     runs.stages.append(report.get("timings", {}))
     if proc.returncode != 0:
-        m.problems.append(f"{variant} exited {proc.returncode} (status {report.get('status')}):\n"
-                          + describe_report(report))
+        m.problems.append(
+            f"{variant} exited {proc.returncode} (status {report.get('status')}):\n" + describe_report(report)
+        )
 
 
 FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>\S+)')
@@ -280,8 +282,10 @@ def where_killed(stderr: str) -> str:
     """'in the diff stage, at driftbot/project/sources.py:57 locate_sources' from a faulthandler dump."""
     frames = [(f["file"], int(f["line"]), f["func"]) for f in FRAME.finditer(stderr)]  # innermost first
     ours = [f for f in frames if "/driftbot/" in f[0] and "site-packages" not in f[0]]
-    stage = next((stage_at(line) for file, line, func in ours
-                  if file.endswith("driftbot/runs/check.py") and func == "_check"), None)
+    stage = next(
+        (stage_at(line) for file, line, func in ours if file.endswith("driftbot/runs/check.py") and func == "_check"),
+        None,
+    )
     parts = [f"in the {stage} stage" if stage else "in an unknown stage"]
     if ours:
         file, line, func = ours[0]
@@ -305,14 +309,15 @@ def stage_at(line: int) -> str | None:
 def traceback_excerpt(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     start = next((i for i, line in enumerate(lines) if "most recent call first" in line), 0)
-    return "\n".join(lines[start:start + 16])
+    return "\n".join(lines[start : start + 16])
 
 
 def drop_leftover_scratch_databases(server: Server) -> None:
     """A killed driftbot leaves its two scratch databases on our throwaway server."""
     with psycopg.connect(libpq_conninfo(server.admin_url), autocommit=True) as conn:
-        names = [r[0] for r in conn.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'driftbot\\_%'").fetchall()]
+        names = [
+            r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'driftbot\\_%'").fetchall()
+        ]
         for name in names:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
@@ -325,8 +330,10 @@ def describe_report(report: dict[str, object]) -> str:
     findings = report.get("findings") or []
     assert isinstance(findings, list)
     for f in findings[:50]:
-        lines.append(f"  {f['severity']:4} {f['kind']} {f['object']}\n"
-                     f"       migrations: {f['migrations']}\n       models:     {f['models']}")
+        lines.append(
+            f"  {f['severity']:4} {f['kind']} {f['object']}\n"
+            f"       migrations: {f['migrations']}\n       models:     {f['models']}"
+        )
     if len(findings) > 50:
         lines.append(f"  ... and {len(findings) - 50} more findings")
     return "\n".join(lines)
@@ -336,8 +343,7 @@ def run_compare(server: Server, project: Path, m_url: URL, m: Measurements) -> N
     """(c) read both catalogs + diff in process, on a migrated and a create_all database."""
     with fresh_database(server, "models") as o_url:
         env = {**os.environ, "BENCH_DATABASE_URL": url_text(o_url)}
-        proc = subprocess.run([sys.executable, "-c", CREATE_ALL], cwd=project, env=env,
-                              capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-c", CREATE_ALL], cwd=project, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"create_all failed in {project}:\n{proc.stderr}")
         m_engine = create_engine(m_url, poolclass=NullPool)
@@ -364,12 +370,15 @@ def run_compare(server: Server, project: Path, m_url: URL, m: Measurements) -> N
                 m.compare.append(time.perf_counter() - t4)
                 m.compare_findings = len(findings)
             if len(m_catalog.tables) != m.size.tables or len(o_catalog.tables) != m.size.tables:
-                m.problems.append(f"expected {m.size.tables} tables, the catalogs hold "
-                                  f"{len(m_catalog.tables)} (migrations) and {len(o_catalog.tables)} (models)")
+                m.problems.append(
+                    f"expected {m.size.tables} tables, the catalogs hold "
+                    f"{len(m_catalog.tables)} (migrations) and {len(o_catalog.tables)} (models)"
+                )
             if findings:
-                m.problems.append(f"diff_catalogs found {len(findings)} differences in process:\n"
-                                  + "\n".join(f"  {f.kind} {f.object}: {f.migrations!r} vs {f.models!r}"
-                                              for f in findings[:50]))
+                m.problems.append(
+                    f"diff_catalogs found {len(findings)} differences in process:\n"
+                    + "\n".join(f"  {f.kind} {f.object}: {f.migrations!r} vs {f.models!r}" for f in findings[:50])
+                )
         finally:
             m_engine.dispose()
             o_engine.dispose()
@@ -377,8 +386,7 @@ def run_compare(server: Server, project: Path, m_url: URL, m: Measurements) -> N
 
 def run_import(project: Path, m: Measurements) -> None:
     for _ in range(m.size.repeat):
-        proc = subprocess.run([sys.executable, "-c", IMPORT_MODELS], cwd=project,
-                              capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-c", IMPORT_MODELS], cwd=project, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"importing models failed in {project}:\n{proc.stderr}")
         m.import_models.append(float(proc.stdout.strip().splitlines()[-1]))
@@ -456,13 +464,25 @@ def machine() -> tuple[str, str, list[str]]:
     cpuinfo = Path("/proc/cpuinfo")
     cpu = platform.processor()
     if cpuinfo.exists():
-        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                    if line.startswith("model name")), cpu)
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            cpu,
+        )
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or str(os.cpu_count())
-    versions = subprocess.run([sys.executable, "-c",
-                               "import sqlalchemy, alembic, psycopg; "
-                               "print(sqlalchemy.__version__, alembic.__version__, psycopg.__version__)"],
-                              capture_output=True, text=True).stdout.split()
+    versions = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sqlalchemy, alembic, psycopg; "
+            "print(sqlalchemy.__version__, alembic.__version__, psycopg.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     return nproc, cpu, versions + ["?"] * (3 - len(versions))
 
 
@@ -492,16 +512,24 @@ def driftbot_revision() -> tuple[str, str]:
     for path in sorted(package.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+
     def git(*args: str) -> str:
         proc = subprocess.run(["git", *args], cwd=package.parent, capture_output=True, text=True)
         return proc.stdout.strip() if proc.returncode == 0 else ""
+
     head = git("log", "-1", "--format=%h %s")[:90] or "unknown"
     dirty = git("status", "--porcelain", "--", str(package))
     return head + (" + uncommitted changes in driftbot/" if dirty else ""), digest.hexdigest()[:12]
 
 
-def render(results: list[Measurements], server: Server, started: datetime, elapsed: float,
-           revisions: tuple[tuple[str, str], tuple[str, str]], load: tuple[float, float]) -> str:
+def render(
+    results: list[Measurements],
+    server: Server,
+    started: datetime,
+    elapsed: float,
+    revisions: tuple[tuple[str, str], tuple[str, str]],
+    load: tuple[float, float],
+) -> str:
     nproc, cpu, (sa_version, alembic_version, psycopg_version) = machine()
     seen = {name for m in results for runs in (m.driftbot, m.nosrc) for t in runs.stages for name in t}
     optional = {"baseline", "suggest"}  # stages a clean run without --baseline never has
@@ -519,9 +547,12 @@ def render(results: list[Measurements], server: Server, started: datetime, elaps
         "- sizes: N tables / M migrations (benchmarks/generate.py); times are medians, in seconds, "
         "over the number of runs shown",
         f"- driftbot: {revisions[0][0]} (sources {revisions[0][1]})"
-        + ("" if revisions[0] == revisions[1] else
-           f"; **driftbot changed during the run**, at the end: {revisions[1][0]} (sources "
-           f"{revisions[1][1]}): sizes measured at different times may differ in code"),
+        + (
+            ""
+            if revisions[0] == revisions[1]
+            else f"; **driftbot changed during the run**, at the end: {revisions[1][0]} (sources "
+            f"{revisions[1][1]}): sizes measured at different times may differ in code"
+        ),
         f"- load average (1 min) at the start / end: {load[0]:.2f} / {load[1]:.2f}",
         f"- command: `{' '.join(['.venv/bin/python', 'benchmarks/run.py', *sys.argv[1:]])}`",
         "",
@@ -536,11 +567,12 @@ def render(results: list[Measurements], server: Server, started: datetime, elaps
         up, ck = med(m.upgrade), med(m.check)
         both = up + ck if up is not None and ck is not None else None
         wall_text, wall = wall_cell(m.driftbot)
-        ratio_text = ratio(wall, both) if wall is not None else \
-            f"> {m.driftbot.timeout / both:.0f}x" if both else "-"
-        out.append(f"| {m.size.label} | {m.size.repeat} | {fmt(up)} | {fmt(ck)} | {fmt(both)} | "
-                   f"{wall_text} | {ratio_text} | {fmt(med(m.compare))} | {ratio(med(m.compare), ck)} | "
-                   f"{fmt(med(m.import_models))} | {verdict(m)} |")
+        ratio_text = ratio(wall, both) if wall is not None else f"> {m.driftbot.timeout / both:.0f}x" if both else "-"
+        out.append(
+            f"| {m.size.label} | {m.size.repeat} | {fmt(up)} | {fmt(ck)} | {fmt(both)} | "
+            f"{wall_text} | {ratio_text} | {fmt(med(m.compare))} | {ratio(med(m.compare), ck)} | "
+            f"{fmt(med(m.import_models))} | {verdict(m)} |"
+        )
     out += [
         "",
         "## driftbot check, per stage (`timings` of its JSON report)",
@@ -549,20 +581,23 @@ def render(results: list[Measurements], server: Server, started: datetime, elaps
         "`driftbot.runs.check.locate_sources` replaced by a no-op (findings then carry no model "
         "file/line), to show what the rest of the run costs; it is not what users run.",
         "",
-        "| N/M | variant | " + " | ".join(STAGE_TITLES.get(s, s) for s in stages)
-        + " | wall | wall - total |",
+        "| N/M | variant | " + " | ".join(STAGE_TITLES.get(s, s) for s in stages) + " | wall | wall - total |",
         "|---|---|" + "---:|" * (len(stages) + 2),
     ]
     for m in results:
         for name, runs in (("driftbot check", m.driftbot), ("source lookup skipped", m.nosrc)):
             if runs.timed_out and not runs.stages:
-                out.append(f"| {m.size.label} | {name} | killed after {runs.timeout:.0f}s "
-                           f"{runs.killed[0]} |" + " |" * (len(stages) + 1))
+                out.append(
+                    f"| {m.size.label} | {name} | killed after {runs.timeout:.0f}s "
+                    f"{runs.killed[0]} |" + " |" * (len(stages) + 1)
+                )
                 continue
             total, wall = runs.stage("total"), med(runs.wall)
-            out.append(f"| {m.size.label} | {name} | " + " | ".join(
-                fmt(runs.stage(s)) for s in stages)
-                + f" | {fmt(wall)} | {fmt(wall - total) if total is not None and wall else '-'} |")
+            out.append(
+                f"| {m.size.label} | {name} | "
+                + " | ".join(fmt(runs.stage(s)) for s in stages)
+                + f" | {fmt(wall)} | {fmt(wall - total) if total is not None and wall else '-'} |"
+            )
     out += [
         "",
         "## Compare step alone (in process, fresh connections)",
@@ -572,8 +607,10 @@ def render(results: list[Measurements], server: Server, started: datetime, elaps
         "|---|---:|---:|---:|---:|---:|",
     ]
     for m in results:
-        out.append(f"| {m.size.label} | {fmt(med(m.catalog_m))} | {fmt(med(m.catalog_o))} | "
-                   f"{fmt(med(m.diff))} | {fmt(med(m.compare))} | {m.compare_findings} |")
+        out.append(
+            f"| {m.size.label} | {fmt(med(m.catalog_m))} | {fmt(med(m.catalog_o))} | "
+            f"{fmt(med(m.diff))} | {fmt(med(m.compare))} | {m.compare_findings} |"
+        )
     out += [
         "",
         "Notes: *upgrade + check* and *driftbot check (wall)* are wall-clock times of subprocesses "
@@ -611,23 +648,33 @@ def verdict(m: Measurements) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default=DEFAULT_SIZES,
-                        help=f"comma-separated N/M or N/MxR (R: repeats for that size); "
-                             f"default {DEFAULT_SIZES}")
+    parser.add_argument(
+        "--sizes",
+        default=DEFAULT_SIZES,
+        help=f"comma-separated N/M or N/MxR (R: repeats for that size); default {DEFAULT_SIZES}",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per size (default 3)")
-    parser.add_argument("--timeout", type=float, default=180,
-                        help="seconds after which a driftbot run is killed (default 180)")
-    parser.add_argument("--max-locks-per-transaction", type=int, default=256, metavar="N",
-                        help="raise the local provider's setting to at least N (default 256; 0 keeps "
-                             "driftbot's own; with 64, 1000 tables in one transaction fail: see README)")
-    parser.add_argument("--output", type=Path, default=HERE / "results.md",
-                        help="Markdown results file (default benchmarks/results.md)")
+    parser.add_argument(
+        "--timeout", type=float, default=180, help="seconds after which a driftbot run is killed (default 180)"
+    )
+    parser.add_argument(
+        "--max-locks-per-transaction",
+        type=int,
+        default=256,
+        metavar="N",
+        help="raise the local provider's setting to at least N (default 256; 0 keeps "
+        "driftbot's own; with 64, 1000 tables in one transaction fail: see README)",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=HERE / "results.md", help="Markdown results file (default benchmarks/results.md)"
+    )
     args = parser.parse_args(argv)
     sizes = parse_sizes(args.sizes, args.repeat)
     for tool in ("alembic", "driftbot"):
         if not (BIN / tool).is_file():
-            raise SystemExit(f"run.py: {BIN / tool} not found: run with the venv's python "
-                             "(.venv/bin/python benchmarks/run.py)")
+            raise SystemExit(
+                f"run.py: {BIN / tool} not found: run with the venv's python (.venv/bin/python benchmarks/run.py)"
+            )
     own = local_provider.THROWAWAY_SETTINGS.get("max_locks_per_transaction")
     if args.max_locks_per_transaction and int(own or 64) < args.max_locks_per_transaction:
         local_provider.THROWAWAY_SETTINGS["max_locks_per_transaction"] = str(args.max_locks_per_transaction)
@@ -644,8 +691,14 @@ def main(argv: list[str] | None = None) -> int:
         after = driftbot_revision()
         if after != before:
             log("!! driftbot's source changed during the run")
-        text = render(results, server, started_at, time.perf_counter() - started, (before, after),
-                      (load_start, os.getloadavg()[0]))
+        text = render(
+            results,
+            server,
+            started_at,
+            time.perf_counter() - started,
+            (before, after),
+            (load_start, os.getloadavg()[0]),
+        )
     print(text)
     args.output.write_text(text)
     log(f"wrote {args.output}")

@@ -61,6 +61,7 @@ def _choice(choices: tuple[str, ...]) -> Callable[[object, Path], object]:
         if value not in choices:
             raise _Invalid
         return str(value)
+
     return parse
 
 
@@ -79,8 +80,11 @@ def _seconds(value: object, _base: Path) -> float:
 
 def _env_names(value: object, _base: Path) -> tuple[str, ...]:
     names = [value] if isinstance(value, str) else value
-    if not isinstance(names, list) or not names or not all(
-            isinstance(n, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) for n in names):
+    if (
+        not isinstance(names, list)
+        or not names
+        or not all(isinstance(n, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) for n in names)
+    ):
         raise _Invalid
     return tuple(str(n) for n in names)
 
@@ -185,33 +189,42 @@ def load_config(path: Path) -> ConfigFile:
         option = OPTIONS.get(key)
         if option is None:
             close = difflib.get_close_matches(key, ALLOWED_KEYS, n=1)
-            raise ConfigError(f"{name} in {path}: unknown key" + (f" (did you mean {close[0]!r}?)" if close else ""),
-                              hint=f"allowed keys: {', '.join(ALLOWED_KEYS)}")
+            raise ConfigError(
+                f"{name} in {path}: unknown key" + (f" (did you mean {close[0]!r}?)" if close else ""),
+                hint=f"allowed keys: {', '.join(ALLOWED_KEYS)}",
+            )
         try:
             values[option.field] = option.parse(value, base)
         except _Invalid:
-            raise ConfigError(f"{name} = {_show(value)} in {path} is not allowed",
-                              hint=f"allowed values: {option.allowed}") from None
+            raise ConfigError(
+                f"{name} = {_show(value)} in {path} is not allowed", hint=f"allowed values: {option.allowed}"
+            ) from None
     return ConfigFile(path, values)
 
 
 def _ignore_rules(value: object, name: str, path: Path) -> IgnoreRules:
     if not isinstance(value, dict):
-        raise ConfigError(f"[{name}] in {path} must be a table",
-                          hint=f"allowed keys: {', '.join(RULE_KEYS)}, each a list of glob patterns")
+        raise ConfigError(
+            f"[{name}] in {path} must be a table",
+            hint=f"allowed keys: {', '.join(RULE_KEYS)}, each a list of glob patterns",
+        )
     rules: dict[str, tuple[str, ...]] = {}
     for key, patterns in value.items():
         if key not in RULE_KEYS:
             raise ConfigError(f"[{name}] {key} in {path}: unknown key", hint=f"allowed keys: {', '.join(RULE_KEYS)}")
         listed = [patterns] if isinstance(patterns, str) else patterns
         if not isinstance(listed, list) or not all(isinstance(p, str) and p for p in listed):
-            raise ConfigError(f"[{name}] {key} = {_show(patterns)} in {path} is not allowed",
-                              hint="allowed values: a list of glob patterns such as [\"audit_*\", \"public.legacy\"]")
+            raise ConfigError(
+                f"[{name}] {key} = {_show(patterns)} in {path} is not allowed",
+                hint='allowed values: a list of glob patterns such as ["audit_*", "public.legacy"]',
+            )
         if key == "kinds":
             for pattern in listed:
                 if not any(fnmatchcase(kind, pattern) for kind in FINDING_KINDS):
-                    raise ConfigError(f"[{name}] kinds: {pattern!r} in {path} matches no finding kind",
-                                      hint=f"allowed values: {', '.join(FINDING_KINDS)} (or a glob such as 'index_*')")
+                    raise ConfigError(
+                        f"[{name}] kinds: {pattern!r} in {path} matches no finding kind",
+                        hint=f"allowed values: {', '.join(FINDING_KINDS)} (or a glob such as 'index_*')",
+                    )
         rules[key] = tuple(listed)
     return IgnoreRules(**rules)
 
@@ -225,8 +238,9 @@ def explicit_fields(settings: Settings) -> frozenset[str]:
     if settings.explicit is not None:
         return settings.explicit
     defaults = Settings()
-    return frozenset(f.name for f in dataclasses.fields(Settings)
-                     if getattr(settings, f.name) != getattr(defaults, f.name))
+    return frozenset(
+        f.name for f in dataclasses.fields(Settings) if getattr(settings, f.name) != getattr(defaults, f.name)
+    )
 
 
 def configure(settings: Settings) -> Settings:

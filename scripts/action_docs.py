@@ -1,7 +1,7 @@
 """README.md's tables of the action's inputs and outputs, generated from action.yml.
 
-    python scripts/action_docs.py          # rewrite the tables in README.md
-    python scripts/action_docs.py --check  # exit 1 when README.md is out of date (tests run this)
+python scripts/action_docs.py          # rewrite the tables in README.md
+python scripts/action_docs.py --check  # exit 1 when README.md is out of date (tests run this)
 """
 
 from __future__ import annotations

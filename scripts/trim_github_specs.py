@@ -140,12 +140,17 @@ def trim_openapi(doc: dict[str, Any], version: str) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for path, method in OPERATIONS:
         item = doc["paths"][path]
-        kept = paths.setdefault(path, {k: v for k, v in item.items() if k not in {"get", "post", "put", "patch", "delete"}})
+        kept = paths.setdefault(
+            path, {k: v for k, v in item.items() if k not in {"get", "post", "put", "patch", "delete"}}
+        )
         kept[method] = _strip(item[method])
     out: dict[str, Any] = {
         "openapi": doc["openapi"],
-        "info": {"title": doc["info"]["title"], "version": doc["info"]["version"],
-                 "x-trimmed-from": f"@octokit/openapi@{version} generated/api.github.com.json by scripts/trim_github_specs.py"},
+        "info": {
+            "title": doc["info"]["title"],
+            "version": doc["info"]["version"],
+            "x-trimmed-from": f"@octokit/openapi@{version} generated/api.github.com.json by scripts/trim_github_specs.py",
+        },
         "servers": doc.get("servers", []),
         "paths": paths,
         "components": {},
@@ -174,7 +179,9 @@ def _write(path: Path, data: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("node_modules", type=Path, help="directory holding @octokit/openapi and @octokit/webhooks-schemas")
+    parser.add_argument(
+        "node_modules", type=Path, help="directory holding @octokit/openapi and @octokit/webhooks-schemas"
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     octokit = args.node_modules / "@octokit"

@@ -42,8 +42,7 @@ def pg_url(pg_server: Server) -> str:
 def materialize(scenario: str, dest: Path) -> Path:
     """A full Alembic project in `dest`: the base files with the scenario's files on top."""
     shutil.copytree(PROJECTS / "_base", dest, dirs_exist_ok=True)
-    shutil.copytree(PROJECTS / scenario, dest, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PROJECTS / scenario, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
 
@@ -51,6 +50,7 @@ def materialize(scenario: str, dest: Path) -> Path:
 def make_project(tmp_path: Path) -> Callable[[str], Path]:
     def make(scenario: str) -> Path:
         return materialize(scenario, tmp_path / scenario)
+
     return make
 
 
@@ -59,13 +59,15 @@ def url_settings(pg_url: str) -> Callable[..., Settings]:
     def settings(project: Path, **changes: object) -> Settings:
         base = Settings(project_dir=project, postgres="url", database_url=Secret(pg_url))
         return base.replace(**changes)
+
     return settings
 
 
 @pytest.fixture
-def check_fixture(make_project: Callable[[str], Path],
-                  url_settings: Callable[..., Settings]) -> Callable[..., Report]:
+def check_fixture(make_project: Callable[[str], Path], url_settings: Callable[..., Settings]) -> Callable[..., Report]:
     """Run the engine on a fixture project against the session's server."""
+
     def check(scenario: str, **changes: object) -> Report:
         return run_check(url_settings(make_project(scenario), **changes))
+
     return check

@@ -31,11 +31,18 @@ GIT_TIMEOUT = 60.0
 OVERRIDES = (
     "core.fsmonitor=false",  # an fsmonitor hook runs for anything that reads the index
     "core.hooksPath=/dev/null",  # no hook (reference-transaction, post-checkout, ...)
-    "core.pager=cat", "pager.diff-tree=false",
+    "core.pager=cat",
+    "pager.diff-tree=false",
     "diff.external=",  # an external diff program
-    "core.sshCommand=false", "core.gitProxy=", "core.askPass=", "credential.helper=",
+    "core.sshCommand=false",
+    "core.gitProxy=",
+    "core.askPass=",
+    "credential.helper=",
     "protocol.allow=never",  # no transport at all: a promisor remote's lazy fetch runs those
-    "core.alternateRefsCommand=", "gpg.program=false", "core.editor=false", "sequence.editor=false",
+    "core.alternateRefsCommand=",
+    "gpg.program=false",
+    "core.editor=false",
+    "sequence.editor=false",
 )
 
 
@@ -74,9 +81,11 @@ def resolve_since(value: str | None, base_sha: str | None, project_dir: Path, wo
 
 
 def missing_base(sha: str) -> str:
-    return (f"driftbot did not review this pull request's revisions: its base commit {sha} is not in this "
-            "checkout. Check out with fetch-depth: 0 (actions/checkout), or fetch the base first: "
-            f"git fetch --depth=1 origin {sha}")  # no backticks, no final period: also the comment's note
+    return (
+        f"driftbot did not review this pull request's revisions: its base commit {sha} is not in this "
+        "checkout. Check out with fetch-depth: 0 (actions/checkout), or fetch the base first: "
+        f"git fetch --depth=1 origin {sha}"
+    )  # no backticks, no final period: also the comment's note
 
 
 def changed_since(ref: str, project_dir: Path, workspace: Path) -> tuple[str, ...] | None:
@@ -95,8 +104,19 @@ def changed_since(ref: str, project_dir: Path, workspace: Path) -> tuple[str, ..
         base = merge_base.stdout.strip()
     else:  # a shallow checkout of the merge commit and the base: the base itself is the branch point
         log.debug("since: no merge base of %s and HEAD (a shallow clone?): comparing with %s itself", ref, base)
-    diff = git(top, "diff-tree", "-r", "-z", "--name-only", "--no-renames", "--no-ext-diff", "--no-textconv",
-               "--end-of-options", base, "HEAD")
+    diff = git(
+        top,
+        "diff-tree",
+        "-r",
+        "-z",
+        "--name-only",
+        "--no-renames",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--end-of-options",
+        base,
+        "HEAD",
+    )
     if diff.returncode != 0:
         log.warning("since: git diff-tree failed: %s", diff.stderr.strip()[:300])
         return None
@@ -118,16 +138,32 @@ def repository_root(start: Path, workspace: Path) -> Path | None:
 
 def git(top: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """git, hardened as the module says, in the repository `top`."""
-    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": "/nonexistent", "LC_ALL": "C",
-           "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_ATTR_NOSYSTEM": "1",
-           "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "GIT_NO_LAZY_FETCH": "1",
-           "GIT_NO_REPLACE_OBJECTS": "1", "GIT_CEILING_DIRECTORIES": str(top.parent)}
+    env = {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "HOME": "/nonexistent",
+        "LC_ALL": "C",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_ATTR_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_OPTIONAL_LOCKS": "0",
+        "GIT_NO_LAZY_FETCH": "1",
+        "GIT_NO_REPLACE_OBJECTS": "1",
+        "GIT_CEILING_DIRECTORIES": str(top.parent),
+    }
     overrides = [arg for item in (*OVERRIDES, f"safe.directory={top}") for arg in ("-c", item)]
     try:
-        return subprocess.run(["git", "--no-pager", *overrides, "-C", str(top), *args], env=env, cwd=top,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="surrogateescape",
-                              timeout=GIT_TIMEOUT, check=False)
+        return subprocess.run(
+            ["git", "--no-pager", *overrides, "-C", str(top), *args],
+            env=env,
+            cwd=top,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="surrogateescape",
+            timeout=GIT_TIMEOUT,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         log.warning("since: git could not run: %s", exc)
         return subprocess.CompletedProcess(["git", *args], 128, "", str(exc))
-

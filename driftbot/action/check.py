@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from driftbot.action.base import Resolved, Since, resolve_since
-from driftbot.action.publish import FORK_WORKFLOW, Published, Target, annotate, exit_code, publish_to_pr, set_outputs, summarize
+from driftbot.action.publish import (
+    FORK_WORKFLOW,
+    Published,
+    Target,
+    annotate,
+    exit_code,
+    publish_to_pr,
+    set_outputs,
+    summarize,
+)
 from driftbot.action.settings import Settings
 from driftbot.action.worker import SnapshotShare, run_in_worker
 from driftbot.errors import EXIT_CLEAN, EXIT_INFRA, DriftbotError
@@ -53,7 +62,8 @@ def run_check(settings: Settings, payload: Mapping[str, Any]) -> int:
         published.notes.append(
             f"This pull request comes from a fork, whose token cannot comment or set statuses. The report is in "
             f"`{settings.report_path}`: upload it as the `driftbot-report` artifact and the `workflow_run` workflow "
-            f"({FORK_WORKFLOW}) publishes the comment and the status.")
+            f"({FORK_WORKFLOW}) publishes the comment and the status."
+        )
     elif gh is not None and target is not None:
         published = publish_to_pr(gh, settings, report, target)
     elif target is not None:
@@ -88,11 +98,21 @@ def check_project(settings: Settings, since: Since | None = None) -> Report:
     engine = EngineSettings(
         project_dir=settings.project_dir,
         config_file=settings.project_dir / settings.config if settings.config else None,
-        metadata=settings.metadata, url_env_vars=settings.url_env, baseline=settings.baseline,
-        suggest=settings.suggest, debug=settings.debug, postgres="url",
-        since=since.label if since else "", fail_on="hazard" if settings.fail_on == "hazard" else "drift")
-    server_settings = EngineSettings(postgres=settings.postgres, postgres_version=settings.postgres_version,
-                                     postgres_image=settings.postgres_image, database_url=settings.database_url)
+        metadata=settings.metadata,
+        url_env_vars=settings.url_env,
+        baseline=settings.baseline,
+        suggest=settings.suggest,
+        debug=settings.debug,
+        postgres="url",
+        since=since.label if since else "",
+        fail_on="hazard" if settings.fail_on == "hazard" else "drift",
+    )
+    server_settings = EngineSettings(
+        postgres=settings.postgres,
+        postgres_version=settings.postgres_version,
+        postgres_image=settings.postgres_image,
+        database_url=settings.database_url,
+    )
     try:
         with ExitStack() as stack:
             if since is not None and since.changed is not None:
@@ -100,9 +120,13 @@ def check_project(settings: Settings, since: Since | None = None) -> Report:
             with grouped("PostgreSQL"):  # groups don't nest: the worker's own groups come after this one
                 server = stack.enter_context(start_server(server_settings))
             url = server.admin_url.render_as_string(hide_password=False)
-            report = run_in_worker(dataclasses.replace(engine, database_url=Secret(url)), install=settings.install,
-                                   share=settings.workspace, secret_values=[settings.github_token.value],
-                                   snapshots=snapshot_share(settings))
+            report = run_in_worker(
+                dataclasses.replace(engine, database_url=Secret(url)),
+                install=settings.install,
+                share=settings.workspace,
+                secret_values=[settings.github_token.value],
+                snapshots=snapshot_share(settings),
+            )
             # the worker saw a URL: the provider is what the trusted side started
             return dataclasses.replace(report, postgres=PostgresInfo(server.provider, server.version))
     except DriftbotError as exc:  # no server, no working directory, ...: still a report to publish
@@ -117,8 +141,11 @@ def snapshot_share(settings: Settings) -> SnapshotShare | None:
     for part in settings.cache_dir.parts:
         path = path / part
         if path.is_symlink() or (path.exists() and not path.is_dir()):
-            log.warning("cache-dir %s: %s is not a directory; running every revision", settings.cache_dir,
-                        path.relative_to(workspace))
+            log.warning(
+                "cache-dir %s: %s is not a directory; running every revision",
+                settings.cache_dir,
+                path.relative_to(workspace),
+            )
             return None
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -152,7 +179,13 @@ def _target(settings: Settings, payload: Mapping[str, Any]) -> Target | None:
 
 def _pending(gh: GitHubClient, target: Target) -> None:
     try:
-        set_status(gh, target.repository, target.head_sha, "pending", "Checking the models against the migrations",
-                   target_url=target.run_url)
+        set_status(
+            gh,
+            target.repository,
+            target.head_sha,
+            "pending",
+            "Checking the models against the migrations",
+            target_url=target.run_url,
+        )
     except (CannotSetStatus, GitHubError) as exc:
         log.debug("pending status not set: %s", exc.message)

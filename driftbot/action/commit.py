@@ -21,8 +21,14 @@ log = logging.getLogger(__name__)
 def run_commit(settings: Settings, payload: Mapping[str, Any]) -> int:
     event = IssueCommentEvent.from_payload(payload)
     gh = make_github(settings.github_token.value, settings.api_url)
-    outcome = handle_commit_command(gh, event, repo=settings.repository, bot_login=viewer_login(gh),
-                                    comment_id=settings.comment_id, run_url=settings.run_url)
+    outcome = handle_commit_command(
+        gh,
+        event,
+        repo=settings.repository,
+        bot_login=viewer_login(gh),
+        comment_id=settings.comment_id,
+        run_url=settings.run_url,
+    )
     if outcome.reason == "ignored":
         log.info("not a driftbot commit command: nothing to do")
         return EXIT_CLEAN

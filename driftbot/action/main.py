@@ -55,9 +55,15 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         return 143
     except Exception as exc:
         log.debug("internal error", exc_info=exc)
-        print(annotation("error", f"driftbot internal error: {type(exc).__name__}; run with debug logging "
-                                  f"(re-run with ACTIONS_STEP_DEBUG) and report it at {ISSUES_URL}",
-                         title="driftbot"), flush=True)
+        print(
+            annotation(
+                "error",
+                f"driftbot internal error: {type(exc).__name__}; run with debug logging "
+                f"(re-run with ACTIONS_STEP_DEBUG) and report it at {ISSUES_URL}",
+                title="driftbot",
+            ),
+            flush=True,
+        )
         return EXIT_INFRA
 
 

@@ -28,9 +28,13 @@ def find_mode(event_name: str, payload: Mapping[str, object], override: Mode | N
     if event_name == "issue_comment":
         return "commit"  # comments that are not a driftbot command on a PR are let go there
     if event_name == "pull_request_target":
-        raise ConfigError("driftbot does not run on pull_request_target: that event gives PR code a write token",
-                          hint="check on `pull_request`, publish fork results from a `workflow_run` workflow "
-                               "(see examples/workflows/driftbot-fork-publish.yml)")
-    raise ConfigError(f"driftbot does not know what to do on a {event_name!r} event",
-                      hint="run it on pull_request (check), workflow_run (publish) or issue_comment (commit), "
-                           "or set the `mode` input")
+        raise ConfigError(
+            "driftbot does not run on pull_request_target: that event gives PR code a write token",
+            hint="check on `pull_request`, publish fork results from a `workflow_run` workflow "
+            "(see examples/workflows/driftbot-fork-publish.yml)",
+        )
+    raise ConfigError(
+        f"driftbot does not know what to do on a {event_name!r} event",
+        hint="run it on pull_request (check), workflow_run (publish) or issue_comment (commit), "
+        "or set the `mode` input",
+    )

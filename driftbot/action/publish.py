@@ -76,7 +76,9 @@ def status_for(report: Report, fail_on: FailOn) -> tuple[State, str]:
     if report.status == "drift":
         fix = "; a verified fix is in the PR comment" if report.suggestion and report.suggestion.verified else ""
         policy = "" if failing else f" (fail-on: {fail_on})"
-        what = [f"{n} {word}{'s' * (n != 1)}" for n, word in ((drift, "drift finding"), (review, "review finding")) if n]
+        what = [
+            f"{n} {word}{'s' * (n != 1)}" for n, word in ((drift, "drift finding"), (review, "review finding")) if n
+        ]
         return ("failure" if failing else "success"), f"{' and '.join(what)}{fix}{policy}"
     why = report.error.message.splitlines()[0] if report.error else "the migrations have more than one head"
     return ("error" if failing else "success"), f"Could not check the project: {why}"
@@ -84,10 +86,17 @@ def status_for(report: Report, fail_on: FailOn) -> tuple[State, str]:
 
 def comment_context(settings: Settings, target: Target, previously_reported: bool) -> CommentContext:
     return CommentContext(
-        comment_id=settings.comment_id, repository=target.repository, head_sha=target.head_sha,
-        branch=target.branch, head_repository=target.head_repository, project_path=str(settings.working_directory),
-        run_url=target.run_url, server_url=settings.server_url, can_commit=not target.is_fork,
-        previously_reported=previously_reported)
+        comment_id=settings.comment_id,
+        repository=target.repository,
+        head_sha=target.head_sha,
+        branch=target.branch,
+        head_repository=target.head_repository,
+        project_path=str(settings.working_directory),
+        run_url=target.run_url,
+        server_url=settings.server_url,
+        can_commit=not target.is_fork,
+        previously_reported=previously_reported,
+    )
 
 
 def publish_to_pr(gh: GitHubClient, settings: Settings, report: Report, target: Target) -> Published:
@@ -99,15 +108,21 @@ def publish_to_pr(gh: GitHubClient, settings: Settings, report: Report, target: 
             if report.status == "clean" and existing is None:
                 log.info("no drift and no earlier driftbot comment: nothing to comment")
             else:
-                body = render_comment(report, comment_context(settings, target, existing is not None),
-                                      marker(settings.comment_id, target.head_sha))
+                body = render_comment(
+                    report,
+                    comment_context(settings, target, existing is not None),
+                    marker(settings.comment_id, target.head_sha),
+                )
                 comment_id = post_sticky_comment(gh, target.repository, target.pr_number, body, settings.comment_id)
-                done.comment_url = (f"{settings.server_url}/{target.repository}/pull/{target.pr_number}"
-                                    f"#issuecomment-{comment_id}")
+                done.comment_url = (
+                    f"{settings.server_url}/{target.repository}/pull/{target.pr_number}#issuecomment-{comment_id}"
+                )
         except CannotPostComment as exc:
-            done.notes.append(f"The pull request comment could not be posted ({exc.reason}): this token cannot "
-                              "write to pull requests. Give the job `permissions: pull-requests: write`; for pull "
-                              f"requests from forks, publish with a `workflow_run` workflow ({FORK_WORKFLOW}).")
+            done.notes.append(
+                f"The pull request comment could not be posted ({exc.reason}): this token cannot "
+                "write to pull requests. Give the job `permissions: pull-requests: write`; for pull "
+                f"requests from forks, publish with a `workflow_run` workflow ({FORK_WORKFLOW})."
+            )
         except GitHubError as exc:
             done.api_failed = True
             done.notes.append(f"The pull request comment could not be posted: {exc.message}")
@@ -115,8 +130,9 @@ def publish_to_pr(gh: GitHubClient, settings: Settings, report: Report, target: 
     try:
         set_status(gh, target.repository, target.head_sha, state, description, target_url=target.run_url)
     except CannotSetStatus as exc:
-        done.notes.append(f"The `driftbot` status could not be set ({exc.reason}): give the job "
-                          "`permissions: statuses: write`.")
+        done.notes.append(
+            f"The `driftbot` status could not be set ({exc.reason}): give the job `permissions: statuses: write`."
+        )
     except GitHubError as exc:
         done.api_failed = True
         done.notes.append(f"The `driftbot` status could not be set: {exc.message}")
@@ -136,19 +152,40 @@ def annotate(report: Report, settings: Settings, out: Emit = emit) -> None:
         for f in findings[:ANNOTATIONS_PER_LEVEL]:
             path = repo_path(f.source.file, root, str(settings.working_directory)) if f.source else None
             usable = path is not None and not path.startswith(("/", "../"))
-            message = f"{f.object}: {f.kind}\nmigrations build: {f.migrations or '(nothing)'}\n" \
-                      f"models declare: {f.models or '(nothing)'}"
-            out(annotation(level, message, file=path if usable else None,
-                           line=f.source.line if usable and f.source else None, title=f"driftbot: {f.kind}"))
+            message = (
+                f"{f.object}: {f.kind}\nmigrations build: {f.migrations or '(nothing)'}\n"
+                f"models declare: {f.models or '(nothing)'}"
+            )
+            out(
+                annotation(
+                    level,
+                    message,
+                    file=path if usable else None,
+                    line=f.source.line if usable and f.source else None,
+                    title=f"driftbot: {f.kind}",
+                )
+            )
         if len(findings) > ANNOTATIONS_PER_LEVEL:
-            out(annotation("notice", f"{len(findings) - ANNOTATIONS_PER_LEVEL} more {level} findings: see the job "
-                                     "summary", title="driftbot"))
+            out(
+                annotation(
+                    "notice",
+                    f"{len(findings) - ANNOTATIONS_PER_LEVEL} more {level} findings: see the job summary",
+                    title="driftbot",
+                )
+            )
 
 
 def summarize(report: Report, settings: Settings, target: Target | None, notes: list[str]) -> None:
-    ctx = comment_context(settings, target, False) if target else CommentContext(
-        comment_id=settings.comment_id, project_path=str(settings.working_directory), run_url=settings.run_url,
-        server_url=settings.server_url)
+    ctx = (
+        comment_context(settings, target, False)
+        if target
+        else CommentContext(
+            comment_id=settings.comment_id,
+            project_path=str(settings.working_directory),
+            run_url=settings.run_url,
+            server_url=settings.server_url,
+        )
+    )
     text = render_summary(report, ctx)
     if notes:
         text += "\n" + "\n".join(f"> [!NOTE]\n> {note}\n" for note in notes)
@@ -172,6 +209,7 @@ def set_outputs(report: Report, settings: Settings, *, comment_url: str | None =
 
 # ---------------------------------------------------------------------------------- publish mode
 
+
 def check_artifact(report: Report, settings: Settings) -> None:
     """What the schema cannot say: a migration the report carries is a file of the project's versions
     directory (the comment offers it for committing). UnsafeMigrationPath otherwise."""
@@ -192,8 +230,10 @@ def run_publish(settings: Settings, payload: Mapping[str, Any]) -> int:
         return EXIT_CLEAN
     path = settings.in_workspace(settings.report_path)
     if not path.is_file():
-        log.info("no report artifact at %s: nothing to publish (same-repository PRs publish from the check)",
-                 settings.report_path)
+        log.info(
+            "no report artifact at %s: nothing to publish (same-repository PRs publish from the check)",
+            settings.report_path,
+        )
         return EXIT_CLEAN
     report = read_report(Path(path), ARTIFACT_MAX_BYTES)
     check_artifact(report, settings)
@@ -203,8 +243,15 @@ def run_publish(settings: Settings, payload: Mapping[str, Any]) -> int:
     if number is None:
         log.info("no open pull request has head %s any more: nothing to publish", run.head_sha[:12])
         return EXIT_CLEAN
-    target = Target(settings.repository, run.head_sha, number, branch, run.head_repository,
-                    run.head_repository != settings.repository, run_url)
+    target = Target(
+        settings.repository,
+        run.head_sha,
+        number,
+        branch,
+        run.head_repository,
+        run.head_repository != settings.repository,
+        run_url,
+    )
     published = publish_to_pr(gh, settings, report, target)
     summarize(report, settings, target, published.notes)
     set_outputs(report, settings, comment_url=published.comment_url)

@@ -42,8 +42,10 @@ class InvalidInputs(ConfigError):
     """Every input that could not be read, each with what was expected."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("invalid action inputs:\n" + "\n".join(f"  - {p}" for p in problems),
-                         hint="see the inputs table in driftbot's README")
+        super().__init__(
+            "invalid action inputs:\n" + "\n".join(f"  - {p}" for p in problems),
+            hint="see the inputs table in driftbot's README",
+        )
         self.problems = problems
 
 
@@ -215,6 +217,7 @@ def _choice(choices: tuple[T, ...]) -> Callable[[str], T]:
         if value not in choices:
             raise ValueError(f"{raw!r} is not one of {', '.join(map(str, choices))}")
         return cast(T, value)
+
     return parse
 
 

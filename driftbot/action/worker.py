@@ -65,8 +65,18 @@ WORKER_ACCOUNTS = ("driftbot", "nobody")  # the Dockerfile creates `driftbot`; `
 REPORT_MAX_BYTES = 10 * 1024 * 1024
 SCHEMA = Path(__file__).parent.parent / "report" / "schema" / "report.schema.json"
 _SCRUB_PREFIXES = ("INPUT_", "ACTIONS_")
-_SCRUB_NAMES = frozenset({"GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY",
-                          "DRIFTBOT_DATABASE_URL", "PYTHONSTARTUP", "PYTHONINSPECT"})
+_SCRUB_NAMES = frozenset(
+    {
+        "GITHUB_ENV",
+        "GITHUB_PATH",
+        "GITHUB_OUTPUT",
+        "GITHUB_STATE",
+        "GITHUB_STEP_SUMMARY",
+        "DRIFTBOT_DATABASE_URL",
+        "PYTHONSTARTUP",
+        "PYTHONINSPECT",
+    }
+)
 _SCRUB_PATTERN = re.compile(r"TOKEN", re.IGNORECASE)
 PR_SET_CHILD_SUBREAPER = 36
 KILL_TIMEOUT = 10.0  # seconds for every leftover process to be gone (SIGKILL: only D-state delays it)
@@ -96,11 +106,14 @@ class SnapshotShare:
 def scrubbed_environ(environ: Mapping[str, str], secret_values: Sequence[str] = ()) -> dict[str, str]:
     """The environment minus everything that is, or could hold, a token."""
     values = [v for v in secret_values if len(v) >= 8]
-    return {name: value for name, value in environ.items()
-            if not name.upper().startswith(_SCRUB_PREFIXES)
-            and name.upper() not in _SCRUB_NAMES
-            and not _SCRUB_PATTERN.search(name)
-            and not any(secret in value for secret in values)}
+    return {
+        name: value
+        for name, value in environ.items()
+        if not name.upper().startswith(_SCRUB_PREFIXES)
+        and name.upper() not in _SCRUB_NAMES
+        and not _SCRUB_PATTERN.search(name)
+        and not any(secret in value for secret in values)
+    }
 
 
 def worker_account() -> Account | None:
@@ -111,13 +124,21 @@ def worker_account() -> Account | None:
         with suppress(KeyError):
             entry = pwd.getpwnam(name)
             return Account(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
-    raise InfrastructureError("running as root and no unprivileged account (driftbot, nobody) to run the "
-                              "project's code as", hint="create one: useradd --system driftbot")
+    raise InfrastructureError(
+        "running as root and no unprivileged account (driftbot, nobody) to run the project's code as",
+        hint="create one: useradd --system driftbot",
+    )
 
 
-def run_in_worker(settings: Settings, *, install: str | None = None, share: Path | None = None,
-                  secret_values: Sequence[str] = (), stream: IO[str] | None = None,
-                  snapshots: SnapshotShare | None = None) -> Report:
+def run_in_worker(
+    settings: Settings,
+    *,
+    install: str | None = None,
+    share: Path | None = None,
+    secret_values: Sequence[str] = (),
+    stream: IO[str] | None = None,
+    snapshots: SnapshotShare | None = None,
+) -> Report:
     """Run `install` (if any) and the engine on `settings.project_dir` in the worker; its Report.
 
     `share` is the tree the worker may read (default: the project directory): as root, a copy
@@ -145,10 +166,12 @@ def run_in_worker(settings: Settings, *, install: str | None = None, share: Path
         stack.enter_context(git_dirs_closed(root))
         tree = scratch / "tree"
         copy_tree(root, tree, account, exclude=frozenset({snapshots.directory.resolve()}) if snapshots else frozenset())
-        copied = settings.replace(project_dir=tree / project_dir.relative_to(root),
-                                  config_file=_moved(settings.config_file, root, tree))
-        report = _work(copied, tree / project_dir.relative_to(root), scratch, account, install, secret_values, out,
-                       cache.env)
+        copied = settings.replace(
+            project_dir=tree / project_dir.relative_to(root), config_file=_moved(settings.config_file, root, tree)
+        )
+        report = _work(
+            copied, tree / project_dir.relative_to(root), scratch, account, install, secret_values, out, cache.env
+        )
         return cache.done(relocated(report, tree, root))
 
 
@@ -220,8 +243,16 @@ def relocated(report: Report, tree: Path, root: Path) -> Report:
     return from_dict(move(to_dict(report)))
 
 
-def _work(settings: Settings, project_dir: Path, scratch: Path, account: Account | None, install: str | None,
-          secret_values: Sequence[str], out: IO[str], cache_env: Mapping[str, str]) -> Report:
+def _work(
+    settings: Settings,
+    project_dir: Path,
+    scratch: Path,
+    account: Account | None,
+    install: str | None,
+    secret_values: Sequence[str],
+    out: IO[str],
+    cache_env: Mapping[str, str],
+) -> Report:
     env = _worker_environ(scratch, account, secret_values, cache_env)
     python = sys.executable
     if install:
@@ -232,38 +263,70 @@ def _work(settings: Settings, project_dir: Path, scratch: Path, account: Account
     if settings.database_url is not None:
         env["DRIFTBOT_DATABASE_URL"] = settings.database_url.value  # not argv: /proc/*/cmdline is world-readable
     report_file = scratch / "report.json"
-    code = _run([python, "-m", "driftbot", "check", *check_arguments(settings), "--format", "json",
-                 "--output", str(report_file)], project_dir, env, account, out, title="driftbot check")
+    code = _run(
+        [
+            python,
+            "-m",
+            "driftbot",
+            "check",
+            *check_arguments(settings),
+            "--format",
+            "json",
+            "--output",
+            str(report_file),
+        ],
+        project_dir,
+        env,
+        account,
+        out,
+        title="driftbot check",
+    )
     if not report_file.exists():
         exit_code = code if code in (EXIT_USAGE, EXIT_INFRA) else EXIT_UNCHECKABLE
-        return _failed("worker", f"the check exited with {code} and wrote no report", "its output is in the log",
-                       exit_code)
+        return _failed(
+            "worker", f"the check exited with {code} and wrote no report", "its output is in the log", exit_code
+        )
     return read_report(report_file)
 
 
-def _worker_environ(scratch: Path, account: Account | None, secret_values: Sequence[str],
-                    cache_env: Mapping[str, str]) -> dict[str, str]:
+def _worker_environ(
+    scratch: Path, account: Account | None, secret_values: Sequence[str], cache_env: Mapping[str, str]
+) -> dict[str, str]:
     """The worker's environment: no secret, no snapshot store of the orchestrator's, HOME in scratch."""
-    env = {name: value for name, value in scrubbed_environ(os.environ, secret_values).items()
-           if not name.startswith("DRIFTBOT_SNAPSHOT")}
+    env = {
+        name: value
+        for name, value in scrubbed_environ(os.environ, secret_values).items()
+        if not name.startswith("DRIFTBOT_SNAPSHOT")
+    }
     env.update(HOME=str(scratch), PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1", **cache_env)
     if account is not None:
         env.update(USER=account.name, LOGNAME=account.name)
     return env
 
 
-def _install(install: str, project_dir: Path, scratch: Path, account: Account | None, env: dict[str, str],
-             out: IO[str]) -> str | Report:
+def _install(
+    install: str, project_dir: Path, scratch: Path, account: Account | None, env: dict[str, str], out: IO[str]
+) -> str | Report:
     """The project's install command in a venv of the worker's own (`env` gains it): its python, or the
     failed Report."""
     venv = scratch / "venv"
     python = str(create_venv(venv, account, env, out))
     env.update(VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}")
-    code = _run([shutil.which("bash") or "/bin/sh", "-c", install], project_dir, env, account, out,
-                title=f"install: {install.strip().splitlines()[0][:100]}")
+    code = _run(
+        [shutil.which("bash") or "/bin/sh", "-c", install],
+        project_dir,
+        env,
+        account,
+        out,
+        title=f"install: {install.strip().splitlines()[0][:100]}",
+    )
     if code != 0:
-        return _failed("install", f"the install command exited with {code}: {install.strip()}",
-                       "its output is in the log", EXIT_UNCHECKABLE)
+        return _failed(
+            "install",
+            f"the install command exited with {code}: {install.strip()}",
+            "its output is in the log",
+            EXIT_UNCHECKABLE,
+        )
     return python
 
 
@@ -352,8 +415,7 @@ def create_venv(venv: Path, account: Account | None, env: dict[str, str], out: I
     return venv / "bin" / "python"
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str], account: Account | None, out: IO[str], *,
-         title: str) -> int:
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], account: Account | None, out: IO[str], *, title: str) -> int:
     """Run one worker command, its output copied to `out` between stop-commands markers.
 
     The command ends when its process does: whatever it left running is killed then (it could
@@ -371,16 +433,26 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], account: Account | None
         become_subreaper()
         before = frozenset(p.pid for p in processes() if p.ppid == os.getpid())
     try:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True,
-                                **kwargs)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+            **kwargs,
+        )
     except OSError as exc:
         out.write(f"::{fence}::\n::endgroup::\n")
         who = f"the {account.name} account" if account else "the worker"
-        raise InfrastructureError(f"{who} cannot run {cmd[0]} in {cwd}: {exc.strerror}",
-                                  hint="the worker's Python and the project must be readable by that account "
-                                       "(the action's image is set up for it); or run driftbot as a non-root user"
-                                  ) from exc
+        raise InfrastructureError(
+            f"{who} cannot run {cmd[0]} in {cwd}: {exc.strerror}",
+            hint="the worker's Python and the project must be readable by that account "
+            "(the action's image is set up for it); or run driftbot as a non-root user",
+        ) from exc
     watcher = threading.Thread(target=_kill_when_done, args=(proc, account, before), daemon=True)
     watcher.start()
     last = "\n"
@@ -443,11 +515,10 @@ def processes() -> list[Process]:
 
 def _process(pid: int) -> Process:
     stat_line = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat_line[stat_line.rindex(")") + 2:].split()  # the name in (...) may hold anything
+    fields = stat_line[stat_line.rindex(")") + 2 :].split()  # the name in (...) may hold anything
     status = Path(f"/proc/{pid}/status").read_text()
     uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
-    return Process(pid, int(fields[1]), int(fields[2]), int(fields[3]), fields[0] in ("Z", "X"),
-                   tuple(map(int, uids)))
+    return Process(pid, int(fields[1]), int(fields[2]), int(fields[3]), fields[0] in ("Z", "X"), tuple(map(int, uids)))
 
 
 def kill_leftovers(leader: int, account: Account | None, before: frozenset[int] = frozenset()) -> None:
@@ -466,8 +537,10 @@ def kill_leftovers(leader: int, account: Account | None, before: frozenset[int] 
         if not targets:
             return
         if time.monotonic() > deadline:
-            raise InfrastructureError(f"{len(targets)} processes of the worker survive SIGKILL (pids "
-                                      f"{', '.join(map(str, sorted(targets)[:10]))})")
+            raise InfrastructureError(
+                f"{len(targets)} processes of the worker survive SIGKILL (pids "
+                f"{', '.join(map(str, sorted(targets)[:10]))})"
+            )
         if account is not None:
             _kill_everything_as(account)
         for pid in targets:
@@ -503,9 +576,19 @@ def _kill_everything_as(account: Account) -> None:
     """kill(-1, SIGKILL) from inside the account: the kernel signals all of it at once, so no
     fork between our look at /proc and our kill can slip through (a fork bomb neither)."""
     with suppress(OSError, subprocess.SubprocessError):
-        subprocess.run([sys.executable, "-I", "-S", "-c", "import os; os.kill(-1, 9)"], cwd="/", env={},
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       user=account.uid, group=account.gid, extra_groups=[], timeout=KILL_TIMEOUT, check=False)
+        subprocess.run(
+            [sys.executable, "-I", "-S", "-c", "import os; os.kill(-1, 9)"],
+            cwd="/",
+            env={},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            user=account.uid,
+            group=account.gid,
+            extra_groups=[],
+            timeout=KILL_TIMEOUT,
+            check=False,
+        )
 
 
 def become_subreaper() -> None:

@@ -27,6 +27,7 @@ from driftbot.settings import FAIL_ON
 
 log = logging.getLogger("driftbot")
 
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse's own exit code is 2 as well
         self.print_usage(sys.stderr)
@@ -34,7 +35,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="driftbot", description="Catch schema drift between SQLAlchemy models and Alembic migrations.")
+    parser = _Parser(
+        prog="driftbot", description="Catch schema drift between SQLAlchemy models and Alembic migrations."
+    )
     parser.add_argument("--version", action="version", version=f"driftbot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_check(sub)
@@ -46,8 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SCRATCH_URL_HELP = ("server for --postgres url (or DRIFTBOT_DATABASE_URL); driftbot only creates and "
-                    "drops its own scratch databases there")
+SCRATCH_URL_HELP = (
+    "server for --postgres url (or DRIFTBOT_DATABASE_URL); driftbot only creates and "
+    "drops its own scratch databases there"
+)
 
 
 def _add_check(sub: argparse._SubParsersAction[_Parser]) -> None:
@@ -55,27 +60,58 @@ def _add_check(sub: argparse._SubParsersAction[_Parser]) -> None:
     check.set_defaults(handler=run_engine)
     project_options(check)
     check.add_argument("--database-url", default=os.environ.get("DRIFTBOT_DATABASE_URL"), help=SCRATCH_URL_HELP)
-    check.add_argument("--no-suggest", dest="suggest", action="store_false", default=None,
-                       help="don't generate and verify the migration that removes the drift")
-    check.add_argument("--write", action="store_true", default=None,
-                       help="write the verified suggested migration into the project's versions directory")
-    check.add_argument("--since", metavar="REF|REV",
-                       help="review the pull request's own revisions: those whose files changed since git ref REF, "
-                            "or those after revision REV (downgrade proven, locks and rewrites measured)")
-    check.add_argument("--no-since", dest="since", action="store_const", const="",
-                       help="no review, whatever [tool.driftbot] since says")
-    check.add_argument("--since-files", type=Path, metavar="FILE",
-                       help="--since REF: the files changed since REF (NUL-separated, relative to the project "
-                            "directory) instead of asking git; the action passes it to its worker, which has no .git")
-    check.add_argument("--sample-data", type=Path, metavar="FILE.sql",
-                       help="--since: rows for the impact copies (default: a few generated rows per table)")
-    check.add_argument("--fail-on", choices=FAIL_ON,
-                       help="--since: `hazard` makes the review's hazards fail the check (default: drift)")
+    check.add_argument(
+        "--no-suggest",
+        dest="suggest",
+        action="store_false",
+        default=None,
+        help="don't generate and verify the migration that removes the drift",
+    )
+    check.add_argument(
+        "--write",
+        action="store_true",
+        default=None,
+        help="write the verified suggested migration into the project's versions directory",
+    )
+    check.add_argument(
+        "--since",
+        metavar="REF|REV",
+        help="review the pull request's own revisions: those whose files changed since git ref REF, "
+        "or those after revision REV (downgrade proven, locks and rewrites measured)",
+    )
+    check.add_argument(
+        "--no-since",
+        dest="since",
+        action="store_const",
+        const="",
+        help="no review, whatever [tool.driftbot] since says",
+    )
+    check.add_argument(
+        "--since-files",
+        type=Path,
+        metavar="FILE",
+        help="--since REF: the files changed since REF (NUL-separated, relative to the project "
+        "directory) instead of asking git; the action passes it to its worker, which has no .git",
+    )
+    check.add_argument(
+        "--sample-data",
+        type=Path,
+        metavar="FILE.sql",
+        help="--since: rows for the impact copies (default: a few generated rows per table)",
+    )
+    check.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        help="--since: `hazard` makes the review's hazards fail the check (default: drift)",
+    )
 
 
 def _add_revision(sub: argparse._SubParsersAction[_Parser]) -> None:
-    revision = sub.add_parser("revision", help="write the verified migration that brings the migrations to the "
-                                               "models (like `alembic revision --autogenerate`, complete and checked)")
+    revision = sub.add_parser(
+        "revision",
+        help="write the verified migration that brings the migrations to the "
+        "models (like `alembic revision --autogenerate`, complete and checked)",
+    )
     revision.set_defaults(handler=run_engine)
     project_options(revision)
     revision.add_argument("-m", "--message", help="the revision's message (default: a summary of the change)")
@@ -83,14 +119,25 @@ def _add_revision(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _add_sync(sub: argparse._SubParsersAction[_Parser]) -> None:
-    sync = sub.add_parser("sync", help="for a development database: apply pending migrations, write the fix "
-                                       "migration, apply it, confirm zero drift")
+    sync = sub.add_parser(
+        "sync",
+        help="for a development database: apply pending migrations, write the fix "
+        "migration, apply it, confirm zero drift",
+    )
     sync.set_defaults(handler=run_engine)
     project_options(sync)
-    sync.add_argument("--database-url", dest="target_url", required=True,
-                      help="the development database to bring to the models (it is migrated)")
-    sync.add_argument("--scratch-database-url", dest="database_url", default=os.environ.get("DRIFTBOT_DATABASE_URL"),
-                      help=SCRATCH_URL_HELP)
+    sync.add_argument(
+        "--database-url",
+        dest="target_url",
+        required=True,
+        help="the development database to bring to the models (it is migrated)",
+    )
+    sync.add_argument(
+        "--scratch-database-url",
+        dest="database_url",
+        default=os.environ.get("DRIFTBOT_DATABASE_URL"),
+        help=SCRATCH_URL_HELP,
+    )
     sync.add_argument("-m", "--message", help="the revision's message (default: a summary of the change)")
 
 
@@ -142,8 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "debug", False):
             print(scrub(traceback.format_exc()), file=sys.stderr, end="")
         message = scrub(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
-        print(f"driftbot: internal error: {type(exc).__name__}: {message}\n"
-              f"run again with --debug and report it at {ISSUES_URL}", file=sys.stderr)
+        print(
+            f"driftbot: internal error: {type(exc).__name__}: {message}\n"
+            f"run again with --debug and report it at {ISSUES_URL}",
+            file=sys.stderr,
+        )
         return EXIT_INFRA
 
 

@@ -188,7 +188,9 @@ class Catalog:
 def with_declared(catalog: Catalog, keys: Iterable[tuple[str, str]]) -> Catalog:
     """The models' catalog, its objects cut down to the declared (type, path) `keys`."""
     wanted = set(keys)
-    objects = {kind: {p: o for p, o in by_path.items() if (kind, p) in wanted} for kind, by_path in catalog.objects.items()}
+    objects = {
+        kind: {p: o for p, o in by_path.items() if (kind, p) in wanted} for kind, by_path in catalog.objects.items()
+    }
     return replace(catalog, objects={kind: by_path for kind, by_path in objects.items() if by_path}, declared_only=True)
 
 
@@ -213,31 +215,44 @@ def read_catalog(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -
     # compiling costs more than the query saves, every time
     rows("SELECT set_config('jit', 'off', false)")
     tables = _read_tables(rows, exclude)
-    enums = {(r.nspname, r.typname): EnumType(r.nspname, r.typname, tuple(r.labels))
-             for r in rows(ENUMS_SQL)}
-    sequences = {(r.nspname, r.relname): SequenceDef(r.nspname, r.relname, r.definition)
-                 for r in rows(SEQUENCES_SQL) if (r.nspname, r.relname) not in exclude}
-    return Catalog(tables=tables, enums=enums, sequences=sequences,
-                   schemas=tuple(sorted(r.nspname for r in rows(SCHEMAS_SQL))),
-                   extensions=tuple(sorted((r.extname, r.nspname) for r in rows(EXTENSIONS_SQL))),
-                   constants=_constants(driver, tables.values()),
-                   objects=read_objects(rows, exclude), dependencies=read_dependencies(rows))
+    enums = {(r.nspname, r.typname): EnumType(r.nspname, r.typname, tuple(r.labels)) for r in rows(ENUMS_SQL)}
+    sequences = {
+        (r.nspname, r.relname): SequenceDef(r.nspname, r.relname, r.definition)
+        for r in rows(SEQUENCES_SQL)
+        if (r.nspname, r.relname) not in exclude
+    }
+    return Catalog(
+        tables=tables,
+        enums=enums,
+        sequences=sequences,
+        schemas=tuple(sorted(r.nspname for r in rows(SCHEMAS_SQL))),
+        extensions=tuple(sorted((r.extname, r.nspname) for r in rows(EXTENSIONS_SQL))),
+        constants=_constants(driver, tables.values()),
+        objects=read_objects(rows, exclude),
+        dependencies=read_dependencies(rows),
+    )
 
 
 def _read_tables(rows: Callable[[str], list[Any]], exclude: frozenset[TableKey]) -> dict[TableKey, Table]:
     """Tables with their columns, constraints and indexes: one query each, joined here by oid."""
-    tables_by_oid = {r.oid: (r.nspname, r.relname, r.comment) for r in rows(TABLES_SQL)
-                     if (r.nspname, r.relname) not in exclude}
+    tables_by_oid = {
+        r.oid: (r.nspname, r.relname, r.comment) for r in rows(TABLES_SQL) if (r.nspname, r.relname) not in exclude
+    }
     columns: dict[int, dict[str, Column]] = defaultdict(dict)
     for r in rows(COLUMNS_SQL):
         if r.attrelid in tables_by_oid:
             generated = r.expr if r.attgenerated else None
             columns[r.attrelid][r.attname] = Column(
-                name=r.attname, type=r.type, nullable=not r.attnotnull,
+                name=r.attname,
+                type=r.type,
+                nullable=not r.attnotnull,
                 default=None if r.attgenerated else r.expr,
-                identity=identity_text(r.attidentity, r.identity_options), generated=generated,
-                comment=r.comment, collation=r.collation,
-                default_sequence=(r.default_sequence[0], r.default_sequence[1]) if r.default_sequence else None)
+                identity=identity_text(r.attidentity, r.identity_options),
+                generated=generated,
+                comment=r.comment,
+                collation=r.collation,
+                default_sequence=(r.default_sequence[0], r.default_sequence[1]) if r.default_sequence else None,
+            )
     constraints: dict[int, dict[str, Constraint]] = defaultdict(dict)
     for r in rows(CONSTRAINTS_SQL):
         if r.conrelid in tables_by_oid:
@@ -246,19 +261,27 @@ def _read_tables(rows: Callable[[str], list[Any]], exclude: frozenset[TableKey])
     for r in rows(INDEXES_SQL):
         if r.indrelid in tables_by_oid:
             shape = r.definition.replace(f" INDEX {r.quoted} ON ", " INDEX ON ", 1)
-            indexes[r.indrelid][r.relname] = Index(r.relname, r.definition, shape, r.indisunique,
-                                                   r.amname, r.predicate, r.comment)
+            indexes[r.indrelid][r.relname] = Index(
+                r.relname, r.definition, shape, r.indisunique, r.amname, r.predicate, r.comment
+            )
     tables = {
-        (schema, name): Table(schema, name, comment, columns.get(oid, {}),
-                              constraints.get(oid, {}), indexes.get(oid, {}))
+        (schema, name): Table(
+            schema, name, comment, columns.get(oid, {}), constraints.get(oid, {}), indexes.get(oid, {})
+        )
         for oid, (schema, name, comment) in tables_by_oid.items()
     }
     return tables
 
 
 # Settings a value's text output depends on, so that two servers render one value alike.
-_OUTPUT_SETTINGS = (("TimeZone", "UTC"), ("DateStyle", "ISO, MDY"), ("IntervalStyle", "postgres"),
-                    ("extra_float_digits", "1"), ("bytea_output", "hex"), ("standard_conforming_strings", "on"))
+_OUTPUT_SETTINGS = (
+    ("TimeZone", "UTC"),
+    ("DateStyle", "ISO, MDY"),
+    ("IntervalStyle", "postgres"),
+    ("extra_float_digits", "1"),
+    ("bytea_output", "hex"),
+    ("standard_conforming_strings", "on"),
+)
 
 
 def _constants(driver: Any, tables: Iterable[Table]) -> Constants:
@@ -270,7 +293,8 @@ def _constants(driver: Any, tables: Iterable[Table]) -> Constants:
         expressions=[e for t in tables for c in t.columns.values() for e in (c.default, c.generated) if e],
         constraints=[c.definition for t in tables for c in t.constraints.values() if c.type in ("c", "x")],
         indexes=[i.definition for t in tables for i in t.indexes.values()],
-        defaults=[(c.default, c.type) for t in tables for c in t.columns.values() if c.default])
+        defaults=[(c.default, c.type) for t in tables for c in t.columns.values() if c.default],
+    )
     if not todo.items:
         return {}
 

@@ -37,10 +37,21 @@ class Place:
     table: str | None = None
     name: str | None = None
 
-    def finding(self, kind: str, severity: Severity, migrations: str | None, models: str | None,
-                detail: str = "") -> Finding:
-        return Finding(kind, self.object, severity, migrations, models, detail, self.object_type,
-                       self.schema, self.table, self.name)
+    def finding(
+        self, kind: str, severity: Severity, migrations: str | None, models: str | None, detail: str = ""
+    ) -> Finding:
+        return Finding(
+            kind,
+            self.object,
+            severity,
+            migrations,
+            models,
+            detail,
+            self.object_type,
+            self.schema,
+            self.table,
+            self.name,
+        )
 
 
 def column_definition(c: Column) -> str:
@@ -75,8 +86,13 @@ class Matches(Generic[T]):
     only_o: list[T]
 
 
-def match_named(m: Mapping[str, T], o: Mapping[str, T], shape: Callable[[T], Hashable],
-                shape_o: Callable[[T], Hashable] | None = None, text: Callable[[T], str] | None = None) -> Matches[T]:
+def match_named(
+    m: Mapping[str, T],
+    o: Mapping[str, T],
+    shape: Callable[[T], Hashable],
+    shape_o: Callable[[T], Hashable] | None = None,
+    text: Callable[[T], str] | None = None,
+) -> Matches[T]:
     """Pair objects by (name, definition), then by definition alone, then by name alone.
 
     `shape` is what "the same definition" compares (`shape_o` for the models' side, if other);
@@ -135,11 +151,9 @@ def compare_tables(m: Catalog, o: Catalog, judge: Judge) -> Iterator[Finding]:
         mt, ot = m.tables.get(key), o.tables.get(key)
         base = Place(f"{schema}.{name}", "table", schema, name, name)
         if mt is None and ot is not None:
-            yield base.finding("table_missing", severity="high", migrations=None,
-                          models=table_definition(ot))
+            yield base.finding("table_missing", severity="high", migrations=None, models=table_definition(ot))
         elif ot is None and mt is not None:
-            yield base.finding("table_extra", severity="high", migrations=table_definition(mt),
-                          models=None)
+            yield base.finding("table_extra", severity="high", migrations=table_definition(mt), models=None)
         elif mt is not None and ot is not None:
             for comparer in TABLE_COMPARERS:
                 yield from comparer(mt, ot, judge)
@@ -156,11 +170,9 @@ def compare_columns(mt: Table, ot: Table, judge: Judge) -> Iterator[Finding]:
         mc, oc = mt.columns.get(name), ot.columns.get(name)
         where = _where(mt, name, "column")
         if mc is None and oc is not None:
-            yield where.finding("column_missing", severity="high", migrations=None,
-                          models=column_definition(oc))
+            yield where.finding("column_missing", severity="high", migrations=None, models=column_definition(oc))
         elif oc is None and mc is not None:
-            yield where.finding("column_extra", severity="high", migrations=column_definition(mc),
-                          models=None)
+            yield where.finding("column_extra", severity="high", migrations=column_definition(mc), models=None)
         elif mc is not None and oc is not None:
             yield from _column_aspects(mc, oc, where, judge)
 
@@ -183,26 +195,41 @@ def serial_identity(c: Column) -> str | None:
 def _column_aspects(mc: Column, oc: Column, where: Place, judge: Judge) -> Iterator[Finding]:
     if (mc.identity is None) != (oc.identity is None) and (serial_identity(mc) or serial_identity(oc)):
         # serial on one side, identity on the other: one change, reported as identity
-        yield where.finding("column_identity_changed", severity="high", migrations=mc.identity or serial_identity(mc),
-                      models=oc.identity or serial_identity(oc))
+        yield where.finding(
+            "column_identity_changed",
+            severity="high",
+            migrations=mc.identity or serial_identity(mc),
+            models=oc.identity or serial_identity(oc),
+        )
         mc, oc = replace(mc, default=None, identity=None), replace(oc, default=None, identity=None)
     for kind, aspect in _COLUMN_ASPECTS:
         if aspect(mc) != aspect(oc):
             severity: Severity = "high"
             if kind == "column_generated_changed":
                 severity = VERDICT_SEVERITY[judge.expression(mc.generated, oc.generated)]
-            yield where.finding(kind, severity=severity, migrations=aspect(mc), models=aspect(oc),
-                                detail=SAME_DETAIL if severity == "info" else "")
+            yield where.finding(
+                kind,
+                severity=severity,
+                migrations=aspect(mc),
+                models=aspect(oc),
+                detail=SAME_DETAIL if severity == "info" else "",
+            )
     if mc.default != oc.default:
         yield _default_finding(mc, oc, where, judge)
 
 
 def _default_finding(mc: Column, oc: Column, where: Place, judge: Judge) -> Finding:
-    kind = ("column_default_added" if mc.default is None else "column_default_removed" if oc.default is None
-            else "column_default_changed")
+    kind = (
+        "column_default_added"
+        if mc.default is None
+        else "column_default_removed"
+        if oc.default is None
+        else "column_default_changed"
+    )
     verdict = judge.default(mc.default, mc.type, oc.default, oc.type)
-    detail = {"same": SAME_DETAIL, "different": "",
-              "renamed": "only the name of the sequence it calls differs"}[verdict]
+    detail = {"same": SAME_DETAIL, "different": "", "renamed": "only the name of the sequence it calls differs"}[
+        verdict
+    ]
     if verdict == "same" and (mc.default is None or oc.default is None):
         detail = "a NULL default and no default insert the same NULL"
     if verdict == "renamed" and mc.default_sequence and oc.default_sequence:
@@ -213,8 +240,13 @@ def _default_finding(mc: Column, oc: Column, where: Place, judge: Judge) -> Find
 def compare_constraints(mt: Table, ot: Table, judge: Judge) -> Iterator[Finding]:
     """Matched by their parse trees (equivalence.py), so a spelling is never a rename or a change."""
     cm, co = judge.canons()
-    matches = match_named(mt.constraints, ot.constraints, lambda c: cm.constraint(c.definition),
-                          lambda c: co.constraint(c.definition), text=lambda c: f"{c.type}:{c.definition}")
+    matches = match_named(
+        mt.constraints,
+        ot.constraints,
+        lambda c: cm.constraint(c.definition),
+        lambda c: co.constraint(c.definition),
+        text=lambda c: f"{c.type}:{c.definition}",
+    )
 
     def kind(c: Constraint) -> str:
         return CONSTRAINT_KINDS[c.type]
@@ -222,8 +254,9 @@ def compare_constraints(mt: Table, ot: Table, judge: Judge) -> Iterator[Finding]
     def object_type(c: Constraint) -> str:
         return CONSTRAINT_OBJECT_TYPES[c.type]
 
-    yield from _spelled_apart(mt, matches, mt.constraints, ot.constraints, lambda c: c.definition,
-                              lambda c: f"{kind(c)}_changed", object_type)
+    yield from _spelled_apart(
+        mt, matches, mt.constraints, ot.constraints, lambda c: c.definition, lambda c: f"{kind(c)}_changed", object_type
+    )
 
     def verdict(a: Constraint, b: Constraint) -> Verdict:
         return judge.constraint(a.definition, b.definition)
@@ -233,23 +266,45 @@ def compare_constraints(mt: Table, ot: Table, judge: Judge) -> Iterator[Finding]
 
 def compare_indexes(mt: Table, ot: Table, judge: Judge) -> Iterator[Finding]:
     cm, co = judge.canons()
-    matches = match_named(mt.indexes, ot.indexes, lambda i: cm.index(i.definition), lambda i: co.index(i.definition),
-                          text=lambda i: i.definition)
-    yield from _spelled_apart(mt, matches, mt.indexes, ot.indexes, lambda i: i.definition,
-                              lambda _: "index_changed", lambda _: "index")
+    matches = match_named(
+        mt.indexes,
+        ot.indexes,
+        lambda i: cm.index(i.definition),
+        lambda i: co.index(i.definition),
+        text=lambda i: i.definition,
+    )
+    yield from _spelled_apart(
+        mt, matches, mt.indexes, ot.indexes, lambda i: i.definition, lambda _: "index_changed", lambda _: "index"
+    )
     for mi, oi in matches.changed:
         aspects = _index_aspects(mi, oi)
         where = _where(mt, oi.name, "index")
         severity = VERDICT_SEVERITY[judge.index(mi.definition, oi.definition)]
-        yield where.finding("index_changed", severity=severity, migrations=mi.definition,
-                      models=oi.definition, detail=f"differs in: {', '.join(aspects)}")
-    yield from _named_findings(mt, Matches([], matches.renamed, matches.only_m, matches.only_o),
-                               lambda _: "index", lambda i: i.definition, lambda _: "index")
+        yield where.finding(
+            "index_changed",
+            severity=severity,
+            migrations=mi.definition,
+            models=oi.definition,
+            detail=f"differs in: {', '.join(aspects)}",
+        )
+    yield from _named_findings(
+        mt,
+        Matches([], matches.renamed, matches.only_m, matches.only_o),
+        lambda _: "index",
+        lambda i: i.definition,
+        lambda _: "index",
+    )
 
 
-def _spelled_apart(t: Table, matches: Matches[N], m: Mapping[str, N], o: Mapping[str, N],
-                   definition: Callable[[N], str], kind: Callable[[N], str],
-                   object_type: Callable[[N], str]) -> Iterator[Finding]:
+def _spelled_apart(
+    t: Table,
+    matches: Matches[N],
+    m: Mapping[str, N],
+    o: Mapping[str, N],
+    definition: Callable[[N], str],
+    kind: Callable[[N], str],
+    object_type: Callable[[N], str],
+) -> Iterator[Finding]:
     """Same name, same tree, other text: a note (info), never drift."""
     paired = [x for pair in (*matches.changed, *matches.renamed) for x in pair]
     unmatched = {id(x) for x in (*paired, *matches.only_m, *matches.only_o)}
@@ -257,14 +312,21 @@ def _spelled_apart(t: Table, matches: Matches[N], m: Mapping[str, N], o: Mapping
         x_m = m.get(name)
         if x_m is None or id(x_m) in unmatched or id(x_o) in unmatched or definition(x_m) == definition(x_o):
             continue
-        yield _where(t, name, object_type(x_o)).finding(kind(x_o), "info", definition(x_m), definition(x_o),
-                                                        detail=SAME_DETAIL)
+        yield _where(t, name, object_type(x_o)).finding(
+            kind(x_o), "info", definition(x_m), definition(x_o), detail=SAME_DETAIL
+        )
 
 
 def _index_aspects(mi: Index, oi: Index) -> list[str]:
-    aspects = [name for name, differs in (("unique", mi.unique != oi.unique),
-                                          ("method", mi.method != oi.method),
-                                          ("predicate", mi.predicate != oi.predicate)) if differs]
+    aspects = [
+        name
+        for name, differs in (
+            ("unique", mi.unique != oi.unique),
+            ("method", mi.method != oi.method),
+            ("predicate", mi.predicate != oi.predicate),
+        )
+        if differs
+    ]
     body = re.compile(r"USING \w+ \((.*?)\)(?: INCLUDE| WHERE|$)")
     mb, ob = body.search(mi.shape), body.search(oi.shape)
     if (mb and mb.group(1)) != (ob and ob.group(1)):
@@ -284,9 +346,14 @@ class _Named(Protocol):
 N = TypeVar("N", bound=_Named)
 
 
-def _named_findings(t: Table, matches: Matches[N], kind: Callable[[N], str],
-                    definition: Callable[[N], str], object_type: Callable[[N], str],
-                    verdict: Callable[[N, N], Verdict] | None = None) -> Iterator[Finding]:
+def _named_findings(
+    t: Table,
+    matches: Matches[N],
+    kind: Callable[[N], str],
+    definition: Callable[[N], str],
+    object_type: Callable[[N], str],
+    verdict: Callable[[N, N], Verdict] | None = None,
+) -> Iterator[Finding]:
     def place(x: N) -> Place:
         return _where(t, x.name, object_type(x))
 
@@ -294,9 +361,14 @@ def _named_findings(t: Table, matches: Matches[N], kind: Callable[[N], str],
         severity = VERDICT_SEVERITY[verdict(x_m, x_o) if verdict else "different"]
         yield place(x_o).finding(f"{kind(x_o)}_changed", severity, definition(x_m), definition(x_o))
     for x_m, x_o in matches.renamed:
-        yield place(x_o).finding(f"{kind(x_o)}_renamed", "low", x_m.name, x_o.name,
-                                 detail=f"same definition, named {x_m.name} by the migrations and "
-                                        f"{x_o.name} by the models: {definition(x_o)}")
+        yield place(x_o).finding(
+            f"{kind(x_o)}_renamed",
+            "low",
+            x_m.name,
+            x_o.name,
+            detail=f"same definition, named {x_m.name} by the migrations and "
+            f"{x_o.name} by the models: {definition(x_o)}",
+        )
     for x in matches.only_o:
         yield place(x).finding(f"{kind(x)}_missing", "high", None, definition(x))
     for x in matches.only_m:
@@ -341,10 +413,15 @@ def compare_sequences(m: Catalog, o: Catalog, judge: Judge) -> Iterator[Finding]
 
 
 TABLE_COMPARERS: tuple[Callable[[Table, Table, Judge], Iterable[Finding]], ...] = (
-    compare_table_comment, compare_columns, compare_constraints, compare_indexes,
+    compare_table_comment,
+    compare_columns,
+    compare_constraints,
+    compare_indexes,
 )
 CATALOG_COMPARERS: tuple[Callable[[Catalog, Catalog, Judge], Iterable[Finding]], ...] = (
-    compare_tables, compare_enums, compare_sequences,
+    compare_tables,
+    compare_enums,
+    compare_sequences,
 )
 
 
@@ -367,8 +444,10 @@ def _declared_keys(c: Catalog) -> set[tuple[str, str]]:
 
 
 def _only(c: Catalog, keys: set[tuple[str, str]]) -> Catalog:
-    return replace(c, objects={kind: {p: x for p, x in by_path.items() if (kind, p) in keys}
-                               for kind, by_path in c.objects.items()})
+    return replace(
+        c,
+        objects={kind: {p: x for p, x in by_path.items() if (kind, p) in keys} for kind, by_path in c.objects.items()},
+    )
 
 
 def _object_place(x: SchemaObject) -> Place:

@@ -40,8 +40,9 @@ Verdict = Literal["same", "renamed", "different"]  # renamed: only the name of a
 Evaluated = tuple[str, "str | None"]  # (pg_typeof, the value's text output; None: SQL NULL)
 Constants = Mapping[str, Evaluated]  # a constant's SQL -> what the server made of it
 
-_IGNORED = frozenset({"location", "list_start", "list_end", "rexpr_list_start", "rexpr_list_end",
-                      "stmt_location", "stmt_len"})
+_IGNORED = frozenset(
+    {"location", "list_start", "list_end", "rexpr_list_start", "rexpr_list_end", "stmt_location", "stmt_len"}
+)
 _TEXTUAL = frozenset({("text",), ("varchar",)})
 _NOW = ("now",)  # PostgreSQL documents CURRENT_TIMESTAMP and transaction_timestamp() as now()
 _NOW_SYNONYMS = frozenset({("now",), ("transaction_timestamp",)})
@@ -51,6 +52,7 @@ FIRST_NORMAL_OID = 16384
 
 
 # --- parsing -----------------------------------------------------------------------------------
+
 
 @lru_cache(maxsize=16384)  # trees are only read; a catalog parses each text once
 def parse_expression(text: str) -> ast.Node | None:
@@ -134,12 +136,16 @@ def _type_sql(t: ast.TypeName) -> str:
         return str(RawStream()(t))  # interval's field typmods have a syntax of their own
     text = ".".join(_quote(str(n)) for n in names)
     if t.typmods:
-        text += "(" + ", ".join(str(m.val.ival) if isinstance(m.val, ast.Integer) else _const_sql(m)
-                                for m in t.typmods) + ")"
+        text += (
+            "("
+            + ", ".join(str(m.val.ival) if isinstance(m.val, ast.Integer) else _const_sql(m) for m in t.typmods)
+            + ")"
+        )
     return text + "[]" * len(t.arrayBounds or ())
 
 
 # --- constants ---------------------------------------------------------------------------------
+
 
 def is_constant(node: object) -> bool:
     """A literal, a cast of a constant, or an ARRAY of constants: its value needs no row."""
@@ -194,8 +200,13 @@ class ToEvaluate:
     items: Mapping[str, frozenset[str]]
 
 
-def collect_constants(*, expressions: Iterable[str] = (), constraints: Iterable[str] = (),
-                      indexes: Iterable[str] = (), defaults: Iterable[tuple[str, str]] = ()) -> ToEvaluate:
+def collect_constants(
+    *,
+    expressions: Iterable[str] = (),
+    constraints: Iterable[str] = (),
+    indexes: Iterable[str] = (),
+    defaults: Iterable[tuple[str, str]] = (),
+) -> ToEvaluate:
     """Every constant worth evaluating: constant defaults in their column's type, and the
     constant parts of every expression (defaults, checks, predicates, generated columns)."""
     trees: list[object] = [parse_expression(e) for e in expressions if _may_hold_constant(e)]
@@ -228,8 +239,14 @@ Rows = Callable[[str, tuple[object, ...]], list[Any]]
 def evaluate_constants(todo: ToEvaluate, rows: Rows) -> dict[str, Evaluated]:
     """The value (text output) of each constant whose types are PostgreSQL's own, in two queries."""
     types = sorted({t for names in todo.items.values() for t in names})
-    builtin = {r[0] for r in rows("SELECT t FROM unnest(%s::text[]) t WHERE to_regtype(t)::oid < %s",
-                                  (types, FIRST_NORMAL_OID))} if types else set()
+    builtin = (
+        {
+            r[0]
+            for r in rows("SELECT t FROM unnest(%s::text[]) t WHERE to_regtype(t)::oid < %s", (types, FIRST_NORMAL_OID))
+        }
+        if types
+        else set()
+    )
     safe = sorted(k for k, names in todo.items.items() if names <= builtin)
     if not safe:
         return {}
@@ -238,6 +255,7 @@ def evaluate_constants(todo: ToEvaluate, rows: Rows) -> dict[str, Evaluated]:
 
 
 # --- canonical trees ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Canon:
@@ -273,10 +291,25 @@ class Canon:
         fields = dict(_fields(node))
         fields.pop("conname", None)
         context: Context = "check" if node.contype == ConstrType.CONSTR_CHECK else "value"
-        return ("Constraint", tuple(sorted(
-            (name, self.tree(value, "check" if name == "raw_expr" and context == "check" else
-                             "where" if name == "where_clause" else "value"))
-            for name, value in fields.items())))
+        return (
+            "Constraint",
+            tuple(
+                sorted(
+                    (
+                        name,
+                        self.tree(
+                            value,
+                            "check"
+                            if name == "raw_expr" and context == "check"
+                            else "where"
+                            if name == "where_clause"
+                            else "value",
+                        ),
+                    )
+                    for name, value in fields.items()
+                )
+            ),
+        )
 
     def index(self, definition: str) -> Hashable:
         node = parse_index(definition)
@@ -284,8 +317,15 @@ class Canon:
             return ("unparsed", definition)
         fields = dict(_fields(node))
         fields.pop("idxname", None)
-        return ("IndexStmt", tuple(sorted(
-            (name, self.tree(value, "where" if name == "whereClause" else "value")) for name, value in fields.items())))
+        return (
+            "IndexStmt",
+            tuple(
+                sorted(
+                    (name, self.tree(value, "where" if name == "whereClause" else "value"))
+                    for name, value in fields.items()
+                )
+            ),
+        )
 
     def tree(self, node: object, context: Context = "value", *, argument: bool = False) -> Hashable:
         if isinstance(node, tuple | list):
@@ -370,8 +410,11 @@ def _without_cast_to(tree: ast.Node, column_type: str) -> ast.Node:
     if not isinstance(tree, ast.TypeCast):
         return tree
     target = parse_expression(f"NULL::{column_type}")
-    if isinstance(target, ast.TypeCast) and isinstance(tree.arg, ast.Node) \
-            and _type_name(target.typeName) == _type_name(tree.typeName):
+    if (
+        isinstance(target, ast.TypeCast)
+        and isinstance(tree.arg, ast.Node)
+        and _type_name(target.typeName) == _type_name(tree.typeName)
+    ):
         return tree.arg
     return tree
 
@@ -388,8 +431,15 @@ def _func_name(node: ast.FuncCall) -> tuple[str, ...]:
 
 def _func_call(c: Canon, node: ast.FuncCall, context: Context) -> Hashable:
     name = _func_name(node)
-    plain = not (node.agg_order or node.agg_filter or node.over or node.agg_star or node.agg_distinct
-                 or node.func_variadic or node.agg_within_group)
+    plain = not (
+        node.agg_order
+        or node.agg_filter
+        or node.over
+        or node.agg_star
+        or node.agg_distinct
+        or node.func_variadic
+        or node.agg_within_group
+    )
     args = tuple(node.args or ())
     if name in _NOW_SYNONYMS and not args and plain:
         return _NOW
@@ -488,12 +538,17 @@ def _boolean_test(c: Canon, node: ast.BooleanTest, context: Context) -> Hashable
 
 
 _RULES: dict[str, Rule] = {
-    "FuncCall": _func_call, "SQLValueFunction": _sql_value_function, "TypeCast": _type_cast,
-    "A_Expr": _a_expr, "BoolExpr": _bool_expr, "BooleanTest": _boolean_test,
+    "FuncCall": _func_call,
+    "SQLValueFunction": _sql_value_function,
+    "TypeCast": _type_cast,
+    "A_Expr": _a_expr,
+    "BoolExpr": _bool_expr,
+    "BooleanTest": _boolean_test,
 }
 
 
 # --- verdicts -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Judge:
@@ -512,8 +567,10 @@ class Judge:
 
     def default(self, a: str | None, a_type: str, b: str | None, b_type: str) -> Verdict:
         """Column defaults; no default and a NULL one are the same (both insert NULL)."""
+
         def key(text: str | None, type_: str) -> Callable[[Canon], Hashable]:
             return lambda c: ("value", None) if text is None else c.default(text, type_)
+
         return self._verdict(key(a, a_type), key(b, b_type))
 
     def expression(self, a: str | None, b: str | None, context: Context = "value") -> Verdict:

@@ -42,8 +42,12 @@ class IgnoreRules:
         table = f.table if f.table is not None else (f.name if f.object_type in _TABLE_LIKE else None)
         if table is not None and _any_dotted(self.tables, (f.schema or "", table)):
             return True
-        return (f.object_type == "column" and f.table is not None and f.name is not None
-                and _any_dotted(self.columns, (f.schema or "", f.table, f.name)))
+        return (
+            f.object_type == "column"
+            and f.table is not None
+            and f.name is not None
+            and _any_dotted(self.columns, (f.schema or "", f.table, f.name))
+        )
 
 
 # objects named like a table (no table of their own): a `tables` rule covers them too
@@ -58,8 +62,9 @@ def _any_dotted(patterns: Iterable[str], parts: tuple[str, ...]) -> bool:
     """`b.c` matches the last two parts of `a.b.c`; a pattern never matches across a dot."""
     for pattern in patterns:
         pieces = pattern.split(".")
-        if len(pieces) <= len(parts) and all(fnmatchcase(value, piece)
-                                             for value, piece in zip(parts[-len(pieces):], pieces, strict=True)):
+        if len(pieces) <= len(parts) and all(
+            fnmatchcase(value, piece) for value, piece in zip(parts[-len(pieces) :], pieces, strict=True)
+        ):
             return True
     return False
 

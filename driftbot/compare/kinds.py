@@ -9,16 +9,39 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-CONSTRAINT_KINDS = {"p": "primary_key", "u": "unique", "f": "foreign_key", "c": "check",
-                    "x": "exclusion"}
-CONSTRAINT_OBJECT_TYPES = {"p": "primary_key", "u": "unique_constraint",
-                           "f": "foreign_key_constraint", "c": "check_constraint",
-                           "x": "exclusion_constraint"}
+CONSTRAINT_KINDS = {"p": "primary_key", "u": "unique", "f": "foreign_key", "c": "check", "x": "exclusion"}
+CONSTRAINT_OBJECT_TYPES = {
+    "p": "primary_key",
+    "u": "unique_constraint",
+    "f": "foreign_key_constraint",
+    "c": "check_constraint",
+    "x": "exclusion_constraint",
+}
 # what only the live database and the migrations have an opinion on (objects.py): models can't declare them,
 # but alembic_utils and declarative-extensions can (project/declared.py)
-OBJECT_TYPES = ("schema", "extension", "collation", "domain", "composite_type", "range_type", "function",
-                "procedure", "aggregate", "view", "materialized_view", "trigger", "row_security", "policy",
-                "partition_key", "partition", "inheritance", "rule", "table_options", "grant", "comment")
+OBJECT_TYPES = (
+    "schema",
+    "extension",
+    "collation",
+    "domain",
+    "composite_type",
+    "range_type",
+    "function",
+    "procedure",
+    "aggregate",
+    "view",
+    "materialized_view",
+    "trigger",
+    "row_security",
+    "policy",
+    "partition_key",
+    "partition",
+    "inheritance",
+    "rule",
+    "table_options",
+    "grant",
+    "comment",
+)
 ANY_OBJECT = "*"  # model_rejected: the type of whatever PostgreSQL refused
 
 
@@ -48,20 +71,23 @@ def _kinds() -> list[Kind]:
         Kind("column_comment_changed", "column", "column_comment", True, "column_comment"),
         # Alembic compares a column's type, not its collation
         Kind("column_collation_changed", "column", "column_collation", False, "column_collation"),
-        *(Kind(f"index_{change}", "index", "index", True, "index")
-          for change in ("missing", "extra", "changed")),
+        *(Kind(f"index_{change}", "index", "index", True, "index") for change in ("missing", "extra", "changed")),
         Kind("index_renamed", "index", "index", False, "index"),
     ]
     for code, base in CONSTRAINT_KINDS.items():
         # autogenerate compares unique and foreign key constraints; checks, PKs and EXCLUDE not
         covered = code in ("u", "f")
-        k += [Kind(f"{base}_{change}", CONSTRAINT_OBJECT_TYPES[code], base, covered and change != "renamed",
-                   "constraint") for change in ("missing", "extra", "changed", "renamed")]
+        k += [
+            Kind(f"{base}_{change}", CONSTRAINT_OBJECT_TYPES[code], base, covered and change != "renamed", "constraint")
+            for change in ("missing", "extra", "changed", "renamed")
+        ]
     k += [
         Kind("enum_missing", "enum", "enum", True, "enum_type"),
         Kind("enum_extra", "enum", "enum", False, "enum_type"),
-        *(Kind(f"enum_values_{change}", "enum", "enum", False, "enum_values")
-          for change in ("added", "removed", "reordered")),
+        *(
+            Kind(f"enum_values_{change}", "enum", "enum", False, "enum_values")
+            for change in ("added", "removed", "reordered")
+        ),
         Kind("sequence_missing", "sequence", "sequence", True, "sequence"),
         Kind("sequence_extra", "sequence", "sequence", False, "sequence"),
         Kind("sequence_changed", "sequence", "sequence", False, "sequence"),

@@ -26,7 +26,9 @@ _USER = """
     {n}.nspname NOT IN ('pg_catalog', 'information_schema')
     AND {n}.nspname NOT LIKE 'pg\\_toast%' AND {n}.nspname NOT LIKE 'pg\\_temp\\_%'
 """
-_MINE = "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = {cls}::regclass AND e.objid = {oid} AND e.deptype = 'e')"
+_MINE = (
+    "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = {cls}::regclass AND e.objid = {oid} AND e.deptype = 'e')"
+)
 
 
 def _user(alias: str = "n") -> str:
@@ -79,9 +81,9 @@ SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized_view' END AS type,
               CASE WHEN c.reloptions IS NOT NULL THEN format(' WITH (%s)', array_to_string(c.reloptions, ', ')) ELSE '' END,
               rtrim(pg_get_viewdef(c.oid), ';')) AS definition,
        format('DROP %sVIEW %s', CASE c.relkind WHEN 'm' THEN 'MATERIALIZED ' ELSE '' END, {RELATION}) AS drop,
-       {_ref('pg_class', 'c.oid')}
+       {_ref("pg_class", "c.oid")}
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('v', 'm') AND {_user()} AND {_mine('pg_class', 'c.oid')}
+WHERE c.relkind IN ('v', 'm') AND {_user()} AND {_mine("pg_class", "c.oid")}
 """
 
 _ARGS = "pg_get_function_identity_arguments(p.oid)"
@@ -90,9 +92,9 @@ SELECT CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END AS type,
        format('%s.%s(%s)', n.nspname, p.proname, {_ARGS}) AS path, n.nspname AS schema, p.proname AS name,
        NULL AS tbl, rtrim(pg_get_functiondef(p.oid), E'\\n') AS definition,
        format('DROP %s %I.%I(%s)', CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
-              n.nspname, p.proname, {_ARGS}) AS drop, {_ref('pg_proc', 'p.oid')}
+              n.nspname, p.proname, {_ARGS}) AS drop, {_ref("pg_proc", "p.oid")}
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE p.prokind IN ('f', 'p', 'w') AND {_user()} AND {_mine('pg_proc', 'p.oid')}
+WHERE p.prokind IN ('f', 'p', 'w') AND {_user()} AND {_mine("pg_proc", "p.oid")}
   AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass AND i.objid = p.oid
                   AND i.deptype = 'i')  -- made with another object (a range type's constructors)
 """
@@ -108,9 +110,9 @@ SELECT 'aggregate' AS type, format('%s.%s(%s)', n.nspname, p.proname, {_ARGS}) A
               CASE WHEN a.agginitval IS NOT NULL THEN ', INITCOND = ' || quote_literal(a.agginitval) ELSE '' END,
               CASE WHEN a.aggsortop <> 0 THEN ', SORTOP = OPERATOR(' || a.aggsortop::regoperator || ')' ELSE '' END,
               CASE WHEN a.aggkind <> 'n' THEN ', KIND = ' || a.aggkind::text ELSE '' END) AS definition,
-       format('DROP AGGREGATE %I.%I(%s)', n.nspname, p.proname, {_ARGS}) AS drop, {_ref('pg_proc', 'p.oid')}
+       format('DROP AGGREGATE %I.%I(%s)', n.nspname, p.proname, {_ARGS}) AS drop, {_ref("pg_proc", "p.oid")}
 FROM pg_proc p JOIN pg_aggregate a ON a.aggfnoid = p.oid JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE {_user()} AND {_mine('pg_proc', 'p.oid')}
+WHERE {_user()} AND {_mine("pg_proc", "p.oid")}
 """
 
 # cloned onto partitions from their parent (tgparentid) and internal (FK) triggers are not the user's own
@@ -121,7 +123,7 @@ SELECT 'trigger' AS type, format('%s.%s.%s', n.nspname, c.relname, t.tgname) AS 
            ELSE format(E';\\nALTER TABLE %s %s TRIGGER %I', {RELATION},
                        CASE t.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'A' THEN 'ENABLE ALWAYS'
                        ELSE 'ENABLE REPLICA' END, t.tgname) END AS definition,
-       format('DROP TRIGGER %I ON %s', t.tgname, {RELATION}) AS drop, {_ref('pg_trigger', 't.oid')}
+       format('DROP TRIGGER %I ON %s', t.tgname, {RELATION}) AS drop, {_ref("pg_trigger", "t.oid")}
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND {_user()}
 """
@@ -138,8 +140,10 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND (c.relrowsecurity OR c.relforcerowsecurity) AND {_user()}
 """
 
-_ROLES = "(SELECT string_agg(CASE r WHEN 0 THEN 'PUBLIC' ELSE quote_ident(r::regrole::text) END, ', ' ORDER BY 1) " \
-         "FROM unnest(p.polroles) AS r)"
+_ROLES = (
+    "(SELECT string_agg(CASE r WHEN 0 THEN 'PUBLIC' ELSE quote_ident(r::regrole::text) END, ', ' ORDER BY 1) "
+    "FROM unnest(p.polroles) AS r)"
+)
 POLICIES_SQL = f"""
 SELECT 'policy' AS type, format('%s.%s.%s', n.nspname, c.relname, p.polname) AS path, n.nspname AS schema,
        p.polname AS name, c.relname AS tbl,
@@ -149,7 +153,7 @@ SELECT 'policy' AS type, format('%s.%s.%s', n.nspname, c.relname, p.polname) AS 
                             WHEN 'd' THEN 'DELETE' ELSE 'ALL' END, {_ROLES},
               ' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')',
               ' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')') AS definition,
-       format('DROP POLICY %I ON %s', p.polname, {RELATION}) AS drop, {_ref('pg_policy', 'p.oid')}
+       format('DROP POLICY %I ON %s', p.polname, {RELATION}) AS drop, {_ref("pg_policy", "p.oid")}
 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE {_user()}
 """
@@ -167,43 +171,51 @@ SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS what, n.nspna
        {RELATION} AS ident, n.nspname AS schema, c.relname AS tbl, c.relowner AS owner, c.relacl AS acl,
        acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", c.relowner) AS dflt, '' AS cols
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relacl IS NOT NULL AND {_user()} AND {_mine('pg_class', 'c.oid')}
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relacl IS NOT NULL AND {_user()} AND {_mine("pg_class", "c.oid")}
 UNION ALL
 SELECT 'TABLE', format('%s.%s (%s)', n.nspname, c.relname, at.attname), {RELATION}, n.nspname, c.relname,
        c.relowner, at.attacl, NULL::aclitem[], format(' (%I)', at.attname)
 FROM pg_attribute at JOIN pg_class c ON c.oid = at.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE at.attacl IS NOT NULL AND at.attnum > 0 AND NOT at.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-  AND {_user()} AND {_mine('pg_class', 'c.oid')}
+  AND {_user()} AND {_mine("pg_class", "c.oid")}
 UNION ALL
 SELECT 'SCHEMA', n.nspname, quote_ident(n.nspname), n.nspname, NULL, n.nspowner, n.nspacl,
        acldefault('n', n.nspowner), ''
-FROM pg_namespace n WHERE n.nspacl IS NOT NULL AND {_user()} AND {_mine('pg_namespace', 'n.oid')}
+FROM pg_namespace n WHERE n.nspacl IS NOT NULL AND {_user()} AND {_mine("pg_namespace", "n.oid")}
 UNION ALL
 SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
        format('%s.%s(%s)', n.nspname, p.proname, {_ARGS}), format('%I.%I(%s)', n.nspname, p.proname, {_ARGS}),
        n.nspname, NULL, p.proowner, p.proacl, acldefault('f', p.proowner), ''
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE p.proacl IS NOT NULL AND {_user()} AND {_mine('pg_proc', 'p.oid')}
+WHERE p.proacl IS NOT NULL AND {_user()} AND {_mine("pg_proc", "p.oid")}
 UNION ALL
 SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, n.nspname || '.' || t.typname,
        format('%I.%I', n.nspname, t.typname), n.nspname, NULL, t.typowner, t.typacl, acldefault('T', t.typowner), ''
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE t.typacl IS NOT NULL AND t.typtype IN ('e', 'd', 'r', 'c') AND {_user()} AND {_mine('pg_type', 't.oid')}
+WHERE t.typacl IS NOT NULL AND t.typtype IN ('e', 'd', 'r', 'c') AND {_user()} AND {_mine("pg_type", "t.oid")}
 """
-_PRIVILEGES = "string_agg(x.privilege_type || a.cols || CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END, " \
-              "', ' ORDER BY x.privilege_type)"
-_HELD = "string_agg(x.privilege_type || a.cols, ', ' ORDER BY x.privilege_type) FILTER (WHERE {grantable}x.is_grantable)"
+_PRIVILEGES = (
+    "string_agg(x.privilege_type || a.cols || CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END, "
+    "', ' ORDER BY x.privilege_type)"
+)
+_HELD = (
+    "string_agg(x.privilege_type || a.cols, ', ' ORDER BY x.privilege_type) FILTER (WHERE {grantable}x.is_grantable)"
+)
 # what a role holds (plain, grantable) turned into statements: REVOKE ALL first, then one GRANT per kind
 _REGRANT = """format('REVOKE ALL%s ON %s %s FROM %s', a.cols, a.what, a.ident, {role})
          || CASE WHEN {plain} IS NULL THEN '' ELSE format(E';\\nGRANT %s ON %s %s TO %s', {plain}, a.what, a.ident, {role}) END
          || CASE WHEN {grantable} IS NULL THEN '' ELSE format(E';\\nGRANT %s ON %s %s TO %s WITH GRANT OPTION',
                                                           {grantable}, a.what, a.ident, {role}) END"""
-_ACLS = "SELECT a.path, x.grantee AS role, {privileges} AS privileges, {plain} AS plain, {grantable} AS grantable " \
-        "FROM a CROSS JOIN LATERAL aclexplode(a.{acl}) x GROUP BY a.path, x.grantee"
-_HAVE = _ACLS.format(privileges=_PRIVILEGES, plain=_HELD.format(grantable="NOT "), grantable=_HELD.format(grantable=""),
-                     acl="acl")
-_DFLT = _ACLS.format(privileges=_PRIVILEGES, plain=_HELD.format(grantable="NOT "), grantable=_HELD.format(grantable=""),
-                     acl="dflt")
+_ACLS = (
+    "SELECT a.path, x.grantee AS role, {privileges} AS privileges, {plain} AS plain, {grantable} AS grantable "
+    "FROM a CROSS JOIN LATERAL aclexplode(a.{acl}) x GROUP BY a.path, x.grantee"
+)
+_HAVE = _ACLS.format(
+    privileges=_PRIVILEGES, plain=_HELD.format(grantable="NOT "), grantable=_HELD.format(grantable=""), acl="acl"
+)
+_DFLT = _ACLS.format(
+    privileges=_PRIVILEGES, plain=_HELD.format(grantable="NOT "), grantable=_HELD.format(grantable=""), acl="dflt"
+)
 GRANTS_SQL = f"""
 WITH a AS ({_ACL_TARGETS}),
 have AS ({_HAVE}),
@@ -236,7 +248,7 @@ SCHEMAS_SQL = f"""
 SELECT 'schema' AS type, n.nspname AS path, NULL AS schema, n.nspname AS name, NULL AS tbl,
        format('CREATE SCHEMA %I', n.nspname) AS definition, format('DROP SCHEMA %I', n.nspname) AS drop,
        n.nspname AS about_schema
-FROM pg_namespace n WHERE {_user()} AND {_mine('pg_namespace', 'n.oid')}
+FROM pg_namespace n WHERE {_user()} AND {_mine("pg_namespace", "n.oid")}
 """
 
 # pg_collation's columns differ between majors (colliculocale, colllocale): the row as JSON, minus ids
@@ -246,7 +258,7 @@ SELECT 'collation' AS type, n.nspname || '.' || co.collname AS path, n.nspname A
        (to_jsonb(co) - 'oid' - 'collname' - 'collnamespace' - 'collowner' - 'collversion')::text AS options,
        format('DROP COLLATION %I.%I', n.nspname, co.collname) AS drop
 FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace
-WHERE {_user()} AND {_mine('pg_collation', 'co.oid')}
+WHERE {_user()} AND {_mine("pg_collation", "co.oid")}
 """
 
 _TYPE_NAME = "format('%I.%I', n.nspname, t.typname)"
@@ -258,10 +270,10 @@ SELECT 'domain' AS type, n.nspname || '.' || t.typname AS path, n.nspname AS sch
               (SELECT string_agg(format(' CONSTRAINT %I %s', con.conname, pg_get_constraintdef(con.oid)), ''
                                  ORDER BY con.conname)
                FROM pg_constraint con WHERE con.contypid = t.oid)) AS definition,
-       format('DROP DOMAIN %s', {_TYPE_NAME}) AS drop, {_ref('pg_type', 't.oid')}
+       format('DROP DOMAIN %s', {_TYPE_NAME}) AS drop, {_ref("pg_type", "t.oid")}
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_type bt ON bt.oid = t.typbasetype
 LEFT JOIN pg_collation co ON co.oid = t.typcollation
-WHERE t.typtype = 'd' AND {_user()} AND {_mine('pg_type', 't.oid')}
+WHERE t.typtype = 'd' AND {_user()} AND {_mine("pg_type", "t.oid")}
 """
 
 COMPOSITES_SQL = f"""
@@ -271,9 +283,9 @@ SELECT 'composite_type' AS type, n.nspname || '.' || t.typname AS path, n.nspnam
               (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', '
                                  ORDER BY a.attnum)
                FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)) AS definition,
-       format('DROP TYPE %s', {_TYPE_NAME}) AS drop, {_ref('pg_type', 't.oid')}
+       format('DROP TYPE %s', {_TYPE_NAME}) AS drop, {_ref("pg_type", "t.oid")}
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_class c ON c.oid = t.typrelid
-WHERE t.typtype = 'c' AND c.relkind = 'c' AND {_user()} AND {_mine('pg_type', 't.oid')}
+WHERE t.typtype = 'c' AND c.relkind = 'c' AND {_user()} AND {_mine("pg_type", "t.oid")}
 """
 
 RANGES_SQL = f"""
@@ -286,16 +298,16 @@ SELECT 'range_type' AS type, n.nspname || '.' || t.typname AS path, n.nspname AS
               CASE WHEN r.rngcollation <> 0 THEN ', COLLATION = ' || r.rngcollation::regcollation::text ELSE '' END,
               CASE WHEN r.rngcanonical <> 0 THEN ', CANONICAL = ' || r.rngcanonical::regproc ELSE '' END,
               CASE WHEN r.rngsubdiff <> 0 THEN ', SUBTYPE_DIFF = ' || r.rngsubdiff::regproc ELSE '' END) AS definition,
-       format('DROP TYPE %s', {_TYPE_NAME}) AS drop, {_ref('pg_type', 't.oid')}
+       format('DROP TYPE %s', {_TYPE_NAME}) AS drop, {_ref("pg_type", "t.oid")}
 FROM pg_range r JOIN pg_type t ON t.oid = r.rngtypid JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE {_user()} AND {_mine('pg_type', 't.oid')}
+WHERE {_user()} AND {_mine("pg_type", "t.oid")}
 """
 
 PARTITION_KEYS_SQL = f"""
 SELECT 'partition_key' AS type, n.nspname || '.' || c.relname AS path, n.nspname AS schema, c.relname AS name,
        c.relname AS tbl, 'PARTITION BY ' || pg_get_partkeydef(c.oid) AS definition, '' AS drop
 FROM pg_partitioned_table pt JOIN pg_class c ON c.oid = pt.partrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE {_user()} AND {_mine('pg_class', 'c.oid')}
+WHERE {_user()} AND {_mine("pg_class", "c.oid")}
 """
 
 # a partition's place (parent and bounds) and a child's INHERITS, keyed on the child
@@ -316,7 +328,7 @@ SELECT CASE WHEN c.relispartition THEN 'partition' ELSE 'inheritance' END AS typ
                        ORDER BY i.inhseqno) END AS drop
 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
-WHERE c.relkind IN ('r', 'p', 'f') AND {_user()} AND {_mine('pg_class', 'c.oid')}
+WHERE c.relkind IN ('r', 'p', 'f') AND {_user()} AND {_mine("pg_class", "c.oid")}
 GROUP BY c.oid, n.nspname, c.relname, c.relispartition, c.relpartbound
 """
 
@@ -327,9 +339,9 @@ SELECT 'rule' AS type, format('%s.%s.%s', n.nspname, c.relname, r.rulename) AS p
            THEN format(E';\\nALTER TABLE %s DISABLE RULE %I', {RELATION}, r.rulename)
            ELSE format(E';\\nALTER TABLE %s ENABLE %s RULE %I', {RELATION},
                        CASE r.ev_enabled WHEN 'A' THEN 'ALWAYS' ELSE 'REPLICA' END, r.rulename) END AS definition,
-       format('DROP RULE %I ON %s', r.rulename, {RELATION}) AS drop, {_ref('pg_rewrite', 'r.oid')}
+       format('DROP RULE %I ON %s', r.rulename, {RELATION}) AS drop, {_ref("pg_rewrite", "r.oid")}
 FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE r.rulename <> '_RETURN' AND {_user()} AND {_mine('pg_class', 'c.oid')}
+WHERE r.rulename <> '_RETURN' AND {_user()} AND {_mine("pg_class", "c.oid")}
 """
 
 # only what differs from a plain table: UNLOGGED, storage parameters, a replica identity other than the default
@@ -353,7 +365,7 @@ SELECT 'table_options' AS type, n.nspname || '.' || c.relname AS path, n.nspname
        AS drop
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND (c.relpersistence = 'u' OR c.reloptions IS NOT NULL OR c.relreplident <> 'd')
-  AND {_user()} AND {_mine('pg_class', 'c.oid')}
+  AND {_user()} AND {_mine("pg_class", "c.oid")}
 """
 
 # Comments on every kind catalog.py does not compare already (tables, columns, indexes, constraints
@@ -376,8 +388,15 @@ WHERE o.type NOT IN ('table', 'table column', 'index', 'table constraint')
 """
 
 # COMMENT ON takes these words for pg_identify_object's types that differ from them
-_COMMENT_TARGETS = {"VIEW COLUMN": "COLUMN", "MATERIALIZED VIEW COLUMN": "COLUMN", "COMPOSITE TYPE COLUMN": "COLUMN",
-                    "DOMAIN CONSTRAINT": "CONSTRAINT", "TRIGGER": "TRIGGER", "POLICY": "POLICY", "RULE": "RULE"}
+_COMMENT_TARGETS = {
+    "VIEW COLUMN": "COLUMN",
+    "MATERIALIZED VIEW COLUMN": "COLUMN",
+    "COMPOSITE TYPE COLUMN": "COLUMN",
+    "DOMAIN CONSTRAINT": "CONSTRAINT",
+    "TRIGGER": "TRIGGER",
+    "POLICY": "POLICY",
+    "RULE": "RULE",
+}
 
 
 def _comment(r: Any) -> SchemaObject:
@@ -387,9 +406,18 @@ def _comment(r: Any) -> SchemaObject:
         # pg_identify_object writes "name on schema.table"; COMMENT ON takes "name ON [DOMAIN] schema.table"
         ident = ident.replace(" on ", " ON DOMAIN " if r.what == "DOMAIN CONSTRAINT" else " ON ", 1)
     on = f"COMMENT ON {target} {ident}"
-    return SchemaObject("comment", r.path, r.schema, r.name or r.path, r.tbl, r.text,
-                        create=f"{on} IS {literal(r.text)}", drop=f"{on} IS NULL", replace=f"{on} IS {literal(r.text)}",
-                        about_schema=r.about_schema)
+    return SchemaObject(
+        "comment",
+        r.path,
+        r.schema,
+        r.name or r.path,
+        r.tbl,
+        r.text,
+        create=f"{on} IS {literal(r.text)}",
+        drop=f"{on} IS NULL",
+        replace=f"{on} IS {literal(r.text)}",
+        about_schema=r.about_schema,
+    )
 
 
 def _ref_of(r: Any) -> Ref | None:
@@ -399,20 +427,50 @@ def _ref_of(r: Any) -> Ref | None:
 
 def _plain(r: Any) -> SchemaObject:
     fields = r._asdict()
-    return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=fields.get("create") or r.definition,
-                        drop=r.drop, replace=fields.get("replace") or "", ref=_ref_of(r),
-                        about_schema=fields.get("about_schema"))
+    return SchemaObject(
+        r.type,
+        r.path,
+        r.schema,
+        r.name,
+        r.tbl,
+        r.definition,
+        create=fields.get("create") or r.definition,
+        drop=r.drop,
+        replace=fields.get("replace") or "",
+        ref=_ref_of(r),
+        about_schema=fields.get("about_schema"),
+    )
 
 
 def _function(r: Any) -> SchemaObject:
     """CREATE OR REPLACE changes a body in place, as long as what it returns stays."""
-    return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=r.definition, drop=r.drop,
-                        replace=r.definition, ref=_ref_of(r))
+    return SchemaObject(
+        r.type,
+        r.path,
+        r.schema,
+        r.name,
+        r.tbl,
+        r.definition,
+        create=r.definition,
+        drop=r.drop,
+        replace=r.definition,
+        ref=_ref_of(r),
+    )
 
 
 def _grant(r: Any) -> SchemaObject:
-    return SchemaObject(r.type, r.path, r.schema, r.name, r.tbl, r.definition, create=r.create, drop=r.drop,
-                        replace=r.create, about_schema=r.about_schema)
+    return SchemaObject(
+        r.type,
+        r.path,
+        r.schema,
+        r.name,
+        r.tbl,
+        r.definition,
+        create=r.create,
+        drop=r.drop,
+        replace=r.create,
+        about_schema=r.about_schema,
+    )
 
 
 def _collation(r: Any) -> SchemaObject:
@@ -429,23 +487,40 @@ def _collation_create(head: str, options: Mapping[str, Any]) -> str:
     if provider == "icu" and locale:
         parts.append(f"locale = {literal(str(locale))}")
     else:
-        parts += [f"lc_collate = {literal(str(options.get('collcollate') or ''))}",
-                  f"lc_ctype = {literal(str(options.get('collctype') or ''))}"]
+        parts += [
+            f"lc_collate = {literal(str(options.get('collcollate') or ''))}",
+            f"lc_ctype = {literal(str(options.get('collctype') or ''))}",
+        ]
     if options.get("collisdeterministic") is False:
         parts.append("deterministic = false")
     return f"{head} ({', '.join(parts)})"
 
 
 READERS: tuple[tuple[str, Callable[[Any], SchemaObject]], ...] = (
-    (SCHEMAS_SQL, _plain), (EXTENSIONS_SQL, _plain), (COLLATIONS_SQL, _collation), (DOMAINS_SQL, _plain),
-    (COMPOSITES_SQL, _plain), (RANGES_SQL, _plain), (FUNCTIONS_SQL, _function), (AGGREGATES_SQL, _plain),
-    (VIEWS_SQL, _plain), (TRIGGERS_SQL, _plain), (ROW_SECURITY_SQL, _plain), (POLICIES_SQL, _plain),
-    (PARTITION_KEYS_SQL, _plain), (PARTITIONS_SQL, _plain), (RULES_SQL, _plain), (TABLE_OPTIONS_SQL, _plain),
-    (GRANTS_SQL, _grant), (COMMENTS_SQL, _comment),
+    (SCHEMAS_SQL, _plain),
+    (EXTENSIONS_SQL, _plain),
+    (COLLATIONS_SQL, _collation),
+    (DOMAINS_SQL, _plain),
+    (COMPOSITES_SQL, _plain),
+    (RANGES_SQL, _plain),
+    (FUNCTIONS_SQL, _function),
+    (AGGREGATES_SQL, _plain),
+    (VIEWS_SQL, _plain),
+    (TRIGGERS_SQL, _plain),
+    (ROW_SECURITY_SQL, _plain),
+    (POLICIES_SQL, _plain),
+    (PARTITION_KEYS_SQL, _plain),
+    (PARTITIONS_SQL, _plain),
+    (RULES_SQL, _plain),
+    (TABLE_OPTIONS_SQL, _plain),
+    (GRANTS_SQL, _grant),
+    (COMMENTS_SQL, _comment),
 )
 
 
-def read_objects(rows: Callable[[str], list[Any]], exclude: Iterable[TableKey] = ()) -> dict[str, dict[str, SchemaObject]]:
+def read_objects(
+    rows: Callable[[str], list[Any]], exclude: Iterable[TableKey] = ()
+) -> dict[str, dict[str, SchemaObject]]:
     """Every object of the kinds above, one query per kind. `exclude`: tables left out (the version
     table), with whatever hangs on them."""
     excluded = set(exclude)
@@ -453,8 +528,11 @@ def read_objects(rows: Callable[[str], list[Any]], exclude: Iterable[TableKey] =
     for sql, make in READERS:
         for r in rows(sql):
             obj = make(r)
-            if obj.schema is not None and (obj.schema, obj.table or obj.name) in excluded and \
-                    (obj.table is not None or obj.type in ("grant", "table_options")):
+            if (
+                obj.schema is not None
+                and (obj.schema, obj.table or obj.name) in excluded
+                and (obj.table is not None or obj.type in ("grant", "table_options"))
+            ):
                 continue
             found.setdefault(obj.type, {})[obj.path] = obj
     return found
@@ -462,6 +540,7 @@ def read_objects(rows: Callable[[str], list[Any]], exclude: Iterable[TableKey] =
 
 def scoped(objects: Objects, schemas: frozenset[str]) -> dict[str, dict[str, SchemaObject]]:
     """Only the objects in `schemas` (and those of no schema: extensions; schemas by their own name)."""
+
     def keep(o: SchemaObject) -> bool:
         if o.schema is None:
             return o.type != "schema" or o.name in schemas

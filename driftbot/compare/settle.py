@@ -83,8 +83,16 @@ def default_pairs(findings: Sequence[Finding], m: Catalog, o: Catalog) -> list[D
         if a is None or b is None or t is None:
             continue
         column_type = sql_of(t)
-        pairs.append(DefaultPair(i, sql_of(a), sql_of(b), column_type,
-                                 frozenset({column_type, *type_names_in(a), *type_names_in(b)}), mc.type))
+        pairs.append(
+            DefaultPair(
+                i,
+                sql_of(a),
+                sql_of(b),
+                column_type,
+                frozenset({column_type, *type_names_in(a), *type_names_in(b)}),
+                mc.type,
+            )
+        )
     return pairs
 
 
@@ -124,8 +132,9 @@ class _TypeTrust:
 def _safe(pair: DefaultPair, types: dict[str, _TypeTrust]) -> bool:
     found = [types.get(name) for name in pair.types]
     column = types.get(pair.column_type)
-    return column is not None and column.comparable and all(t is not None and t.trusted and not t.tainted
-                                                             for t in found)
+    return (
+        column is not None and column.comparable and all(t is not None and t.trusted and not t.tainted for t in found)
+    )
 
 
 def not_distinct(pairs: Sequence[DefaultPair], rows: Rows) -> dict[int, bool]:
@@ -160,14 +169,19 @@ def settle_defaults(findings: Sequence[Finding], m: Catalog, o: Catalog, rows: R
 
 
 def _note(f: Finding, column_type: str) -> Finding:
-    return replace(f, severity="info", detail=f"not distinct as {column_type} (PostgreSQL's IS NOT DISTINCT FROM), "
-                                             "though the stored values are not identical")
+    return replace(
+        f,
+        severity="info",
+        detail=f"not distinct as {column_type} (PostgreSQL's IS NOT DISTINCT FROM), "
+        "though the stored values are not identical",
+    )
 
 
 def settle_at(url: URL) -> Settle:
     """Settle on the database at `url` (a scratch database: the column types exist there). Its
     own connection, closed afterwards (a scratch database may be copied as a template next), in a
     read-only transaction that is rolled back."""
+
     def settle(findings: Sequence[Finding], m: Catalog, o: Catalog) -> list[Finding]:
         if not default_pairs(findings, m, o):
             return list(findings)  # nothing to ask: no connection either
@@ -177,6 +191,7 @@ def settle_at(url: URL) -> Settle:
         except psycopg.Error as exc:
             log.debug("asking PostgreSQL about defaults failed: %s", exc)
             return list(findings)
+
     return settle
 
 
@@ -187,6 +202,8 @@ def _settle_with(driver: Any, findings: Sequence[Finding], m: Catalog, o: Catalo
             return found
 
     with driver.transaction(force_rollback=True):
-        driver.execute("SELECT set_config('transaction_read_only', 'on', true), set_config('TimeZone', 'UTC', true), "
-                       "set_config('statement_timeout', '30s', true)")
+        driver.execute(
+            "SELECT set_config('transaction_read_only', 'on', true), set_config('TimeZone', 'UTC', true), "
+            "set_config('statement_timeout', '30s', true)"
+        )
         return settle_defaults(findings, m, o, rows)

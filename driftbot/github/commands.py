@@ -31,7 +31,15 @@ from typing import Literal
 from github import Github, GithubException, InputGitTreeElement
 
 from driftbot.github.client import API_ERRORS, GitHubError, Identity, api_errors, describe, status_of, viewer_identity
-from driftbot.github.comments import MAX_COMMENT, Marker, find_markers, find_sticky_comment, read_marker, unfenced, unfenced_lines
+from driftbot.github.comments import (
+    MAX_COMMENT,
+    Marker,
+    find_markers,
+    find_sticky_comment,
+    read_marker,
+    unfenced,
+    unfenced_lines,
+)
 from driftbot.github.events import IssueCommentEvent
 from driftbot.github.status import CannotSetStatus, set_status
 from driftbot.safety import escape
@@ -47,8 +55,20 @@ _CHECKBOX = re.compile(r"^\s{0,3}[-*+]\s+\[(?P<mark>[ xX])\]\s+" + re.escape(CHE
 _FILE_MARKER = re.compile(r"<!-- driftbot:file path=(?P<path>[A-Za-z0-9%._~/+-]+) sha256=(?P<sha>[0-9a-f]{64}) -->")
 _BACKTICK_FENCE = re.compile(r"^(?P<fence>`{3,})(?P<info>[^`]*)$")
 
-Reason = Literal["committed", "ignored", "not_bot_comment", "no_comment", "forbidden", "closed", "stale",
-                 "no_migration", "tampered", "fork", "exists", "push_denied"]
+Reason = Literal[
+    "committed",
+    "ignored",
+    "not_bot_comment",
+    "no_comment",
+    "forbidden",
+    "closed",
+    "stale",
+    "no_migration",
+    "tampered",
+    "fork",
+    "exists",
+    "push_denied",
+]
 
 
 @dataclass(frozen=True)
@@ -94,8 +114,10 @@ def commit_checkbox(branch: str, checked: bool = False) -> str:
 def create_file_link(repo_html_url: str, branch: str, path: str, content: str) -> str | None:
     """GitHub's prefilled "create new file" page for `path` on `branch`, or None when the URL would be too long."""
     directory, name = posixpath.split(path)
-    url = (f"{repo_html_url.rstrip('/')}/new/{urllib.parse.quote(branch, safe='/')}/{urllib.parse.quote(directory, safe='/')}"
-           f"?filename={urllib.parse.quote(name, safe='')}&value={urllib.parse.quote(content, safe='')}")
+    url = (
+        f"{repo_html_url.rstrip('/')}/new/{urllib.parse.quote(branch, safe='/')}/{urllib.parse.quote(directory, safe='/')}"
+        f"?filename={urllib.parse.quote(name, safe='')}&value={urllib.parse.quote(content, safe='')}"
+    )
     return url if len(url) < MAX_LINK else None
 
 
@@ -115,8 +137,12 @@ _PLAIN_PATH = re.compile(r"[A-Za-z0-9._/-]+")  # no space, newline or shell/Mark
 def safe_path(path: str) -> bool:
     """A relative path of plain characters inside the repository, not under .git/ or .github/ (workflows)."""
     parts = path.split("/")
-    return (_PLAIN_PATH.fullmatch(path) is not None and all(p not in ("", ".", "..") for p in parts)
-            and parts[0] != ".github" and ".git" not in parts)
+    return (
+        _PLAIN_PATH.fullmatch(path) is not None
+        and all(p not in ("", ".", "..") for p in parts)
+        and parts[0] != ".github"
+        and ".git" not in parts
+    )
 
 
 def _carried(body: str) -> _Carried | None:
@@ -133,7 +159,7 @@ def _carried(body: str) -> _Carried | None:
         return None
     closing = re.compile(rf"`{{{len(opening['fence'])},}}[ \t]*")
     inner: list[str] = []
-    for line in lines[i + 1:]:
+    for line in lines[i + 1 :]:
         if closing.fullmatch(line):
             break
         inner.append(line)
@@ -170,9 +196,17 @@ def command_id(body: str) -> str | None:
 # ---------------------------------------------------------------- the command
 
 
-def handle_commit_command(gh: Github, event: IssueCommentEvent, *, repo: str, bot: Identity | None = None,
-                          bot_login: str | None = None, comment_id: str = "default", post_reply: bool = True,
-                          run_url: str | None = None) -> CommitOutcome:
+def handle_commit_command(
+    gh: Github,
+    event: IssueCommentEvent,
+    *,
+    repo: str,
+    bot: Identity | None = None,
+    bot_login: str | None = None,
+    comment_id: str = "default",
+    post_reply: bool = True,
+    run_url: str | None = None,
+) -> CommitOutcome:
     """Commit the migration driftbot's comment carries, after every check; reply in the thread.
 
     `repo` is the repository the workflow runs in (from the trusted context), `bot` the
@@ -187,8 +221,7 @@ def handle_commit_command(gh: Github, event: IssueCommentEvent, *, repo: str, bo
     if trigger is None:
         return CommitOutcome(False, "", reason="ignored")
     actor, carrier = trigger
-    outcome = _run(gh, event, repo=repo, bot=me, comment_id=comment_id, actor=actor,
-                   carrier=carrier, run_url=run_url)
+    outcome = _run(gh, event, repo=repo, bot=me, comment_id=comment_id, actor=actor, carrier=carrier, run_url=run_url)
     if outcome.reason == "ignored" or not post_reply:
         return outcome
     try:
@@ -272,15 +305,18 @@ class CommitPlan:
     @property
     def message(self) -> str:
         r = self.request
-        return (f"Add driftbot's verified migration {posixpath.basename(self.path)}\n\n"
-                f"Generated and verified by driftbot for {self.parent[:12]} (upgrade, no drift left,\n"
-                f"downgrade restores the schema, upgrade again). Requested by {r.actor} in {r.repo}#{r.number}.\n")
+        return (
+            f"Add driftbot's verified migration {posixpath.basename(self.path)}\n\n"
+            f"Generated and verified by driftbot for {self.parent[:12]} (upgrade, no drift left,\n"
+            f"downgrade restores the schema, upgrade again). Requested by {r.actor} in {r.repo}#{r.number}.\n"
+        )
 
     def manual(self) -> CommitOutcome:
         """The fork the token cannot push to: how to add the file by hand."""
         pull = self.request.pull
-        text = _manual(self.who, self.head_repo, pull.head_html, self.branch, self.path, self.content,
-                       pull.maintainer_can_modify)
+        text = _manual(
+            self.who, self.head_repo, pull.head_html, self.branch, self.path, self.content, pull.maintainer_can_modify
+        )
         return _refused("fork", text, self.path)
 
 
@@ -300,26 +336,39 @@ def decide_commit(req: CommitRequest) -> CommitOutcome | CommitPlan:
     if isinstance(recorded, CommitOutcome):
         return recorded
     if req.permission not in WRITE_PERMISSIONS:
-        return _refused("forbidden", f"Sorry {who}, committing to this pull request needs write access to the "
-                        f"repository (yours is {escape.code(req.permission)}). A maintainer can tick the box or "
-                        f"comment `{COMMAND}` instead.")
+        return _refused(
+            "forbidden",
+            f"Sorry {who}, committing to this pull request needs write access to the "
+            f"repository (yours is {escape.code(req.permission)}). A maintainer can tick the box or "
+            f"comment `{COMMAND}` instead.",
+        )
     pull = req.pull
     if pull.state != "open":
         return _refused("closed", f"{who}: this pull request is {escape.code(pull.state)}; nothing was committed.")
     if pull.head_sha != recorded.sha:
-        return _refused("stale", f"{who}: there are new commits since driftbot analysed `{recorded.sha[:12]}` "
-                        f"(the head is now `{pull.head_sha[:12]}`), so its migration may no longer fit. Re-run the "
-                        "check and commit from the updated comment.")
+        return _refused(
+            "stale",
+            f"{who}: there are new commits since driftbot analysed `{recorded.sha[:12]}` "
+            f"(the head is now `{pull.head_sha[:12]}`), so its migration may no longer fit. Re-run the "
+            "check and commit from the updated comment.",
+        )
     carried = _carried(req.carrier or "")
     if carried is None:
         return _refused("no_migration", f"{who}: driftbot's comment carries no verified migration to commit.")
     if not carried.verified:
-        return _refused("tampered", f"{who}: the migration in driftbot's comment does not match the checksum "
-                        "driftbot wrote next to it (the comment was edited), so it was not committed. Re-run the "
-                        "check.", carried.path)
+        return _refused(
+            "tampered",
+            f"{who}: the migration in driftbot's comment does not match the checksum "
+            "driftbot wrote next to it (the comment was edited), so it was not committed. Re-run the "
+            "check.",
+            carried.path,
+        )
     if pull.head_repo is None:
-        return _refused("fork", f"{who}: the pull request's head repository no longer exists; nothing can be "
-                        "committed to it.", carried.path)
+        return _refused(
+            "fork",
+            f"{who}: the pull request's head repository no longer exists; nothing can be committed to it.",
+            carried.path,
+        )
     plan = CommitPlan(req, pull.head_repo, carried.path, carried.content)
     if pull.head_repo != req.repo and not (pull.maintainer_can_modify and req.fork_pushable):
         return plan.manual()
@@ -329,15 +378,22 @@ def decide_commit(req: CommitRequest) -> CommitOutcome | CommitPlan:
 def _recorded(req: CommitRequest, who: str) -> CommitOutcome | Marker:
     """The marker of driftbot's own carrying comment (the analysed SHA), or why there is none."""
     if req.carrier is None:
-        return _refused("no_comment", f"{who}: there is no driftbot comment on this pull request to commit from. "
-                        "Run the check first.")
+        return _refused(
+            "no_comment",
+            f"{who}: there is no driftbot comment on this pull request to commit from. Run the check first.",
+        )
     if not req.carrier_is_bots:
-        return _refused("not_bot_comment", f"{who}: only the checkbox in driftbot's own comment commits a "
-                        "migration; this comment was written by someone else.")
+        return _refused(
+            "not_bot_comment",
+            f"{who}: only the checkbox in driftbot's own comment commits a "
+            "migration; this comment was written by someone else.",
+        )
     recorded = read_marker(req.carrier, req.comment_id)
     if recorded is None:
-        return _refused("no_comment", f"{who}: driftbot's comment has no marker for {escape.code(req.comment_id)}: "
-                        "re-run the check.")
+        return _refused(
+            "no_comment",
+            f"{who}: driftbot's comment has no marker for {escape.code(req.comment_id)}: re-run the check.",
+        )
     return recorded
 
 
@@ -347,42 +403,63 @@ def existing_refusal(plan: CommitPlan, existing: str | None) -> CommitOutcome | 
         return None
     where = f"{escape.code(plan.path)} already exists on {escape.code(plan.branch)}"
     if existing == plan.content:
-        return _refused("exists", f"{plan.who}: {escape.code(plan.path)} is already on {escape.code(plan.branch)} "
-                        "with this content; nothing to commit.", plan.path)
-    return _refused("exists", f"{plan.who}: {where} with other content; driftbot does not overwrite files. "
-                    "Re-run the check.", plan.path)
+        return _refused(
+            "exists",
+            f"{plan.who}: {escape.code(plan.path)} is already on {escape.code(plan.branch)} "
+            "with this content; nothing to commit.",
+            plan.path,
+        )
+    return _refused(
+        "exists",
+        f"{plan.who}: {where} with other content; driftbot does not overwrite files. Re-run the check.",
+        plan.path,
+    )
 
 
 def push_refusal(plan: CommitPlan, status: int | None, description: str) -> CommitOutcome | None:
     """What GitHub's refusal of the commit means for the user; None: an error, not a refusal."""
     if status == 422 and "fast forward" in description.lower():
-        return _refused("stale", f"{plan.who}: the branch {escape.code(plan.branch)} moved while committing (new "
-                        "commits since driftbot analysed it). Re-run the check.", plan.path)
+        return _refused(
+            "stale",
+            f"{plan.who}: the branch {escape.code(plan.branch)} moved while committing (new "
+            "commits since driftbot analysed it). Re-run the check.",
+            plan.path,
+        )
     if status in (403, 404):
         if plan.head_repo != plan.request.repo:
             return plan.manual()
-        return _refused("push_denied", f"{plan.who}: this workflow's token may not push to "
-                        f"{escape.code(plan.branch)} ({escape.md(description)}). Give the commit job "
-                        "`permissions: contents: write`.", plan.path)
+        return _refused(
+            "push_denied",
+            f"{plan.who}: this workflow's token may not push to "
+            f"{escape.code(plan.branch)} ({escape.md(description)}). Give the commit job "
+            "`permissions: contents: write`.",
+            plan.path,
+        )
     return None
 
 
 def committed(plan: CommitPlan, new_sha: str, status_error: str | None) -> CommitOutcome:
     """The reply for a commit made; `status_error`: why the `driftbot` status could not be set."""
-    status_note = ("The `driftbot` status on it is set to success from driftbot's verification." if status_error is None
-                   else f"The `driftbot` status could not be set ({escape.md(status_error)}).")
-    reply = (f"Committed {escape.code(plan.path)} to {escape.code(plan.branch)} as `{new_sha[:12]}`, on top of "
-             f"`{plan.parent[:12]}`, the commit driftbot analysed (requested by {plan.who}).\n\n{status_note} "
-             "Commits made with the workflow token start no workflow runs: other required checks run again on "
-             "your next push (or use a GitHub App token, see driftbot's README).")
+    status_note = (
+        "The `driftbot` status on it is set to success from driftbot's verification."
+        if status_error is None
+        else f"The `driftbot` status could not be set ({escape.md(status_error)})."
+    )
+    reply = (
+        f"Committed {escape.code(plan.path)} to {escape.code(plan.branch)} as `{new_sha[:12]}`, on top of "
+        f"`{plan.parent[:12]}`, the commit driftbot analysed (requested by {plan.who}).\n\n{status_note} "
+        "Commits made with the workflow token start no workflow runs: other required checks run again on "
+        "your next push (or use a GitHub App token, see driftbot's README)."
+    )
     return CommitOutcome(True, reply, new_sha, plan.path, "committed")
 
 
 # ---------------------------------------------------------------- reading and committing
 
 
-def read_request(gh: Github, event: IssueCommentEvent, *, repo: str, bot: Identity, comment_id: str, actor: str,
-                 carrier: str | None) -> CommitRequest:
+def read_request(
+    gh: Github, event: IssueCommentEvent, *, repo: str, bot: Identity, comment_id: str, actor: str, carrier: str | None
+) -> CommitRequest:
     """What the policy needs, from GitHub. `carrier`: the ticked comment's body, None for a command
     (then driftbot's newest comment carries the migration)."""
     number = event.issue_number
@@ -401,18 +478,35 @@ def read_request(gh: Github, event: IssueCommentEvent, *, repo: str, bot: Identi
     with api_errors(f"read pull request #{number}"):
         pr = gh_repo.get_pull(number)
         head = pr.head.repo
-        pull = PullState(pr.state, pr.head.sha, pr.head.ref, head.full_name if head is not None else None,
-                         head.html_url if head is not None else None, bool(pr.maintainer_can_modify))
-    fork_pushable = (pull.head_repo not in (None, repo) and pull.maintainer_can_modify
-                     and _can_push(gh, pull.head_repo or ""))
+        pull = PullState(
+            pr.state,
+            pr.head.sha,
+            pr.head.ref,
+            head.full_name if head is not None else None,
+            head.html_url if head is not None else None,
+            bool(pr.maintainer_can_modify),
+        )
+    fork_pushable = (
+        pull.head_repo not in (None, repo) and pull.maintainer_can_modify and _can_push(gh, pull.head_repo or "")
+    )
     return CommitRequest(repo, number, actor, comment_id, carrier, carrier_is_bots, permission, pull, fork_pushable)
 
 
-def _run(gh: Github, event: IssueCommentEvent, *, repo: str, bot: Identity, comment_id: str, actor: str,
-         carrier: str | None, run_url: str | None) -> CommitOutcome:
+def _run(
+    gh: Github,
+    event: IssueCommentEvent,
+    *,
+    repo: str,
+    bot: Identity,
+    comment_id: str,
+    actor: str,
+    carrier: str | None,
+    run_url: str | None,
+) -> CommitOutcome:
     """Read what the policy needs, decide, then commit the approved plan and set the status."""
-    decision = decide_commit(read_request(gh, event, repo=repo, bot=bot, comment_id=comment_id, actor=actor,
-                                          carrier=carrier))
+    decision = decide_commit(
+        read_request(gh, event, repo=repo, bot=bot, comment_id=comment_id, actor=actor, carrier=carrier)
+    )
     if isinstance(decision, CommitOutcome):
         return decision
     plan = decision
@@ -431,8 +525,9 @@ def _run(gh: Github, event: IssueCommentEvent, *, repo: str, bot: Identity, comm
     # pushes with the workflow token start no workflow: driftbot reports its own verification
     status_error = None
     try:
-        set_status(gh, repo, new_sha, "success", "Verified migration committed by driftbot; no drift left",
-                   target_url=run_url)
+        set_status(
+            gh, repo, new_sha, "success", "Verified migration committed by driftbot; no drift left", target_url=run_url
+        )
     except CannotSetStatus as e:
         status_error = e.reason
     log.info("committed %s to %s as %s", plan.path, plan.branch, new_sha)
@@ -474,14 +569,20 @@ def _commit(gh: Github, full_name: str, branch: str, parent_sha: str, path: str,
     return str(commit.sha)
 
 
-def _manual(who: str, head_repo: str, head_html: str | None, branch: str, path: str, content: str,
-            can_modify: bool) -> str:
-    why = ("the pull request comes from a fork and this workflow's token can only write to this repository"
-           if not can_modify else "this workflow's token cannot write to the fork, although maintainers may edit it "
-           "(use a GitHub App or personal token with access to commit for you)")
+def _manual(
+    who: str, head_repo: str, head_html: str | None, branch: str, path: str, content: str, can_modify: bool
+) -> str:
+    why = (
+        "the pull request comes from a fork and this workflow's token can only write to this repository"
+        if not can_modify
+        else "this workflow's token cannot write to the fork, although maintainers may edit it "
+        "(use a GitHub App or personal token with access to commit for you)"
+    )
     link = create_file_link(head_html, branch, path, content) if head_html else None
-    head = (f"{who}: driftbot cannot push to {escape.code(head_repo)} {escape.code(branch)}: {why}. "
-            "To add the verified migration yourself:\n\n")
+    head = (
+        f"{who}: driftbot cannot push to {escape.code(head_repo)} {escape.code(branch)}: {why}. "
+        "To add the verified migration yourself:\n\n"
+    )
     steps = []
     if link:
         steps.append(f"- [Create the file on your branch]({link}) (prefilled), then commit it.")
@@ -489,5 +590,8 @@ def _manual(who: str, head_repo: str, head_html: str | None, branch: str, path: 
     steps.append(f"- Or create {escape.code(path)} with this content and push it:\n\n{block}")
     text = head + "\n".join(steps)
     if len(text) > MAX_COMMENT:
-        text = head + f"- Create {escape.code(path)} with the content of the migration in driftbot's comment above and push it."
+        text = (
+            head
+            + f"- Create {escape.code(path)} with the content of the migration in driftbot's comment above and push it."
+        )
     return text

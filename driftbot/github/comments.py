@@ -18,15 +18,7 @@ from github import Github, GithubException
 from github.IssueComment import IssueComment
 
 from driftbot.errors import ConfigError
-from driftbot.github.client import (
-    API_ERRORS,
-    GitHubError,
-    Identity,
-    api_errors,
-    describe,
-    status_of,
-    viewer_identity,
-)
+from driftbot.github.client import API_ERRORS, GitHubError, Identity, api_errors, describe, status_of, viewer_identity
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +27,9 @@ MAX_COMMENT = 65_536  # GitHub's limit on a comment body, in characters
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 _ID = re.compile(ID_PATTERN)
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
-_MARKER = re.compile(rf"<!-- driftbot:comment v1 id=(?P<id>{ID_PATTERN}) sha=(?P<sha>[0-9a-f]{{40}}(?:[0-9a-f]{{24}})?) -->")
+_MARKER = re.compile(
+    rf"<!-- driftbot:comment v1 id=(?P<id>{ID_PATTERN}) sha=(?P<sha>[0-9a-f]{{40}}(?:[0-9a-f]{{24}})?) -->"
+)
 _FENCE_OPEN = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _FENCE_CLOSE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})[ \t]*$")
 
@@ -48,8 +42,10 @@ class CannotPostComment(GitHubError):
     """GitHub refused the comment (403: read-only token of a fork PR; 404; 422). `reason` says why."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"cannot post the pull request comment: {reason}",
-                         hint="a fork PR's token is read-only: publish from a `workflow_run` workflow (see README)")
+        super().__init__(
+            f"cannot post the pull request comment: {reason}",
+            hint="a fork PR's token is read-only: publish from a `workflow_run` workflow (see README)",
+        )
         self.reason = reason
 
 
@@ -106,8 +102,9 @@ def read_marker(body: str, comment_id: str = "default") -> Marker | None:
     return next((m for m in reversed(find_markers(body)) if m.id == comment_id), None)
 
 
-def post_sticky_comment(gh: Github, repo: str, pr_number: int, body: str, comment_id: str = "default", *,
-                        author: Identity | None = None) -> int:
+def post_sticky_comment(
+    gh: Github, repo: str, pr_number: int, body: str, comment_id: str = "default", *, author: Identity | None = None
+) -> int:
     """Create or update driftbot's one comment on the PR; its id.
 
     Scans every page of comments for ones written by `author` (default: the token's own
@@ -116,8 +113,10 @@ def post_sticky_comment(gh: Github, repo: str, pr_number: int, body: str, commen
     again and deletes duplicates (a retried POST or a concurrent run may have made two).
     """
     if read_marker(body, comment_id) is None:
-        raise MissingMarker(f"the comment body has no driftbot marker for id {comment_id!r} on a line of its own",
-                            hint="end custom templates with {{ marker }}")
+        raise MissingMarker(
+            f"the comment body has no driftbot marker for id {comment_id!r} on a line of its own",
+            hint="end custom templates with {{ marker }}",
+        )
     if len(body) > MAX_COMMENT:
         raise CannotPostComment(f"the body is {len(body):,} characters; GitHub allows {MAX_COMMENT:,}")
     me = author or viewer_identity(gh)
@@ -151,8 +150,9 @@ def _upsert(gh: Github, repo: str, pr_number: int, body: str, comment_id: str, m
     return int(keep.id)
 
 
-def find_sticky_comment(gh: Github, repo: str, pr_number: int, comment_id: str = "default", *,
-                        author: Identity | None = None) -> tuple[int, str] | None:
+def find_sticky_comment(
+    gh: Github, repo: str, pr_number: int, comment_id: str = "default", *, author: Identity | None = None
+) -> tuple[int, str] | None:
     """(id, body) of driftbot's newest comment for `comment_id` on the PR, or None."""
     me = author or viewer_identity(gh)
     with api_errors(f"list the comments of #{pr_number}"):

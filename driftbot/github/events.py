@@ -172,5 +172,7 @@ class WorkflowRunEvent:
             conclusion=_opt_str(run, "conclusion"),
             repository=_str(payload, "repository.full_name"),
             event=_opt_str(run, "event") or "",
-            pull_numbers=tuple(p["number"] for p in pulls if isinstance(p, Mapping) and isinstance(p.get("number"), int)),
+            pull_numbers=tuple(
+                p["number"] for p in pulls if isinstance(p, Mapping) and isinstance(p.get("number"), int)
+            ),
         )

@@ -23,8 +23,9 @@ CLOSE_COMMENT = "driftbot found no drift on its latest check: closing."
 
 class CannotPublishIssue(GitHubError):
     def __init__(self, reason: str) -> None:
-        super().__init__(f"cannot publish the drift issue: {reason}",
-                         hint="give the scheduled job `permissions: issues: write`")
+        super().__init__(
+            f"cannot publish the drift issue: {reason}", hint="give the scheduled job `permissions: issues: write`"
+        )
         self.reason = reason
 
 
@@ -34,8 +35,16 @@ def issue_marker(issue_marker_id: str) -> str:
     return f"{ISSUE_MARKER_PREFIX} id={issue_marker_id} -->"
 
 
-def publish_issue(gh: Github, repo: str, title: str, body: str | None, issue_marker_id: str, *,
-                  author: Identity | None = None, close_comment: str = CLOSE_COMMENT) -> int | None:
+def publish_issue(
+    gh: Github,
+    repo: str,
+    title: str,
+    body: str | None,
+    issue_marker_id: str,
+    *,
+    author: Identity | None = None,
+    close_comment: str = CLOSE_COMMENT,
+) -> int | None:
     """Open, update or close driftbot's issue for `issue_marker_id`; the issue's number (None: nothing open).
 
     `body` None means "no drift": the open issue (if any) gets `close_comment` and is closed.

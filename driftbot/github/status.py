@@ -20,8 +20,10 @@ class CannotSetStatus(GitHubError):
     """GitHub refused the status (403: the token lacks `statuses: write`, e.g. a fork PR's token)."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"cannot set the commit status: {reason}",
-                         hint="give the job `permissions: statuses: write`; fork PRs publish from a `workflow_run` workflow")
+        super().__init__(
+            f"cannot set the commit status: {reason}",
+            hint="give the job `permissions: statuses: write`; fork PRs publish from a `workflow_run` workflow",
+        )
         self.reason = reason
 
 
@@ -31,12 +33,20 @@ def cut(text: str, limit: int = MAX_DESCRIPTION) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
-def set_status(gh: Github, repo: str, sha: str, state: State, description: str, target_url: str | None = None,
-               context: str = "driftbot") -> None:
+def set_status(
+    gh: Github,
+    repo: str,
+    sha: str,
+    state: State,
+    description: str,
+    target_url: str | None = None,
+    context: str = "driftbot",
+) -> None:
     """Set the commit status `context` on `sha` (the PR head, not the merge commit)."""
     try:
         gh.get_repo(repo).get_commit(sha).create_status(
-            state, target_url if target_url else NotSet, cut(description), context)
+            state, target_url if target_url else NotSet, cut(description), context
+        )
     except GithubException as e:
         if status_of(e) in (403, 404, 422):
             raise CannotSetStatus(describe(e)) from e

@@ -17,7 +17,9 @@ from typing import Literal
 
 Level = Literal["notice", "warning", "error"]
 MAX_SUMMARY = 1024 * 1024  # GitHub rejects a step summary over 1 MiB
-SUMMARY_CUT = "\n\n> [!WARNING]\n> The rest of this summary was cut: GitHub allows 1 MiB per step. See the report artifact.\n"
+SUMMARY_CUT = (
+    "\n\n> [!WARNING]\n> The rest of this summary was cut: GitHub allows 1 MiB per step. See the report artifact.\n"
+)
 
 
 def escape_data(s: str) -> str:
@@ -42,8 +44,9 @@ def command(name: str, value: str = "", **properties: str | int | None) -> str:
     return f"::{name}{' ' + props if props else ''}::{escape_data(value)}"
 
 
-def annotation(level: Level, message: str, file: str | None = None, line: int | None = None,
-               title: str | None = None) -> str:
+def annotation(
+    level: Level, message: str, file: str | None = None, line: int | None = None, title: str | None = None
+) -> str:
     """An annotation command: shown on `file:line` in the PR's diff and in the run's summary."""
     if level not in ("notice", "warning", "error"):
         raise ValueError(f"annotation level must be notice, warning or error, not {level!r}")

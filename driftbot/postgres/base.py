@@ -44,9 +44,7 @@ def connect_admin(url: URL, *, timeout: float = 10) -> psycopg.Connection[tuple[
     try:
         return psycopg.connect(libpq_conninfo(url), autocommit=True, connect_timeout=max(1, int(timeout)))
     except psycopg.OperationalError as exc:
-        raise InfrastructureError(
-            f"cannot connect to PostgreSQL at {display_url(url)}: {first_line(exc)}"
-        ) from exc
+        raise InfrastructureError(f"cannot connect to PostgreSQL at {display_url(url)}: {first_line(exc)}") from exc
 
 
 def server_version(url: URL) -> str:
@@ -94,13 +92,17 @@ def scratch_role(server: Server) -> Iterator[ScratchRole]:
     role = sql.Identifier(name)
     with connect_admin(server.admin_url) as conn:
         try:
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE "
-                                 "NOREPLICATION NOBYPASSRLS").format(role, sql.Literal(password)))
+            conn.execute(
+                sql.SQL(
+                    "CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+                ).format(role, sql.Literal(password))
+            )
         except psycopg.Error as exc:
             raise InfrastructureError(
                 f"cannot create a role on the scratch server {display_url(server.admin_url)}: {first_line(exc)}",
                 hint="copies of live schemas are worked on as an unprivileged role: the scratch server's "
-                     "user needs CREATEROLE (or a server of driftbot's own: --postgres local|docker)") from exc
+                "user needs CREATEROLE (or a server of driftbot's own: --postgres local|docker)",
+            ) from exc
         comment = ROLE_COMMENT.format(pid=os.getpid(), host=socket.gethostname())
         try:
             conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(role, sql.Literal(comment)))
@@ -135,8 +137,9 @@ def _grant_replica(conn: psycopg.Connection[tuple[object, ...]], role: sql.Ident
 
 
 @contextmanager
-def scratch_database(server: Server, label: str, template: str = "template0",
-                     owner: ScratchRole | None = None) -> Iterator[URL]:
+def scratch_database(
+    server: Server, label: str, template: str = "template0", owner: ScratchRole | None = None
+) -> Iterator[URL]:
     """A new, uniquely named database on `server` (empty, or a copy of `template`), dropped
     afterwards whatever happens. Only databases this function created are ever dropped.
 
@@ -144,7 +147,8 @@ def scratch_database(server: Server, label: str, template: str = "template0",
     """
     name = f"driftbot_{secrets.token_hex(4)}_{label}"
     create = sql.SQL("CREATE DATABASE {} TEMPLATE {} ENCODING 'UTF8'").format(
-        sql.Identifier(name), sql.Identifier(template))
+        sql.Identifier(name), sql.Identifier(template)
+    )
     if owner is not None:
         create = sql.SQL("{} OWNER {}").format(create, sql.Identifier(owner.name))
     with connect_admin(server.admin_url) as conn:

@@ -56,10 +56,17 @@ def _in_use(pid: int | None, same_host: bool) -> bool:
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
-    cleanup = sub.add_parser("cleanup", help="remove scratch servers that killed driftbot runs left behind "
-                                             "(containers labelled driftbot=1, local work directories)")
-    cleanup.add_argument("--all", action="store_true", dest="remove_all",
-                         help="also what belongs to driftbot runs still going on this machine")
+    cleanup = sub.add_parser(
+        "cleanup",
+        help="remove scratch servers that killed driftbot runs left behind "
+        "(containers labelled driftbot=1, local work directories)",
+    )
+    cleanup.add_argument(
+        "--all",
+        action="store_true",
+        dest="remove_all",
+        help="also what belongs to driftbot runs still going on this machine",
+    )
     cleanup.add_argument("--cache", action="store_true", help="also empty the cache of initdb'd data directories")
     cleanup.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     cleanup.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
@@ -127,7 +134,9 @@ def _directories(remove_all: bool, dry_run: bool) -> tuple[int, int]:
             owner = int((workdir / OWNER_FILE).read_text().strip())
         if not remove_all and (owner is None or _in_use(owner, True)):
             # no owner file: a run still starting (or not ours); leave it
-            print(f"kept {workdir}: " + (f"driftbot process {owner} is still running" if owner else "no owner recorded"))
+            print(
+                f"kept {workdir}: " + (f"driftbot process {owner} is still running" if owner else "no owner recorded")
+            )
             kept += 1
             if owner is not None:
                 _orphan_roles_of(str(workdir), partial(local_conninfo, workdir), dry_run)
@@ -137,7 +146,10 @@ def _directories(remove_all: bool, dry_run: bool) -> tuple[int, int]:
             shutil.rmtree(workdir, ignore_errors=True)
             if workdir.exists():
                 raise InfrastructureError(f"could not remove {workdir}")
-        print(f"{'would remove' if dry_run else 'removed'} {workdir}" + (f" (driftbot process {owner} is gone)" if owner else ""))
+        print(
+            f"{'would remove' if dry_run else 'removed'} {workdir}"
+            + (f" (driftbot process {owner} is gone)" if owner else "")
+        )
         removed += 1
     return removed, kept
 
@@ -168,8 +180,9 @@ _OWNER = re.compile(re.escape(ROLE_COMMENT).replace(r"\{pid\}", r"(?P<pid>\d+)")
 def local_conninfo(workdir: Path) -> str:
     """A kept local server, over its unix socket in `workdir` (trusted there; only its account, or root, enters)."""
     port = int((workdir / "data" / "postmaster.pid").read_text().splitlines()[3])
-    return psycopg.conninfo.make_conninfo(host=str(workdir), port=port, user="postgres", dbname="postgres",
-                                          connect_timeout=5)
+    return psycopg.conninfo.make_conninfo(
+        host=str(workdir), port=port, user="postgres", dbname="postgres", connect_timeout=5
+    )
 
 
 def container_conninfo(container: Any) -> str:
@@ -183,15 +196,23 @@ def container_conninfo(container: Any) -> str:
         host = next((n.get("IPAddress") for n in (settings.get("Networks") or {}).values() if n.get("IPAddress")), None)
     if host is None:
         raise InfrastructureError(f"container {container.name} has no address")
-    return psycopg.conninfo.make_conninfo(host=host, port=port, user=env.get("POSTGRES_USER", "postgres"),
-                                          password=env.get("POSTGRES_PASSWORD", ""), dbname="postgres",
-                                          connect_timeout=5)
+    return psycopg.conninfo.make_conninfo(
+        host=host,
+        port=port,
+        user=env.get("POSTGRES_USER", "postgres"),
+        password=env.get("POSTGRES_PASSWORD", ""),
+        dbname="postgres",
+        connect_timeout=5,
+    )
 
 
 def orphan_roles(conn: psycopg.Connection[Any]) -> list[str]:
     """The `driftbot_*` roles whose comment names a process of this machine that is gone."""
-    rows = conn.execute("SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles "
-                        "WHERE starts_with(rolname, %s) ORDER BY rolname", (ROLE_PREFIX,)).fetchall()
+    rows = conn.execute(
+        "SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles "
+        "WHERE starts_with(rolname, %s) ORDER BY rolname",
+        (ROLE_PREFIX,),
+    ).fetchall()
     found = []
     for name, comment in rows:
         owner = _OWNER.fullmatch(comment or "")  # no comment of ours: not a role driftbot made
@@ -207,8 +228,9 @@ def drop_orphan_roles(conninfo: str, dry_run: bool) -> list[str]:
         if dry_run:
             return roles
         for name in roles:
-            owned = conn.execute("SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
-                                 "WHERE r.rolname = %s", (name,)).fetchall()
+            owned = conn.execute(
+                "SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE r.rolname = %s", (name,)
+            ).fetchall()
             for (database,) in owned:
                 conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(str(database))} WITH (FORCE)")
             with suppress(psycopg.Error):  # granted on PostgreSQL 15+ only (base._grant_replica)

@@ -92,8 +92,7 @@ def docker_server(image: str, *, timeout: float = 60) -> Iterator[Server]:
         try:
             container = _run(client, image, name, password, network)
             host, port = _address(container, network)
-            url = URL.create(DRIVER, username="postgres", password=password, host=host, port=port,
-                             database="postgres")
+            url = URL.create(DRIVER, username="postgres", password=password, host=host, port=port, database="postgres")
             version = _wait_ready(container, url, timeout, image)
             log.debug("docker PostgreSQL %s ready in container %s (%s) at %s:%s", version, name, image, host, port)
             yield Server(admin_url=url, provider="docker", version=version)
@@ -105,6 +104,7 @@ def docker_server(image: str, *, timeout: float = 60) -> Iterator[Server]:
 
 def _ensure_image(client: DockerClient, image: str) -> None:
     from docker.errors import ImageNotFound
+
     try:
         client.images.get(image)
         return
@@ -119,12 +119,14 @@ def _ensure_image(client: DockerClient, image: str) -> None:
     except Exception as exc:
         raise InfrastructureError(
             f"Docker image {image} is not on this machine and could not be pulled: {_reason(exc)}",
-            hint=f"check the name, log in to its registry, or load it first (docker pull {image})") from exc
+            hint=f"check the name, log in to its registry, or load it first (docker pull {image})",
+        ) from exc
 
 
 def pull(client: DockerClient, image: str, out: IO[str]) -> None:
     """Pull `image`, showing progress on `out` (a line per update on a terminal, else every few seconds)."""
     from docker.utils import parse_repository_tag
+
     repository, tag = parse_repository_tag(image)
     progress = PullProgress(image)
     started = time.monotonic()
@@ -133,8 +135,10 @@ def pull(client: DockerClient, image: str, out: IO[str]) -> None:
     out.write(f"driftbot: pulling Docker image {image}\n")
     for event in client.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
         if "error" in event:
-            raise InfrastructureError(f"Docker image {image} could not be pulled: {event['error']}",
-                                      hint=f"check the name, log in to its registry, or load it first (docker pull {image})")
+            raise InfrastructureError(
+                f"Docker image {image} could not be pulled: {event['error']}",
+                hint=f"check the name, log in to its registry, or load it first (docker pull {image})",
+            )
         progress.update(event)
         now = time.monotonic()
         if now - last_shown >= (0.2 if interactive else 5.0):
@@ -189,6 +193,7 @@ def _own_network(client: DockerClient) -> str | None:
     if not running_in_container():
         return None
     from docker.errors import NotFound
+
     try:  # a container's hostname is its short id unless it was given another
         me = client.containers.get(socket.gethostname())
     except NotFound:
@@ -206,17 +211,32 @@ def _own_network(client: DockerClient) -> str | None:
 
 def _run(client: DockerClient, image: str, name: str, password: str, network: str | None) -> Container:
     pgdata = _image_pgdata(client, image)
-    labels = {LABEL: "1", f"{LABEL}.pid": str(os.getpid()), f"{LABEL}.host": socket.gethostname(),
-              f"{LABEL}.created": datetime.now(UTC).isoformat(timespec="seconds")}
+    labels = {
+        LABEL: "1",
+        f"{LABEL}.pid": str(os.getpid()),
+        f"{LABEL}.host": socket.gethostname(),
+        f"{LABEL}.created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     command = [arg for key, value in CONTAINER_SETTINGS.items() for arg in ("-c", f"{key}={value}")]
-    environment = {"POSTGRES_PASSWORD": password, "POSTGRES_USER": "postgres", "POSTGRES_DB": "postgres",
-                   "POSTGRES_INITDB_ARGS": "--no-sync"}
+    environment = {
+        "POSTGRES_PASSWORD": password,
+        "POSTGRES_USER": "postgres",
+        "POSTGRES_DB": "postgres",
+        "POSTGRES_INITDB_ARGS": "--no-sync",
+    }
     options: dict[str, Any] = {"network": network} if network else {"ports": {"5432/tcp": ("127.0.0.1", None)}}
     try:
         return client.containers.run(
-            image, command=command, name=name, detach=True, labels=labels, environment=environment,
+            image,
+            command=command,
+            name=name,
+            detach=True,
+            labels=labels,
+            environment=environment,
             # the data directory lives in memory: a throwaway server never needs it on disk
-            tmpfs={pgdata: "rw"} if pgdata else {}, **options)
+            tmpfs={pgdata: "rw"} if pgdata else {},
+            **options,
+        )
     except Exception as exc:
         raise InfrastructureError(f"cannot start a container from {image}: {_reason(exc)}") from exc
 
@@ -242,8 +262,10 @@ def _address(container: Container, network: str | None) -> tuple[str, int]:
                 if binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):
                     return "127.0.0.1", int(binding["HostPort"])
         if container.status in ("exited", "dead") or time.monotonic() > deadline:
-            raise InfrastructureError(f"container {container.name} got no address"
-                                      f"{f' on network {network}' if network else ''}:\n{_logs(container)}")
+            raise InfrastructureError(
+                f"container {container.name} got no address"
+                f"{f' on network {network}' if network else ''}:\n{_logs(container)}"
+            )
         time.sleep(0.05)
 
 
@@ -263,11 +285,15 @@ def _wait_ready(container: Container, url: URL, timeout: float, image: str) -> s
         if checks % 10 == 0:
             container.reload()
             if container.status in ("exited", "dead"):
-                raise InfrastructureError(f"PostgreSQL's container ({image}) exited while starting:\n{_logs(container)}")
+                raise InfrastructureError(
+                    f"PostgreSQL's container ({image}) exited while starting:\n{_logs(container)}"
+                )
         if time.monotonic() > deadline:
-            raise InfrastructureError(f"PostgreSQL in a container of {image} did not accept connections within "
-                                      f"{timeout:g}s:\n{_logs(container)}",
-                                      hint="a slow machine or a first start may need more: --postgres-timeout SECONDS")
+            raise InfrastructureError(
+                f"PostgreSQL in a container of {image} did not accept connections within "
+                f"{timeout:g}s:\n{_logs(container)}",
+                hint="a slow machine or a first start may need more: --postgres-timeout SECONDS",
+            )
         time.sleep(0.05)
 
 
@@ -286,6 +312,7 @@ def _logs(container: Container) -> str:
 def _remove(client: DockerClient, container: Container | None, name: str) -> None:
     """Remove the container and its anonymous volumes, also one whose creation was interrupted."""
     from docker.errors import NotFound
+
     try:
         target = container if container is not None else client.containers.get(name)
         target.remove(force=True, v=True)

@@ -26,8 +26,17 @@ from driftbot.errors import InfrastructureError
 log = logging.getLogger(__name__)
 
 TEMPLATE_FORMAT = 1  # part of the cache key: change it when INITDB_OPTIONS change meaning
-INITDB_OPTIONS = ("-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
-                  "--locale=C", "--no-sync", "--no-instructions")
+INITDB_OPTIONS = (
+    "-U",
+    "postgres",
+    "--auth-local=trust",
+    "--auth-host=scram-sha-256",
+    "-E",
+    "UTF8",
+    "--locale=C",
+    "--no-sync",
+    "--no-instructions",
+)
 
 
 def cache_root() -> Path:
@@ -45,14 +54,23 @@ def template_dir(bindir: Path, version_line: str) -> Path:
     """Where the template for these binaries lives: keyed by their path, version and file."""
     postgres = (bindir / "postgres").resolve()
     stat = postgres.stat()
-    key = "|".join((str(TEMPLATE_FORMAT), str(postgres), version_line, str(stat.st_size), str(stat.st_mtime_ns),
-                    " ".join(INITDB_OPTIONS)))
+    key = "|".join(
+        (
+            str(TEMPLATE_FORMAT),
+            str(postgres),
+            version_line,
+            str(stat.st_size),
+            str(stat.st_mtime_ns),
+            " ".join(INITDB_OPTIONS),
+        )
+    )
     major = version_line.split()[-1].split(".")[0] if version_line else "x"
     return cache_root() / "pgdata" / f"pg{major}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
-def make_data_dir(bindir: Path, version_line: str, data: Path, account: pwd.struct_passwd | None,
-                  env: Mapping[str, str]) -> str:
+def make_data_dir(
+    bindir: Path, version_line: str, data: Path, account: pwd.struct_passwd | None, env: Mapping[str, str]
+) -> str:
     """Fill `data` (not existing yet; its parent is owned by `account`): "cache" or "initdb"."""
     template = template_dir(bindir, version_line) if cache_enabled() else None
     if template is not None and (template / "PG_VERSION").is_file():
@@ -73,8 +91,13 @@ def _initdb(bindir: Path, data: Path, account: pwd.struct_passwd | None, env: Ma
     kwargs: dict[str, object] = {"env": dict(env)}
     if account is not None:
         kwargs.update(user=account.pw_uid, group=account.pw_gid, extra_groups=[])
-    result = subprocess.run([str(bindir / "initdb"), "-D", str(data), *INITDB_OPTIONS], capture_output=True,
-                            text=True, cwd=data.parent, **kwargs)  # type: ignore[call-overload]
+    result = subprocess.run(
+        [str(bindir / "initdb"), "-D", str(data), *INITDB_OPTIONS],
+        capture_output=True,
+        text=True,
+        cwd=data.parent,
+        **kwargs,
+    )  # type: ignore[call-overload]
     if result.returncode != 0:
         raise InfrastructureError(f"initdb failed: {(result.stderr or result.stdout).strip()}")
 

@@ -94,8 +94,10 @@ def candidate_bindirs() -> list[Path]:
             out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=5)
             dirs.append(Path(out.stdout.strip()))
     dirs += sorted((Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")), key=_dir_major, reverse=True)
-    dirs += [Path("/usr/local/pgsql/bin"), *sorted((Path(p) for p in glob.glob("/opt/homebrew/opt/postgresql@*/bin")),
-                                                   key=_dir_major, reverse=True)]
+    dirs += [
+        Path("/usr/local/pgsql/bin"),
+        *sorted((Path(p) for p in glob.glob("/opt/homebrew/opt/postgresql@*/bin")), key=_dir_major, reverse=True),
+    ]
     if initdb := shutil.which("initdb"):
         dirs.append(Path(initdb).resolve().parent)
     seen: set[Path] = set()
@@ -166,13 +168,19 @@ def _run_as() -> pwd.struct_passwd | None:
 
 
 @contextmanager
-def local_server(bindir: Path | None = None, *, provider: str = "local", timeout: float = READY_TIMEOUT,
-                 settings: Mapping[str, str] | None = None) -> Iterator[Server]:
+def local_server(
+    bindir: Path | None = None,
+    *,
+    provider: str = "local",
+    timeout: float = READY_TIMEOUT,
+    settings: Mapping[str, str] | None = None,
+) -> Iterator[Server]:
     """A throwaway server; `settings` override THROWAWAY_SETTINGS (e.g. PostgreSQL's own defaults, in tests)."""
     binaries = binaries_in(bindir) if bindir is not None else find_binaries()
     if binaries is None:
-        raise InfrastructureError(f"no usable PostgreSQL server binaries (initdb, postgres) found"
-                                  f"{f' in {bindir}' if bindir else ''}")
+        raise InfrastructureError(
+            f"no usable PostgreSQL server binaries (initdb, postgres) found{f' in {bindir}' if bindir else ''}"
+        )
     account = _run_as()
     workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=workdir_parent()))
     proc: subprocess.Popen[bytes] | None = None
@@ -187,10 +195,15 @@ def local_server(bindir: Path | None = None, *, provider: str = "local", timeout
         proc, port = _start(binaries.bindir, workdir, account, {**THROWAWAY_SETTINGS, **(settings or {})})
         password = secrets.token_hex(16)
         version = _wait_ready(proc, workdir, port, password, timeout)
-        url = URL.create(DRIVER, username="postgres", password=password,
-                         host="127.0.0.1", port=port, database="postgres")
-        log.debug("data directory by %s in %.2fs; server up %.2fs later", how, prepared,
-                  time.perf_counter() - started - prepared)
+        url = URL.create(
+            DRIVER, username="postgres", password=password, host="127.0.0.1", port=port, database="postgres"
+        )
+        log.debug(
+            "data directory by %s in %.2fs; server up %.2fs later",
+            how,
+            prepared,
+            time.perf_counter() - started - prepared,
+        )
         log.debug("%s PostgreSQL %s ready on port %s (%s)", provider, version, port, workdir)
         yield Server(admin_url=url, provider=provider, version=version)
     finally:
@@ -203,20 +216,21 @@ def _child_env() -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C"}
 
 
-def _start(bindir: Path, workdir: Path, account: pwd.struct_passwd | None,
-           server_settings: Mapping[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+def _start(
+    bindir: Path, workdir: Path, account: pwd.struct_passwd | None, server_settings: Mapping[str, str]
+) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     settings = [arg for key, value in server_settings.items() for arg in ("-c", f"{key}={value}")]
-    cmd = [str(bindir / "postgres"), "-D", str(workdir / "data"), "-p", str(port),
-           "-k", str(workdir), *settings]
+    cmd = [str(bindir / "postgres"), "-D", str(workdir / "data"), "-p", str(port), "-k", str(workdir), *settings]
     logfile = open(workdir / "server.log", "wb")
     kwargs: dict[str, object] = {"env": _child_env()}
     if account is not None:
         os.chown(workdir / "server.log", account.pw_uid, account.pw_gid)
         kwargs.update(user=account.pw_uid, group=account.pw_gid, extra_groups=[])
     # A new session keeps a terminal's Ctrl-C away from the server: we stop it ourselves.
-    proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, cwd=workdir,
-                            start_new_session=True, **kwargs)  # type: ignore[call-overload]
+    proc = subprocess.Popen(
+        cmd, stdout=logfile, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True, **kwargs
+    )  # type: ignore[call-overload]
     logfile.close()
     return proc, port
 
@@ -230,16 +244,16 @@ def _wait_ready(proc: subprocess.Popen[bytes], workdir: Path, port: int, passwor
             log_tail = (workdir / "server.log").read_text(errors="replace")[-2000:]
             raise InfrastructureError(f"PostgreSQL exited while starting:\n{log_tail}")
         try:
-            with psycopg.connect(host=str(workdir), port=port, user="postgres", dbname="postgres",
-                                 connect_timeout=2, autocommit=True) as conn:
+            with psycopg.connect(
+                host=str(workdir), port=port, user="postgres", dbname="postgres", connect_timeout=2, autocommit=True
+            ) as conn:
                 conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(password)))
                 row = conn.execute("SHOW server_version").fetchone()
                 assert row is not None
                 return str(row[0]).split(" ")[0]
         except psycopg.OperationalError:
             if time.monotonic() > deadline:
-                raise InfrastructureError(
-                    f"PostgreSQL did not accept connections within {timeout:g}s") from None
+                raise InfrastructureError(f"PostgreSQL did not accept connections within {timeout:g}s") from None
             time.sleep(0.01)
 
 

@@ -47,8 +47,9 @@ def choose(settings: Settings) -> Choice:
     if kind == "local":
         found = find_binaries(version)
         if found is None:
-            raise InfrastructureError(f"no local PostgreSQL{_of(version)} server binaries found{_found_locally()}",
-                                      hint=HOW_TO_GET_ONE)
+            raise InfrastructureError(
+                f"no local PostgreSQL{_of(version)} server binaries found{_found_locally()}", hint=HOW_TO_GET_ONE
+            )
         return Choice("local", str(found.bindir))
     if kind == "docker":
         return Choice("docker", image_for(version, settings.postgres_image))
@@ -69,9 +70,12 @@ def choose(settings: Settings) -> Choice:
     embedded = embedded_binaries()
     if embedded is not None and (version is None or embedded.major == version):
         return Choice("embedded", str(embedded.bindir))
-    tried.append(f"embedded: {'not installed' if embedded is None else f'PostgreSQL {embedded.version}, not {version}'}")
-    raise InfrastructureError(f"no PostgreSQL{_of(version)} server is available ({'; '.join(tried)})",
-                              hint=HOW_TO_GET_ONE)
+    tried.append(
+        f"embedded: {'not installed' if embedded is None else f'PostgreSQL {embedded.version}, not {version}'}"
+    )
+    raise InfrastructureError(
+        f"no PostgreSQL{_of(version)} server is available ({'; '.join(tried)})", hint=HOW_TO_GET_ONE
+    )
 
 
 def _of(version: int | None) -> str:
@@ -88,8 +92,10 @@ def _embedded_or_raise(version: int | None) -> None:
     if embedded is None:
         raise InfrastructureError("the embedded PostgreSQL is not installed", hint=INSTALL_HINT)
     if version is not None and embedded.major != version:
-        raise InfrastructureError(f"the embedded PostgreSQL is {embedded.version}, not {version}",
-                                  hint="use --postgres local or docker for other versions")
+        raise InfrastructureError(
+            f"the embedded PostgreSQL is {embedded.version}, not {version}",
+            hint="use --postgres local or docker for other versions",
+        )
 
 
 def _provider(choice: Choice, settings: Settings) -> AbstractContextManager[Server]:
@@ -111,8 +117,14 @@ def start_server(settings: Settings) -> Iterator[Server]:
     with _provider(choice, settings) as server:
         wanted = settings.postgres_version
         if wanted is not None and server.major != wanted:
-            where = (display_url(server.admin_url) if choice.kind == "url"
-                     else settings.postgres_image if choice.kind == "docker" else choice.why)
-            raise InfrastructureError(f"--postgres-version {wanted} was asked for, but {where} runs PostgreSQL "
-                                      f"{server.version}")
+            where = (
+                display_url(server.admin_url)
+                if choice.kind == "url"
+                else settings.postgres_image
+                if choice.kind == "docker"
+                else choice.why
+            )
+            raise InfrastructureError(
+                f"--postgres-version {wanted} was asked for, but {where} runs PostgreSQL {server.version}"
+            )
         yield server

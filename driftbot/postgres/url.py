@@ -17,8 +17,9 @@ def url_server(database_url: str) -> Iterator[Server]:
     try:
         url = make_url(database_url)
     except ArgumentError as exc:
-        raise ConfigError("--database-url is not a valid database URL",
-                          hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE") from exc
+        raise ConfigError(
+            "--database-url is not a valid database URL", hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from exc
     if not url.drivername.startswith("postgresql"):
         raise ConfigError(f"--database-url must point at PostgreSQL, not {url.drivername!r}")
     url = url.set(drivername=DRIVER, database=url.database or "postgres")

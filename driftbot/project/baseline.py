@@ -54,8 +54,10 @@ def apply_baseline(conn: Connection, baseline: str, project: Project, url: URL) 
             elif callable(prepare):
                 prepare(conn)
             else:
-                raise ConfigError(f"--baseline {baseline}: {type(prepare).__name__} is neither a callable "
-                                  "nor a MetaData or declarative Base")
+                raise ConfigError(
+                    f"--baseline {baseline}: {type(prepare).__name__} is neither a callable "
+                    "nor a MetaData or declarative Base"
+                )
     except ConfigError:
         raise
     except Exception as exc:

@@ -72,10 +72,12 @@ def _alembic_utils() -> list[Declaration]:
 
 # the library's handlers, in an order where what a view or trigger uses exists first; views are made
 # from their own CREATE statements (the library's handler compares with sqlglot, an extra)
-_DECLARATIVE = (("functions", "function.ddl", "function_ddl", "Functions"),
-                ("procedures", "procedure.ddl", "procedure_ddl", "Procedures"),
-                ("views", "", "", "Views"),
-                ("triggers", "trigger.ddl", "trigger_ddl", "Triggers"))
+_DECLARATIVE = (
+    ("functions", "function.ddl", "function_ddl", "Functions"),
+    ("procedures", "procedure.ddl", "procedure_ddl", "Procedures"),
+    ("views", "", "", "Views"),
+    ("triggers", "trigger.ddl", "trigger_ddl", "Triggers"),
+)
 
 
 def _declarative_extensions(metadatas: tuple[MetaData, ...]) -> list[Declaration]:
@@ -92,8 +94,9 @@ def _declarative_extensions(metadatas: tuple[MetaData, ...]) -> list[Declaration
             if not declared or not getattr(declared, what, None):
                 continue
             if what == "views":
-                found += [(f"declare_database view {v.qualified_name}", partial(_create_view, v))
-                          for v in declared.views]
+                found += [
+                    (f"declare_database view {v.qualified_name}", partial(_create_view, v)) for v in declared.views
+                ]
                 continue
             ddl = getattr(importlib.import_module(f"{package}.{module}"), handler)(declared)
             found.append((f"declare_database {what}", partial(_run_handler, ddl, md)))
@@ -160,6 +163,13 @@ def _attempt(conn: Connection, declaration: Declaration, errors: dict[str, str])
 
 
 def _rejected(label: str, error: str) -> Finding:
-    return Finding("model_rejected", label, "high", migrations=None, models=None,
-                   detail=f"PostgreSQL rejected this object the project declares: {error}",
-                   object_type=ANY_OBJECT, name=label)
+    return Finding(
+        "model_rejected",
+        label,
+        "high",
+        migrations=None,
+        models=None,
+        detail=f"PostgreSQL rejected this object the project declares: {error}",
+        object_type=ANY_OBJECT,
+        name=label,
+    )

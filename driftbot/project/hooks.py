@@ -25,8 +25,7 @@ ALEMBIC_TYPES = {"table", "column", "index", "unique_constraint", "foreign_key_c
 
 class _ModelObjects:
     def __init__(self, metadatas: Iterable[MetaData], default_schema: str) -> None:
-        self.tables = {(t.schema or default_schema, t.name): t
-                       for md in metadatas for t in md.tables.values()}
+        self.tables = {(t.schema or default_schema, t.name): t for md in metadatas for t in md.tables.values()}
 
     def find(self, f: Finding) -> Any:
         table = self.tables.get((f.schema or "", f.table or ""))
@@ -52,8 +51,9 @@ def _stand_in(f: Finding, schema: str | None) -> Any:
     return UniqueConstraint(name=f.name)
 
 
-def apply_project_hooks(findings: list[Finding], options: EnvOptions, metadatas: Iterable[MetaData],
-                        default_schema: str) -> list[Finding]:
+def apply_project_hooks(
+    findings: list[Finding], options: EnvOptions, metadatas: Iterable[MetaData], default_schema: str
+) -> list[Finding]:
     if options.include_name is None and options.include_object is None:
         return findings
     models = _ModelObjects(metadatas, default_schema)
@@ -68,16 +68,21 @@ def _included(f: Finding, options: EnvOptions, models: _ModelObjects, default_sc
         if f.table is not None and not options.include_name(f.table, "table", {"schema_name": schema}):
             return False
         if f.object_type in ALEMBIC_TYPES - {"table"} and not options.include_name(
-                f.name, f.object_type, {"schema_name": schema, "table_name": f.table,
-                                        "schema_qualified_table_name":
-                                            f"{schema}.{f.table}" if schema else f.table}):
+            f.name,
+            f.object_type,
+            {
+                "schema_name": schema,
+                "table_name": f.table,
+                "schema_qualified_table_name": f"{schema}.{f.table}" if schema else f.table,
+            },
+        ):
             return False
-    if options.include_object is None or f.object_type not in ALEMBIC_TYPES | {"check_constraint",
-                                                                              "primary_key"}:
+    if options.include_object is None or f.object_type not in ALEMBIC_TYPES | {"check_constraint", "primary_key"}:
         return True
     if f.table is not None and f.object_type != "table":
-        table_finding = Finding("", "", "high", None, f.models, object_type="table", schema=f.schema,
-                                table=f.table, name=f.table)
+        table_finding = Finding(
+            "", "", "high", None, f.models, object_type="table", schema=f.schema, table=f.table, name=f.table
+        )
         if not _call_include_object(table_finding, options, models, schema):
             return False
     if f.object_type not in ALEMBIC_TYPES:
@@ -85,8 +90,7 @@ def _included(f: Finding, options: EnvOptions, models: _ModelObjects, default_sc
     return _call_include_object(f, options, models, schema)
 
 
-def _call_include_object(f: Finding, options: EnvOptions, models: _ModelObjects,
-                         schema: str | None) -> bool:
+def _call_include_object(f: Finding, options: EnvOptions, models: _ModelObjects, schema: str | None) -> bool:
     assert options.include_object is not None
     model_obj = models.find(f)
     obj = model_obj if model_obj is not None else _stand_in(f, schema)

@@ -40,9 +40,10 @@ class Project:
 def alembic_config(config_file: Path) -> Config:
     if not config_file.is_file():
         looked = config_file if config_file.name.endswith(".ini") else config_file / "alembic.ini"
-        raise ConfigError(f"no Alembic configuration found: {looked} does not exist",
-                          hint="run driftbot in the directory that holds alembic.ini, "
-                               "or pass PATH or --config FILE")
+        raise ConfigError(
+            f"no Alembic configuration found: {looked} does not exist",
+            hint="run driftbot in the directory that holds alembic.ini, or pass PATH or --config FILE",
+        )
     try:
         cfg = Config(str(config_file))
         cfg.get_main_option("script_location")  # parses the file now, so errors surface here
@@ -58,8 +59,10 @@ def load_project(config_file: Path, script_location: Path | None = None) -> tupl
     return project, cfg, script
 
 
-NO_SCRIPT_LOCATION_HINT = ("pass --script-location DIR (or script-location in [tool.driftbot]) when the "
-                           "application sets it from code, or set script_location in alembic.ini's [alembic] section")
+NO_SCRIPT_LOCATION_HINT = (
+    "pass --script-location DIR (or script-location in [tool.driftbot]) when the "
+    "application sets it from code, or set script_location in alembic.ini's [alembic] section"
+)
 
 
 def resolve_script_location(cfg: Config, config_file: Path, override: Path | None = None) -> None:
@@ -79,8 +82,9 @@ def resolve_script_location(cfg: Config, config_file: Path, override: Path | Non
         return
     value = cfg.get_main_option("script_location")
     if value is None:
-        raise ConfigError(f"{config_file}: No 'script_location' key found in configuration.",
-                          hint=NO_SCRIPT_LOCATION_HINT)
+        raise ConfigError(
+            f"{config_file}: No 'script_location' key found in configuration.", hint=NO_SCRIPT_LOCATION_HINT
+        )
     path = Path(value)
     if path.is_absolute() or ":" in value:  # absolute, or a package resource (`myapp:migrations`)
         return
@@ -89,8 +93,14 @@ def resolve_script_location(cfg: Config, config_file: Path, override: Path | Non
         return
     for directory in base.parents:
         if (directory / path).is_dir():
-            log.debug("script_location %s does not exist in %s (alembic.ini's directory): using %s, "
-                      "resolved against %s as `alembic` run from there does", value, base, directory / path, directory)
+            log.debug(
+                "script_location %s does not exist in %s (alembic.ini's directory): using %s, "
+                "resolved against %s as `alembic` run from there does",
+                value,
+                base,
+                directory / path,
+                directory,
+            )
             cfg.set_main_option("script_location", str(directory / path).replace("%", "%%"))
             return
 
@@ -100,9 +110,11 @@ def describe_scripts(cfg: Config, config_file: Path) -> tuple[Project, ScriptDir
     try:
         script = ScriptDirectory.from_config(cfg)
     except CommandError as exc:
-        raise ConfigError(f"{config_file}: {exc}",
-                          hint="set script_location in the [alembic] section to the migrations "
-                               "directory, or pass --script-location DIR") from exc
+        raise ConfigError(
+            f"{config_file}: {exc}",
+            hint="set script_location in the [alembic] section to the migrations "
+            "directory, or pass --script-location DIR",
+        ) from exc
     return describe_script(script, config_file), script
 
 
@@ -115,10 +127,16 @@ def describe_script(script: ScriptDirectory, config_file: Path) -> Project:
         )
         heads = tuple(script.get_heads())
     except (SyntaxError, ImportError, CommandError, Exception) as exc:
-        raise ProjectError(f"cannot load the migration scripts: {describe_exception(exc)}",
-                           hint="fix the revision file named above") from exc
-    return Project(root=config_file.parent.resolve(), config_file=config_file.resolve(),
-                   script_location=Path(script.dir).resolve(), heads=heads, revisions=revisions)
+        raise ProjectError(
+            f"cannot load the migration scripts: {describe_exception(exc)}", hint="fix the revision file named above"
+        ) from exc
+    return Project(
+        root=config_file.parent.resolve(),
+        config_file=config_file.resolve(),
+        script_location=Path(script.dir).resolve(),
+        heads=heads,
+        revisions=revisions,
+    )
 
 
 def _as_tuple(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:

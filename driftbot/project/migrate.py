@@ -113,8 +113,7 @@ class _Recorder:
     def on_version_apply(self, *, step: Any, **_: Any) -> None:
         now = time.perf_counter()
         for revision in step.up_revision_ids:
-            self.applied.append(AppliedRevision(revision, self.files.get(revision, ""),
-                                                round(now - self.mark, 4)))
+            self.applied.append(AppliedRevision(revision, self.files.get(revision, ""), round(now - self.mark, 4)))
         self.mark = now
 
 
@@ -229,8 +228,13 @@ def run_env(script: ScriptDirectory, cfg: Config, url: URL, configured: Callable
 def _wants_event_loop_thread(exc: BaseException) -> bool:
     message = str(exc).lower()
     return type(exc).__name__ == "NoEventLoopError" or (
-        isinstance(exc, RuntimeError) and ("no running event loop" in message or "no current event loop" in message
-                                           or "not running in a worker thread" in message))
+        isinstance(exc, RuntimeError)
+        and (
+            "no running event loop" in message
+            or "no current event loop" in message
+            or "not running in a worker thread" in message
+        )
+    )
 
 
 def _in_event_loop_thread(fn: Callable[[], None]) -> None:
@@ -265,11 +269,18 @@ def database_error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
-            env_vars: Sequence[str], destination: str = "heads",
-            downgrade: bool = False,
-            on_configured: Callable[[EnvOptions], None] | None = None,
-            step: str = "migrate", ready: Callable[[], object] | None = None) -> tuple[MigrationRun, EnvOptions]:
+def upgrade(
+    project: Project,
+    cfg: Config,
+    script: ScriptDirectory,
+    url: URL,
+    env_vars: Sequence[str],
+    destination: str = "heads",
+    downgrade: bool = False,
+    on_configured: Callable[[EnvOptions], None] | None = None,
+    step: str = "migrate",
+    ready: Callable[[], object] | None = None,
+) -> tuple[MigrationRun, EnvOptions]:
     """Run `upgrade <destination>` (or `downgrade`) through the project's env.py against `url`.
 
     `on_configured` is called as soon as env.py has configured the context, before any
@@ -281,9 +292,14 @@ def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
     Raises ProjectError when env.py itself fails; a failing revision is returned as
     `MigrationRun.failure` (with the revisions that ran before it) and raised by the caller.
     """
-    recorder = _Recorder(destination, script, downgrade,
-                         files={r.revision: r.file for r in project.revisions}, on_configured=on_configured,
-                         locations=tuple(str(p) for p in script.version_locations))
+    recorder = _Recorder(
+        destination,
+        script,
+        downgrade,
+        files={r.revision: r.file for r in project.revisions},
+        on_configured=on_configured,
+        locations=tuple(str(p) for p in script.version_locations),
+    )
     started = time.perf_counter()
     failure: MigrationFailure | None = None
     with pointed_at(cfg, scratch_url_for(cfg, url), env_vars), project_logging() as output:
@@ -295,8 +311,13 @@ def upgrade(project: Project, cfg: Config, script: ScriptDirectory, url: URL,
                 raise _env_failure(project, recorder, exc, output.tail()) from exc
             failed = recorder.planned[min(len(recorder.applied), len(recorder.planned) - 1)]
             where = user_frame(exc, (project.script_location,))
-            failure = MigrationFailure(failed, recorder.files.get(failed) or project.file_of(failed),
-                                       where[1] if where else None, scrub(database_error_text(exc)), output.tail())
+            failure = MigrationFailure(
+                failed,
+                recorder.files.get(failed) or project.file_of(failed),
+                where[1] if where else None,
+                scrub(database_error_text(exc)),
+                output.tail(),
+            )
             log.debug("revision %s failed", failed, exc_info=exc)
     if recorder.configured is None:
         raise ProjectError(f"{project.script_location / 'env.py'} never called context.configure()")
@@ -312,13 +333,16 @@ def _env_failure(project: Project, recorder: _Recorder, exc: Exception, log_tail
     hint = f"fix the error above; driftbot runs {env_py} as `alembic upgrade` does"
     if needs_flask_app(exc):
         hint = FLASK_APP_HINT
-    return ProjectError(f"{what} failed: {describe_exception(exc, (project.root,))}"
-                        + quoted(log_tail, "env.py"), hint=hint)
+    return ProjectError(
+        f"{what} failed: {describe_exception(exc, (project.root,))}" + quoted(log_tail, "env.py"), hint=hint
+    )
 
 
-FLASK_APP_HINT = ("env.py needs a Flask application context (Flask-Migrate's env.py reads current_app): "
-                  "pass --flask-app module:create_app (or module:app), which driftbot imports, calls if it is "
-                  "a factory, and runs env.py inside its app_context()")
+FLASK_APP_HINT = (
+    "env.py needs a Flask application context (Flask-Migrate's env.py reads current_app): "
+    "pass --flask-app module:create_app (or module:app), which driftbot imports, calls if it is "
+    "a factory, and runs env.py inside its app_context()"
+)
 
 
 def needs_flask_app(exc: BaseException) -> bool:
@@ -339,8 +363,10 @@ def flask_app_context(spec: str | None, url: URL | None, root: Path) -> Iterator
     try:
         import flask
     except ImportError as exc:
-        raise ConfigError(f"--flask-app {spec}: Flask is not importable in driftbot's environment",
-                          hint="install driftbot into the application's own virtualenv (where Flask is)") from exc
+        raise ConfigError(
+            f"--flask-app {spec}: Flask is not importable in driftbot's environment",
+            hint="install driftbot into the application's own virtualenv (where Flask is)",
+        ) from exc
     module_name, _, attr = spec.partition(":")
     if not module_name:
         raise ConfigError(f"--flask-app {spec!r}: expected module:app or module:create_app")
@@ -354,8 +380,10 @@ def flask_app_context(spec: str | None, url: URL | None, root: Path) -> Iterator
                 names = ("app", "application", "create_app", "make_app")
                 found = [getattr(value, n) for n in names if hasattr(value, n)]
                 if not found:
-                    raise ConfigError(f"--flask-app {spec}: {module_name} has none of {', '.join(names)}",
-                                      hint="name it: --flask-app module:create_app")
+                    raise ConfigError(
+                        f"--flask-app {spec}: {module_name} has none of {', '.join(names)}",
+                        hint="name it: --flask-app module:create_app",
+                    )
                 value = found[0]
             app = value if isinstance(value, flask.Flask) or not callable(value) else value()
     except ConfigError:
@@ -380,18 +408,25 @@ def raise_for_failure(run: MigrationRun, project: Project, baseline: bool = Fals
     if missing:
         which = "the first revision" if f.revision == first else f"revision {f.revision}"
         what = {"UndefinedTable": "tables", "UndefinedColumn": "columns"}.get(missing, "objects")
-        hint = (f"{which} expects {what} that no earlier revision creates: if your application creates a base "
-                "schema before it runs the migrations (or stamps them), pass --baseline FILE.sql, "
-                "--baseline module:callable(connection) or --baseline module:MetaData (a MetaData or a "
-                "declarative Base, created with create_all) to prepare the empty database first")
+        hint = (
+            f"{which} expects {what} that no earlier revision creates: if your application creates a base "
+            "schema before it runs the migrations (or stamps them), pass --baseline FILE.sql, "
+            "--baseline module:callable(connection) or --baseline module:MetaData (a MetaData or a "
+            "declarative Base, created with create_all) to prepare the empty database first"
+        )
     if baseline and any(kind in f.error for kind in ("DuplicateTable", "DuplicateColumn", "DuplicateObject")):
         which = "the first revision" if f.revision == first else f"revision {f.revision}"
-        hint = (f"{which} creates what the --baseline already has: the baseline must be the schema as it was "
-                "before the first revision, not the current models (an application that builds new databases "
-                "from its current models and stamps the head has no such schema, and its migrations cannot be "
-                "checked from empty)")
+        hint = (
+            f"{which} creates what the --baseline already has: the baseline must be the schema as it was "
+            "before the first revision, not the current models (an application that builds new databases "
+            "from its current models and stamps the head has no such schema, and its migrations cannot be "
+            "checked from empty)"
+        )
     if "out of shared memory" in f.error:
-        hint = ("the server ran out of lock slots, not the migration: one transaction locks every table it "
-                "touches; raise max_locks_per_transaction on the server (driftbot's own servers use 256)")
-    raise MigrationError(f"revision {f.revision} ({where}) failed: {f.error}"
-                         + quoted(f.log, f"revision {f.revision}"), hint=hint)
+        hint = (
+            "the server ran out of lock slots, not the migration: one transaction locks every table it "
+            "touches; raise max_locks_per_transaction on the server (driftbot's own servers use 256)"
+        )
+    raise MigrationError(
+        f"revision {f.revision} ({where}) failed: {f.error}" + quoted(f.log, f"revision {f.revision}"), hint=hint
+    )

@@ -14,14 +14,7 @@ from functools import partial
 
 from sqlalchemy import Connection, ForeignKeyConstraint, MetaData, Table, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.schema import (
-    AddConstraint,
-    CreateIndex,
-    CreateTable,
-    DDLElement,
-    SetColumnComment,
-    SetTableComment,
-)
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DDLElement, SetColumnComment, SetTableComment
 from sqlalchemy.sql.sqltypes import SchemaType
 
 from driftbot.compare.catalog import USER_SCHEMAS, Catalog
@@ -34,17 +27,20 @@ log = logging.getLogger(__name__)
 SKIPPED_EXTENSIONS = {"plpgsql"}
 
 
-def prepare_models_database(conn: Connection, metadatas: Iterable[MetaData],
-                            migrations_catalog: Catalog, default_schema: str,
-                            collations: Iterable[tuple[str, str]] = ()) -> None:
+def prepare_models_database(
+    conn: Connection,
+    metadatas: Iterable[MetaData],
+    migrations_catalog: Catalog,
+    default_schema: str,
+    collations: Iterable[tuple[str, str]] = (),
+) -> None:
     """Schemas, extensions and collations that models cannot express but that `create_all` needs.
 
     `collations`: (schema, CREATE COLLATION statement) of the migrations' own (collation_ddl).
     """
     metadatas = tuple(metadatas)
     collations = tuple(collations)
-    extensions = [(name, schema) for name, schema in migrations_catalog.extensions
-                  if name not in SKIPPED_EXTENSIONS]
+    extensions = [(name, schema) for name, schema in migrations_catalog.extensions if name not in SKIPPED_EXTENSIONS]
     schemas = declared_schemas(metadatas) | {schema for schema, _ in collations}
     schemas |= {schema for _, schema in extensions if schema in migrations_catalog.schemas}
     for schema in sorted(schemas - {default_schema}):
@@ -62,8 +58,12 @@ def declared_schemas(metadatas: Iterable[MetaData]) -> set[str]:
     schemas: set[str] = set()
     for md in metadatas:
         schemas |= {t.schema for t in md.tables.values() if t.schema}
-        schemas |= {str(c.type.schema) for t in md.tables.values() for c in t.columns
-                    if isinstance(c.type, SchemaType) and getattr(c.type, "schema", None)}
+        schemas |= {
+            str(c.type.schema)
+            for t in md.tables.values()
+            for c in t.columns
+            if isinstance(c.type, SchemaType) and getattr(c.type, "schema", None)
+        }
         schemas |= {seq.schema for seq in md._sequences.values() if seq.schema}
     return schemas
 
@@ -123,11 +123,20 @@ def _create_piecewise(conn: Connection, metadata: MetaData, default_schema: str)
                 yield
         except SQLAlchemyError as exc:
             error = database_error_text(exc) if isinstance(exc, DBAPIError) else str(exc)
-            rejected.append(Finding(
-                "model_rejected", obj, "high", migrations=None, models=_safe(ddl),
-                detail=f"PostgreSQL rejected this {kind} from the models: {error}",
-                object_type=kind, schema=(table.schema or default_schema) if table is not None else None,
-                table=table.name if table is not None else None, name=obj.rsplit(".", 1)[-1]))
+            rejected.append(
+                Finding(
+                    "model_rejected",
+                    obj,
+                    "high",
+                    migrations=None,
+                    models=_safe(ddl),
+                    detail=f"PostgreSQL rejected this {kind} from the models: {error}",
+                    object_type=kind,
+                    schema=(table.schema or default_schema) if table is not None else None,
+                    table=table.name if table is not None else None,
+                    name=obj.rsplit(".", 1)[-1],
+                )
+            )
 
     for table in metadata.sorted_tables:
         for column in table.columns:
@@ -149,13 +158,15 @@ def _create_piecewise(conn: Connection, metadata: MetaData, default_schema: str)
     for table in created:
         for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
             add = AddConstraint(fk)
-            with attempt("foreign_key_constraint", _path(table, default_schema, _fk_name(fk)), table,
-                         partial(_ddl, conn, add)):
+            with attempt(
+                "foreign_key_constraint", _path(table, default_schema, _fk_name(fk)), table, partial(_ddl, conn, add)
+            ):
                 conn.execute(add)
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             create_index = CreateIndex(index)
-            with attempt("index", _path(table, default_schema, str(index.name)), table,
-                         partial(_ddl, conn, create_index)):
+            with attempt(
+                "index", _path(table, default_schema, str(index.name)), table, partial(_ddl, conn, create_index)
+            ):
                 conn.execute(create_index)
     return rejected
 

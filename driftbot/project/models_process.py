@@ -77,7 +77,11 @@ class ModelsBuild:
         with self._log.open("w") as log_file:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "driftbot.project.models_process", str(self._output)],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log_file, text=True)
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+                text=True,
+            )
         assert self._proc.stdin is not None
         with self._proc.stdin as stdin:
             stdin.write(json.dumps(dataclasses.asdict(request)))
@@ -107,6 +111,7 @@ def build(request: ModelsRequest) -> ModelsResult:
 
 # --- the child -----------------------------------------------------------------------------------
 
+
 class _Configured(Exception):
     """Raised from configure(): env.py has named its target_metadata, nothing more is run."""
 
@@ -117,8 +122,9 @@ def _metadata_from_env_py(request: ModelsRequest) -> tuple[MetaData, ...]:
     from driftbot.project.projectlog import project_logging
 
     cfg = alembic_config(Path(request.alembic_ini))
-    resolve_script_location(cfg, Path(request.alembic_ini),
-                            Path(request.script_location) if request.script_location else None)
+    resolve_script_location(
+        cfg, Path(request.alembic_ini), Path(request.script_location) if request.script_location else None
+    )
     script = ScriptDirectory.from_config(cfg)  # never walks the revision files: they may change the models
     seen: dict[str, Any] = {}
     env = EnvironmentContext(cfg, script, fn=lambda rev, context: [])
@@ -154,12 +160,15 @@ def _flask_sqlalchemy_instead(failed: ProjectError) -> tuple[MetaData, ...]:
     found = flask_sqlalchemy_dbs()
     if len(found) != 1:
         what = "no Flask-SQLAlchemy db" if not found else f"{len(found)} Flask-SQLAlchemy db objects"
-        raise ProjectError(f"{failed.message} (the models' database is built with no database for the application, and "
-                           f"its modules hold {what} to take the metadata from)",
-                           hint="pass --metadata module:db (the Flask-SQLAlchemy object or a MetaData)") from failed
+        raise ProjectError(
+            f"{failed.message} (the models' database is built with no database for the application, and "
+            f"its modules hold {what} to take the metadata from)",
+            hint="pass --metadata module:db (the Flask-SQLAlchemy object or a MetaData)",
+        ) from failed
     ((where, db),) = found.items()
-    log.warning("the application cannot be created without a database (%s); the models are %s.metadata",
-                failed.message, where)
+    log.warning(
+        "the application cannot be created without a database (%s); the models are %s.metadata", failed.message, where
+    )
     from driftbot.project.migrate import metadata_tuple
 
     return metadata_tuple(db)  # its `metadata`: the default bind's, as Flask-Migrate's get_metadata() takes it
@@ -206,13 +215,15 @@ def _build(request: ModelsRequest) -> ModelsResult:
         sys.path.insert(0, str(root))
         try:
             with contained("models", url, root):
-                metadatas = (load_metadata(request.metadata_spec) if request.metadata_spec
-                             else _metadata_from_env_py(request))
+                metadatas = (
+                    load_metadata(request.metadata_spec) if request.metadata_spec else _metadata_from_env_py(request)
+                )
         except Exception as exc:
             hint = getattr(exc, "hint", "") or ""
             error = describe_exception(exc, (root,)).removesuffix("\n" + hint if hint else "")  # the hint goes apart
-            return ModelsResult(False, error=f"importing the models failed: {error}", redirects=containment.redirects(),
-                                hint=hint)
+            return ModelsResult(
+                False, error=f"importing the models failed: {error}", redirects=containment.redirects(), hint=hint
+            )
         migrated = replace(EMPTY_CATALOG, extensions=request.extensions, schemas=request.schemas)
         made = declarations(metadatas)
         declared = Declared((), ())
@@ -245,7 +256,7 @@ def _create_in_chunks(engine: Engine, metadatas: tuple[MetaData, ...], chunk: in
         tables = metadata.sorted_tables
         for start in range(0, len(tables), chunk):
             with engine.begin() as conn:
-                metadata.create_all(conn, tables=tables[start:start + chunk])
+                metadata.create_all(conn, tables=tables[start : start + chunk])
 
 
 def main(argv: list[str]) -> int:

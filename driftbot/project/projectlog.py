@@ -106,8 +106,9 @@ def project_logging() -> Iterator[Capture]:
     """
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    disabled = {name: lg.disabled for name, lg in logging.root.manager.loggerDict.items()
-                if isinstance(lg, logging.Logger)}
+    disabled = {
+        name: lg.disabled for name, lg in logging.root.manager.loggerDict.items() if isinstance(lg, logging.Logger)
+    }
     try:
         with captured() as capture:
             yield capture

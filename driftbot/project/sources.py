@@ -52,17 +52,24 @@ def _classes_in(file: str) -> dict[str, _ClassSource]:
             if isinstance(node, ast.ClassDef):
                 attributes: dict[str, int] = {}
                 for stmt in node.body:
-                    targets = stmt.targets if isinstance(stmt, ast.Assign) else \
-                        [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+                    targets = (
+                        stmt.targets
+                        if isinstance(stmt, ast.Assign)
+                        else [stmt.target]
+                        if isinstance(stmt, ast.AnnAssign)
+                        else []
+                    )
                     attributes.update({t.id: stmt.lineno for t in targets if isinstance(t, ast.Name)})
                 found[prefix + node.name] = _ClassSource(node.lineno, attributes)
                 visit(node.body, f"{prefix}{node.name}.")
+
     visit(tree.body, "")
     return found
 
 
-def locate_sources(metadatas: Iterable[MetaData], default_schema: str,
-                   wanted: set[tuple[str, str]]) -> dict[SourceKey, SourceLocation]:
+def locate_sources(
+    metadatas: Iterable[MetaData], default_schema: str, wanted: set[tuple[str, str]]
+) -> dict[SourceKey, SourceLocation]:
     """Sources of the mapped classes of the `wanted` (schema, table)s and of their columns."""
     tables = {id(t) for md in metadatas for t in md.tables.values() if (t.schema or default_schema, t.name) in wanted}
     found: dict[SourceKey, SourceLocation] = {}

@@ -112,26 +112,51 @@ def _render(template: str, report: Report, ctx: CommentContext, variant: Variant
     s = report.suggestion
     migration_path = repo_path(s.path, root, ctx.project_path) if s else None
     offered = _offered_path(report, ctx.project_path)
-    content_shown = bool(s and s.content and not s.error and escape.exact_safe(s.content)
-                         and (variant == "full" or (variant == "compact" and len(s.content) <= COMPACT_CONTENT)))
+    content_shown = bool(
+        s
+        and s.content
+        and not s.error
+        and escape.exact_safe(s.content)
+        and (variant == "full" or (variant == "compact" and len(s.content) <= COMPACT_CONTENT))
+    )
     # the comment carries the verified file for the commit command (which replies with the manual
     # steps when the branch is a fork's); the checkbox only where the token can push
     file_block = ""
     if s and content_shown and s.verified and offered and template == "comment.md.j2" and ctx.head_sha and ctx.branch:
         file_block = build_file_block(offered, s.content)
     checkbox = commit_checkbox(ctx.branch) if file_block and ctx.branch and ctx.can_commit else ""
-    body = environment().get_template(template).render(
-        report=report, s=s, ctx=ctx, variant=variant, marker=marker, groups=list(groups.items()),
-        drift=[r for r in rows if r.severity != "info"], info=[r for r in rows if r.severity == "info"],
-        # what failed: the schema (drift), the review of the PR's own revisions, or both (the title says)
-        schema_drift=[r for f, r in zip(report.findings, rows, strict=True) if f.is_drift and f.kind not in REVIEW_KINDS],
-        review_failing=[r for f, r in zip(report.findings, rows, strict=True) if f.is_drift and f.kind in REVIEW_KINDS],
-        migration_path=migration_path, content_shown=content_shown, file_block=file_block, checkbox=checkbox,
-        new_file_url=_new_file_url(report, ctx, offered) if checkbox == "" else None,
-        cut=TEXT_CUT[variant], compact_findings=COMPACT_FINDINGS, short_sha=(ctx.head_sha or "")[:7],
-        timings=_timings(report), models_behind=bool(s and any(h.kind == "models_behind" for h in s.hazards)),
-        destructive=[h for h in (s.hazards if s else ()) if h.kind != "models_behind"],
-        kind_words=KIND_WORDS,
+    body = (
+        environment()
+        .get_template(template)
+        .render(
+            report=report,
+            s=s,
+            ctx=ctx,
+            variant=variant,
+            marker=marker,
+            groups=list(groups.items()),
+            drift=[r for r in rows if r.severity != "info"],
+            info=[r for r in rows if r.severity == "info"],
+            # what failed: the schema (drift), the review of the PR's own revisions, or both (the title says)
+            schema_drift=[
+                r for f, r in zip(report.findings, rows, strict=True) if f.is_drift and f.kind not in REVIEW_KINDS
+            ],
+            review_failing=[
+                r for f, r in zip(report.findings, rows, strict=True) if f.is_drift and f.kind in REVIEW_KINDS
+            ],
+            migration_path=migration_path,
+            content_shown=content_shown,
+            file_block=file_block,
+            checkbox=checkbox,
+            new_file_url=_new_file_url(report, ctx, offered) if checkbox == "" else None,
+            cut=TEXT_CUT[variant],
+            compact_findings=COMPACT_FINDINGS,
+            short_sha=(ctx.head_sha or "")[:7],
+            timings=_timings(report),
+            models_behind=bool(s and any(h.kind == "models_behind" for h in s.hazards)),
+            destructive=[h for h in (s.hazards if s else ()) if h.kind != "models_behind"],
+            kind_words=KIND_WORDS,
+        )
     )
     return body.strip() + "\n"
 
@@ -169,13 +194,18 @@ def committable_path(report: Report, project_path: str) -> str:
         raise UnsafeMigrationPath("the report has no migration or no project to place it in")
     path = repo_path(s.path, project.root, project_path)
     directory, name = posixpath.split(path)
-    if (not safe_path(path) or not _MIGRATION_NAME.fullmatch(name) or not _inside(path, project_path)
-            or directory not in _versions_dirs(report, project_path)):
+    if (
+        not safe_path(path)
+        or not _MIGRATION_NAME.fullmatch(name)
+        or not _inside(path, project_path)
+        or directory not in _versions_dirs(report, project_path)
+    ):
         raise UnsafeMigrationPath(
             f"the report's migration {escape.strip_control(path)!r} is not a file of the project's versions "
             f"directory ({', '.join(sorted(_versions_dirs(report, project_path))) or 'none'}): driftbot offers "
             "only `<name>.py` there, in letters, digits, '.', '_' and '-'",
-            hint="the report was made by another tool or tampered with; re-run the check")
+            hint="the report was made by another tool or tampered with; re-run the check",
+        )
     return path
 
 

@@ -114,6 +114,7 @@ class CacheInfo:
 
 # --- `--since`: the review of the PR's own revisions (runs/review.py) --------------------------------
 
+
 @dataclass(frozen=True)
 class TableLock:
     table: str  # schema.table
@@ -182,8 +183,9 @@ class Review:
 
     @property
     def clean(self) -> bool:
-        return self.error is None and all(r.downgrade.passed and not r.hazards and r.impact_error is None
-                                          for r in self.revisions)
+        return self.error is None and all(
+            r.downgrade.passed and not r.hazards and r.impact_error is None for r in self.revisions
+        )
 
 
 @dataclass(frozen=True)
@@ -221,8 +223,12 @@ class Report:
         return list(groups.items())
 
 
-def outcome(findings: tuple[Finding, ...], error: ErrorInfo | None,
-            error_exit_code: int = EXIT_UNCHECKABLE, synced: bool = False) -> tuple[Status, int]:
+def outcome(
+    findings: tuple[Finding, ...],
+    error: ErrorInfo | None,
+    error_exit_code: int = EXIT_UNCHECKABLE,
+    synced: bool = False,
+) -> tuple[Status, int]:
     """`synced`: `driftbot sync` brought the development database to the models."""
     if error is not None:
         return "error", error_exit_code

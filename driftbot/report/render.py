@@ -23,12 +23,21 @@ FORMATS: tuple[Format, ...] = ("text", "markdown", "json")
 
 # report order, and how each class is introduced
 CLASSES: tuple[tuple[Classification | None, str, str], ...] = (
-    ("pending_migration", "Pending migrations",
-     "the migrations have it, the live database does not yet: `alembic upgrade heads` applies it"),
-    ("changed_outside_migrations", "Changed outside migrations",
-     "the live database differs from what the migrations build at its recorded revision"),
-    ("models_ahead_of_migrations", "Models ahead of migrations",
-     "the models and the migrations differ, as `driftbot check` reports"),
+    (
+        "pending_migration",
+        "Pending migrations",
+        "the migrations have it, the live database does not yet: `alembic upgrade heads` applies it",
+    ),
+    (
+        "changed_outside_migrations",
+        "Changed outside migrations",
+        "the live database differs from what the migrations build at its recorded revision",
+    ),
+    (
+        "models_ahead_of_migrations",
+        "Models ahead of migrations",
+        "the models and the migrations differ, as `driftbot check` reports",
+    ),
     (None, "Project", "the project could not be checked as it is"),
 )
 
@@ -49,12 +58,25 @@ def relpath(path: str, root: str | None) -> str:
 
 @cache
 def environment() -> Environment:
-    env = Environment(loader=PackageLoader("driftbot.report", "templates"), undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                      autoescape=False)
-    env.filters.update(md=escape.md, code=escape.code, fence=escape.fence, html=escape.html_text,
-                       clean=escape.strip_control, relpath=relpath, indent_lines=_indent_lines,
-                       table_code=escape.table_code, fence_exact=escape.fence_exact)
+    env = Environment(
+        loader=PackageLoader("driftbot.report", "templates"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters.update(
+        md=escape.md,
+        code=escape.code,
+        fence=escape.fence,
+        html=escape.html_text,
+        clean=escape.strip_control,
+        relpath=relpath,
+        indent_lines=_indent_lines,
+        table_code=escape.table_code,
+        fence_exact=escape.fence_exact,
+    )
     return env
 
 
@@ -69,8 +91,14 @@ def render(report: Report, fmt: Format) -> str:
     root = report.project.root if report.project else None
     # the review's findings (of the PR's own revisions) are not schema drift: counted apart, as the comment does
     review = sum(f.kind in REVIEW_KINDS for f in report.drift)
-    return template.render(report=report, groups=report.findings_by_table(), root=root,
-                           change_words=CHANGE_WORDS, review=review, schema_drift=len(report.drift) - review)
+    return template.render(
+        report=report,
+        groups=report.findings_by_table(),
+        root=root,
+        change_words=CHANGE_WORDS,
+        review=review,
+        schema_drift=len(report.drift) - review,
+    )
 
 
 def groups(report: Report) -> list[tuple[str, str, list[Finding]]]:
@@ -91,8 +119,15 @@ def render_live(report: Report, fmt: Format) -> str:
     template = environment().get_template("detect.txt.j2" if fmt == "text" else "detect.md.j2")
     root = report.project.root if report.project else None
     counts = {c: sum(1 for f in report.drift if f.classification == c) for c, _, _ in CLASSES}
-    return template.render(report=report, live=report.live, groups=groups(report), root=root, counts=counts,
-                           outside=counts["changed_outside_migrations"], relpath=relpath)
+    return template.render(
+        report=report,
+        live=report.live,
+        groups=groups(report),
+        root=root,
+        counts=counts,
+        outside=counts["changed_outside_migrations"],
+        relpath=relpath,
+    )
 
 
 def database_summary(report: Report) -> str:

@@ -103,8 +103,9 @@ class _Copy:
         return have, [f for f in found if f.is_drift]
 
 
-def live_adopt(settings: Settings, s: Scratch, live: Catalog, scope: Scope,
-               stack: ExitStack) -> tuple[Suggestion | None, str | None]:
+def live_adopt(
+    settings: Settings, s: Scratch, live: Catalog, scope: Scope, stack: ExitStack
+) -> tuple[Suggestion | None, str | None]:
     """The verified revision (written into the project), or why there is none."""
     try:
         role = stack.enter_context(scratch_role(s.server))  # entered first: dropped after its databases
@@ -146,8 +147,11 @@ def _trusted_extensions(url: URL, extensions: tuple[tuple[str, str], ...]) -> No
             if schema != "public":
                 continue  # its schema is restored after the extensions
             try:
-                conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {}").format(
-                    sql.Identifier(name), sql.Identifier(schema)))
+                conn.execute(
+                    sql.SQL("CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {}").format(
+                        sql.Identifier(name), sql.Identifier(schema)
+                    )
+                )
             except psycopg.Error:
                 continue  # not trusted: the superuser creates it
 
@@ -157,8 +161,9 @@ def _copy_of(base: URL, role: ScratchRole, s: Scratch, label: str, stack: ExitSt
     return role.url(stack.enter_context(scratch_database(s.server, label, template=str(base.database), owner=role)))
 
 
-def _adopt(settings: Settings, s: Scratch, live: Catalog, scope: Scope, role: ScratchRole, base: URL,
-           stack: ExitStack) -> Suggestion:
+def _adopt(
+    settings: Settings, s: Scratch, live: Catalog, scope: Scope, role: ScratchRole, base: URL, stack: ExitStack
+) -> Suggestion:
     before = _Copy(role.url(base), s.exclude, scope).catalog()
     work = _Copy(_copy_of(base, role, s, "adopt_work", stack), s.exclude, scope)
     drift = work.drift(live)[1]
@@ -166,26 +171,31 @@ def _adopt(settings: Settings, s: Scratch, live: Catalog, scope: Scope, role: Sc
         raise NoAdoption("what the migrations build already has everything the live database has")
     up = _rounds(work, live, "what the migrations build")
     down = _rounds(work, before, "the live database's schema")
-    return _render_and_verify(settings, s, role, base, revision_id(s.project, drift), up.lines, down.lines, live,
-                              before, scope, drift, stack)
+    return _render_and_verify(
+        settings, s, role, base, revision_id(s.project, drift), up.lines, down.lines, live, before, scope, drift, stack
+    )
 
 
 def _rounds(copy: _Copy, want: Catalog, start: str) -> adopt.Rounds:
-    result = adopt.converge(lambda: copy.drift(want), lambda: _facts(copy.url), lambda lines: _apply(copy.url, lines),
-                            want)
+    result = adopt.converge(
+        lambda: copy.drift(want), lambda: _facts(copy.url), lambda lines: _apply(copy.url, lines), want
+    )
     if result.unsupported:
-        raise NoAdoption("driftbot writes no op that adopts these changes; no revision was written (a table that "
-                         "one side lacks, or an identity, generated, serial or collated column, is autogenerate's "
-                         "to write, and a partitioning scheme needs the table rebuilt: write that revision by "
-                         "hand): "
-                         + ", ".join(f"{f.object_type} {f.object}" for f in result.unsupported))
+        raise NoAdoption(
+            "driftbot writes no op that adopts these changes; no revision was written (a table that "
+            "one side lacks, or an identity, generated, serial or collated column, is autogenerate's "
+            "to write, and a partitioning scheme needs the table rebuilt: write that revision by "
+            "hand): " + ", ".join(f"{f.object_type} {f.object}" for f in result.unsupported)
+        )
     if result.error:
-        raise NoAdoption(f"on a copy of {start}, PostgreSQL refused the revision's ops, so no revision was "
-                         f"written: {result.error}")
+        raise NoAdoption(
+            f"on a copy of {start}, PostgreSQL refused the revision's ops, so no revision was written: {result.error}"
+        )
     if result.remaining:
-        raise NoAdoption(f"on a copy of {start}, these still differ after {len(result.lines)} op(s), so no "
-                         "revision was written: "
-                         + ", ".join(f"{f.kind} {f.object}" for f in result.remaining))
+        raise NoAdoption(
+            f"on a copy of {start}, these still differ after {len(result.lines)} op(s), so no "
+            "revision was written: " + ", ".join(f"{f.kind} {f.object}" for f in result.remaining)
+        )
     return result
 
 
@@ -215,36 +225,66 @@ def _apply(url: URL, lines: adopt.Lines) -> None:
         engine.dispose()
 
 
-def _render_and_verify(settings: Settings, s: Scratch, role: ScratchRole, base: URL, rev_id: str,
-                       up: adopt.Lines, down: adopt.Lines, live: Catalog, before: Catalog, scope: Scope,
-                       findings: list[Finding], stack: ExitStack) -> Suggestion:
+def _render_and_verify(
+    settings: Settings,
+    s: Scratch,
+    role: ScratchRole,
+    base: URL,
+    rev_id: str,
+    up: adopt.Lines,
+    down: adopt.Lines,
+    live: Catalog,
+    before: Catalog,
+    scope: Scope,
+    findings: list[Finding],
+    stack: ExitStack,
+) -> Suggestion:
     """The revision through the project's template, verified through its env.py on a fresh copy."""
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="driftbot-adopt-rev-")))
     cfg = scratch_config(s.project, s.config, tmp)
     directory = ScratchScripts.at(cfg, tmp)
     message = settings.message or MESSAGE
-    script = directory.generate_revision(rev_id, message, head="heads", version_path=str(tmp),
-                                         upgrades=adopt.body(up), downgrades=adopt.body(down))
+    script = directory.generate_revision(
+        rev_id, message, head="heads", version_path=str(tmp), upgrades=adopt.body(up), downgrades=adopt.body(down)
+    )
     if script is None:
         raise NoAdoption("the project's script directory rendered no revision")
     path = Path(script.path)
     copy = _Copy(_copy_of(base, role, s, "adopt_verify", stack), s.exclude, scope)
     checks = _verify(settings, s, cfg, directory, copy, rev_id, live, before)
     verified = len(checks) == len(CHECKS) and all(c.passed for c in checks)
-    return Suggestion(rev_id, s.project.heads, message, path.name,
-                      str(project_versions_dir(s.project, s.config) / path.name), path.read_text(encoding="utf-8"),
-                      verified, tuple(checks), () if verified else tuple(findings), ())
+    return Suggestion(
+        rev_id,
+        s.project.heads,
+        message,
+        path.name,
+        str(project_versions_dir(s.project, s.config) / path.name),
+        path.read_text(encoding="utf-8"),
+        verified,
+        tuple(checks),
+        () if verified else tuple(findings),
+        (),
+    )
 
 
-def _verify(settings: Settings, s: Scratch, cfg: Config, directory: ScratchScripts, copy: _Copy, rev_id: str,
-            live: Catalog, before: Catalog) -> list[Check]:
+def _verify(
+    settings: Settings,
+    s: Scratch,
+    cfg: Config,
+    directory: ScratchScripts,
+    copy: _Copy,
+    rev_id: str,
+    live: Catalog,
+    before: Catalog,
+) -> list[Check]:
     """Upgrade, same as live, downgrade, same as before, upgrade again: stop at the first failure."""
     project = describe_script(directory, s.project.config_file)
 
     def migrate(destination: str, downgrade: bool = False) -> str | None:
         try:
-            run, _ = upgrade(project, cfg, directory, copy.url,
-                             settings.url_env_vars, destination, downgrade, step="verify")
+            run, _ = upgrade(
+                project, cfg, directory, copy.url, settings.url_env_vars, destination, downgrade, step="verify"
+            )
         except Exception as exc:
             return describe_exception(exc, (s.project.root,))
         return run.failure.error if run.failure else None
@@ -255,15 +295,29 @@ def _verify(settings: Settings, s: Scratch, cfg: Config, directory: ScratchScrip
     if error:
         return checks
     left = copy.drift(live)[1]
-    checks.append(Check("no_drift", not left, "the same as the live database, every kind of object" if not left
-                        else "still differs: " + ", ".join(f"{f.kind} {f.object}" for f in left)))
+    checks.append(
+        Check(
+            "no_drift",
+            not left,
+            "the same as the live database, every kind of object"
+            if not left
+            else "still differs: " + ", ".join(f"{f.kind} {f.object}" for f in left),
+        )
+    )
     error = migrate(UNDO_PREFIX + rev_id, downgrade=True)
     checks.append(Check("downgrade", error is None, error or f"downgraded to {', '.join(s.project.heads)}"))
     if error:
         return checks
     back = copy.drift(before)[1]
-    checks.append(Check("downgrade_restores", not back, "what the migrations build, as before" if not back
-                        else "differs from before: " + ", ".join(f"{f.kind} {f.object}" for f in back)))
+    checks.append(
+        Check(
+            "downgrade_restores",
+            not back,
+            "what the migrations build, as before"
+            if not back
+            else "differs from before: " + ", ".join(f"{f.kind} {f.object}" for f in back),
+        )
+    )
     error = migrate(rev_id)
     checks.append(Check("upgrade_again", error is None, error or "upgraded again"))
     return checks

@@ -57,7 +57,9 @@ def _check(settings: Settings, run: RunRecord, reviewed: list[Review] | None = N
     changed = read_since_files(settings) if settings.since else None
     with project_import_scope(), ExitStack() as stack:
         project, cfg, script, server = open_project(settings, run, stack)
-        selected = select_revisions(project, settings.since, changed) if settings.since else None  # a bad --since fails now
+        selected = (
+            select_revisions(project, settings.since, changed) if settings.since else None
+        )  # a bad --since fails now
         s = build_scratch(settings, project, cfg, script, server, run, stack)
         with run.stage("diff"):
             findings = compare(settings, s)
@@ -88,8 +90,9 @@ def _resolved(settings: Settings) -> Settings:
 def compare(settings: Settings, s: Scratch) -> list[Finding]:
     """M against O, settled on the server, through the project's hooks and driftbot's ignore rules."""
     found = settle_at(s.m_url)(diff_catalogs(s.heads, s.models), s.heads, s.models)  # the column types are M's
-    return apply_ignore_rules(apply_project_hooks(found + list(s.rejected), s.options, s.metadatas, s.default_schema),
-                              settings.ignore)
+    return apply_ignore_rules(
+        apply_project_hooks(found + list(s.rejected), s.options, s.metadatas, s.default_schema), settings.ignore
+    )
 
 
 def located(findings: list[Finding], s: Scratch) -> list[Finding]:
@@ -107,8 +110,9 @@ def _suggestion(settings: Settings, s: Scratch, findings: list[Finding], run: Ru
         return suggest(Workspace.from_scratch(s, settings, findings))
 
 
-def _review(settings: Settings, s: Scratch, selected: tuple[tuple[str, ...], str],
-            run: RunRecord) -> tuple[Review, list[Finding]]:
+def _review(
+    settings: Settings, s: Scratch, selected: tuple[tuple[str, ...], str], run: RunRecord
+) -> tuple[Review, list[Finding]]:
     """The PR's own revisions reviewed, and the findings that fail the check (hazards too with --fail-on hazard)."""
     with run.stage("review"):
         result, failing = review(settings, s, selected)
@@ -117,8 +121,15 @@ def _review(settings: Settings, s: Scratch, selected: tuple[tuple[str, ...], str
     return result, apply_ignore_rules(failing, settings.ignore)
 
 
-def sync_target(settings: Settings, project: Project, cfg: Config, models: Catalog, options: EnvOptions,
-                metadatas: tuple[MetaData, ...], default_schema: str) -> SyncResult:
+def sync_target(
+    settings: Settings,
+    project: Project,
+    cfg: Config,
+    models: Catalog,
+    options: EnvOptions,
+    metadatas: tuple[MetaData, ...],
+    default_schema: str,
+) -> SyncResult:
     """Bring a development database to the heads (the new suggestion included) and re-compare."""
     assert settings.target_url is not None
     target = make_url(settings.target_url.value).set(drivername=DRIVER)
@@ -129,8 +140,9 @@ def sync_target(settings: Settings, project: Project, cfg: Config, models: Catal
         with engine.connect() as conn:
             live = read_catalog(conn, exclude=version_table(options, default_schema))
     found = settle_at(target)(diff_catalogs(live, models), live, models)  # read-only, rolled back
-    remaining = apply_ignore_rules(apply_project_hooks([f for f in found if f.is_drift],
-                                                       options, metadatas, default_schema), settings.ignore)
+    remaining = apply_ignore_rules(
+        apply_project_hooks([f for f in found if f.is_drift], options, metadatas, default_schema), settings.ignore
+    )
     return SyncResult(display_url(target), migrations.applied, tuple(remaining))
 
 
@@ -146,5 +158,3 @@ def write_suggestion(suggestion: Suggestion) -> Suggestion:
     tmp.write_text(suggestion.content, encoding="utf-8")
     tmp.replace(target)
     return replace(suggestion, written=True)
-
-

@@ -52,13 +52,7 @@ from driftbot.project.locate import Project, describe_exception, load_project
 from driftbot.project.migrate import pointed_at, raise_for_failure, upgrade
 from driftbot.project.projectlog import project_logging
 from driftbot.project.sources import locate_sources, with_source
-from driftbot.report.model import (
-    LiveInfo,
-    PendingRevision,
-    Report,
-    RevisionState,
-    UndoInfo,
-)
+from driftbot.report.model import LiveInfo, PendingRevision, Report, RevisionState, UndoInfo
 from driftbot.runs.adopt import live_adopt
 from driftbot.runs.check import write_suggestion
 from driftbot.runs.live import (
@@ -72,13 +66,7 @@ from driftbot.runs.live import (
     restore_schema,
 )
 from driftbot.runs.record import RunRecord
-from driftbot.runs.scratch import (
-    Scratch,
-    absolute_paths,
-    build_scratch,
-    open_project,
-    project_import_scope,
-)
+from driftbot.runs.scratch import Scratch, absolute_paths, build_scratch, open_project, project_import_scope
 from driftbot.safety.containment import contained, engine_for, hidden_from_project
 from driftbot.safety.masking import register_url
 from driftbot.safety.secure import secrets_removed
@@ -98,6 +86,7 @@ class UnknownRevision(ProjectError):
 
 
 # --- the run ---------------------------------------------------------------------------------------
+
 
 def finish_live_run(run: RunRecord, body: Callable[[], None]) -> Report:
     """Run a live stage and return its report; a database at a revision the project lacks is an error."""
@@ -125,6 +114,7 @@ def run_status(settings: Settings, target: LiveTarget, version_table: str | None
 
 # --- detect ----------------------------------------------------------------------------------------
 
+
 def _detect(settings: Settings, target: LiveTarget, fix: bool, run: RunRecord, fix_to: FixTo = "models") -> None:
     register_url(target.url.value)
     with hidden_from_project(target.url.value), project_import_scope(), ExitStack() as stack:
@@ -137,8 +127,16 @@ def _detect(settings: Settings, target: LiveTarget, fix: bool, run: RunRecord, f
         compare_live(settings, target, snapshot, s, run, stack, fix=fix, fix_to=fix_to)
 
 
-def compare_live(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s: Scratch, run: RunRecord,
-                 stack: ExitStack, fix: bool = False, fix_to: FixTo = "models") -> None:
+def compare_live(
+    settings: Settings,
+    target: LiveTarget,
+    snapshot: LiveSnapshot,
+    s: Scratch,
+    run: RunRecord,
+    stack: ExitStack,
+    fix: bool = False,
+    fix_to: FixTo = "models",
+) -> None:
     """One live database's snapshot against the scratch side (M, O), which is built once and may
     serve several live databases (detect_many.py)."""
     run.live = live_info(target, snapshot, s.project, s.script, compared=True)
@@ -150,8 +148,9 @@ def compare_live(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot,
     live_catalog = _scoped(snapshot.catalog, _schemas_in_scope(s, snapshot))
     with run.stage("diff"):
         classified = classify(live_catalog, at_revision, s.heads, s.models, settle_at(s.m_url))
-        findings = _filtered(classified + [replace(f, classification="models_ahead_of_migrations")
-                                           for f in s.rejected], s, settings)
+        findings = _filtered(
+            classified + [replace(f, classification="models_ahead_of_migrations") for f in s.rejected], s, settings
+        )
         if run.live.pending:
             run.findings.append(pending_finding(run.live))
         run.findings += findings
@@ -160,8 +159,9 @@ def compare_live(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot,
     if fix and fix_to == "migrations":
         if any(f.is_drift and f.classification == "changed_outside_migrations" for f in run.findings):
             with run.stage("fix"):
-                run.live = replace(run.live, undo=_live_undo(settings, target, snapshot, s,
-                                                             at_revision or s.heads, stack))
+                run.live = replace(
+                    run.live, undo=_live_undo(settings, target, snapshot, s, at_revision or s.heads, stack)
+                )
     elif fix and fix_to == "live":
         if any(f.is_drift and f.classification == "changed_outside_migrations" for f in run.findings):
             with run.stage("fix"):
@@ -170,17 +170,26 @@ def compare_live(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot,
                 run.live = replace(run.live, fix_error=fix_error)
     elif fix and any(f.is_drift for f in run.findings):
         with run.stage("fix"):
-            run.suggestion, fix_error = _live_fix(settings, target, snapshot, s, {
-                f.object for f in run.findings if f.classification == "changed_outside_migrations"}, stack)
+            run.suggestion, fix_error = _live_fix(
+                settings,
+                target,
+                snapshot,
+                s,
+                {f.object for f in run.findings if f.classification == "changed_outside_migrations"},
+                stack,
+            )
         if fix_error:
             run.live = replace(run.live, fix_error=fix_error)
 
 
-def _adopt_live(settings: Settings, s: Scratch, live: Catalog, snapshot: LiveSnapshot, stack: ExitStack,
-                info: LiveInfo) -> tuple[Suggestion | None, str | None]:
+def _adopt_live(
+    settings: Settings, s: Scratch, live: Catalog, snapshot: LiveSnapshot, stack: ExitStack, info: LiveInfo
+) -> tuple[Suggestion | None, str | None]:
     if info.state != "up_to_date":  # the revision goes after the heads: the live database must be there
-        return None, ("--fix-to live adopts changes on top of the heads, and the live database is at "
-                      f"{', '.join(info.current) or 'no revision'}: run `alembic upgrade heads` first")
+        return None, (
+            "--fix-to live adopts changes on top of the heads, and the live database is at "
+            f"{', '.join(info.current) or 'no revision'}: run `alembic upgrade heads` first"
+        )
     scope = _schemas_in_scope(s, snapshot)
     return live_adopt(settings, s, live, lambda c: _scoped(c, scope), stack)
 
@@ -214,23 +223,25 @@ def _schemas_in_scope(s: Scratch, snapshot: LiveSnapshot) -> frozenset[str] | No
 def _scoped(catalog: Catalog, schemas: frozenset[str] | None) -> Catalog:
     if schemas is None:
         return catalog
-    return replace(catalog,
-                   tables={k: v for k, v in catalog.tables.items() if k[0] in schemas},
-                   enums={k: v for k, v in catalog.enums.items() if k[0] in schemas},
-                   sequences={k: v for k, v in catalog.sequences.items() if k[0] in schemas},
-                   objects=scoped(catalog.objects, schemas))
+    return replace(
+        catalog,
+        tables={k: v for k, v in catalog.tables.items() if k[0] in schemas},
+        enums={k: v for k, v in catalog.enums.items() if k[0] in schemas},
+        sequences={k: v for k, v in catalog.sequences.items() if k[0] in schemas},
+        objects=scoped(catalog.objects, schemas),
+    )
 
 
 def _filtered(findings: list[Finding], s: Scratch, settings: Settings) -> list[Finding]:
     """The project's include hooks, driftbot's ignore rules, the models' source lines."""
-    kept = apply_ignore_rules(apply_project_hooks(findings, s.options, s.metadatas, s.default_schema),
-                              settings.ignore)
+    kept = apply_ignore_rules(apply_project_hooks(findings, s.options, s.metadatas, s.default_schema), settings.ignore)
     tables = {(f.schema, f.table) for f in kept if f.schema and f.table and f.models is not None}
     sources = locate_sources(s.metadatas, s.default_schema, tables)
     return [with_source(f, sources) for f in kept]
 
 
 # --- classification: pure functions of four catalogs -------------------------------------------------
+
 
 def aspect(kind: str) -> str:
     """What a finding is about, whatever the direction: column_default_added -> column_default (kinds.py)."""
@@ -281,8 +292,9 @@ def value_of(catalog: Catalog, f: Finding) -> str | None:
     return obj.definition if obj is not None else None
 
 
-def classify(live: Catalog, at_revision: Catalog | None, heads: Catalog, models: Catalog,
-             settle: Settle = unsettled) -> list[Finding]:
+def classify(
+    live: Catalog, at_revision: Catalog | None, heads: Catalog, models: Catalog, settle: Settle = unsettled
+) -> list[Finding]:
     """Every difference between the live database, the migrations and the models, classified.
 
     `at_revision`: what the migrations build at the live database's recorded revision; None when
@@ -294,8 +306,9 @@ def classify(live: Catalog, at_revision: Catalog | None, heads: Catalog, models:
     recorded = at_revision if at_revision is not None else heads
     # live and migrations: every kind of object; migrations and models: what models can declare
     outside = settle(diff_catalogs(live, recorded, every_kind=True), live, recorded)
-    pending = (settle(diff_catalogs(recorded, heads, every_kind=True), recorded, heads)
-               if at_revision is not None else [])
+    pending = (
+        settle(diff_catalogs(recorded, heads, every_kind=True), recorded, heads) if at_revision is not None else []
+    )
     ahead = settle(diff_catalogs(heads, models), heads, models)
     found: list[Finding] = []
     for f in outside:
@@ -303,23 +316,53 @@ def classify(live: Catalog, at_revision: Catalog | None, heads: Catalog, models:
         detail = f.detail
         if at_revision is not None and at_heads != f.models:
             detail = _join(detail, f"at the recorded revision the migrations build: {_side(f.models)}")
-        found.append(_three(f, "changed_outside_migrations", live=f.migrations, migrations=at_heads,
-                            models=value_of(models, f), detail=detail))
+        found.append(
+            _three(
+                f,
+                "changed_outside_migrations",
+                live=f.migrations,
+                migrations=at_heads,
+                models=value_of(models, f),
+                detail=detail,
+            )
+        )
     seen = {_key(f) for f in outside}  # live already differs there: reported once, as outside
     for f in pending:
         if _key(f) not in seen:
-            found.append(_three(f, "pending_migration", live=f.migrations, migrations=f.models,
-                                models=value_of(models, f), detail=f.detail))
+            found.append(
+                _three(
+                    f,
+                    "pending_migration",
+                    live=f.migrations,
+                    migrations=f.models,
+                    models=value_of(models, f),
+                    detail=f.detail,
+                )
+            )
     for f in ahead:
-        found.append(_three(f, "models_ahead_of_migrations", live=value_of(live, f), migrations=f.migrations,
-                            models=f.models, detail=f.detail))
+        found.append(
+            _three(
+                f,
+                "models_ahead_of_migrations",
+                live=value_of(live, f),
+                migrations=f.migrations,
+                models=f.models,
+                detail=f.detail,
+            )
+        )
     return found
 
 
-def _three(f: Finding, classification: Classification, *, live: str | None, migrations: str | None,
-           models: str | None, detail: str) -> Finding:
-    return replace(f, classification=classification, live=live, migrations=migrations, models=models,
-                   detail=detail)
+def _three(
+    f: Finding,
+    classification: Classification,
+    *,
+    live: str | None,
+    migrations: str | None,
+    models: str | None,
+    detail: str,
+) -> Finding:
+    return replace(f, classification=classification, live=live, migrations=migrations, models=models, detail=detail)
 
 
 def _side(value: str | None) -> str:
@@ -332,36 +375,58 @@ def _join(*parts: str) -> str:
 
 # --- the live database's revision ------------------------------------------------------------------
 
-def revision_state(project: Project, script: ScriptDirectory,
-                   current: tuple[str, ...]) -> tuple[RevisionState, tuple[PendingRevision, ...], tuple[str, ...]]:
+
+def revision_state(
+    project: Project, script: ScriptDirectory, current: tuple[str, ...]
+) -> tuple[RevisionState, tuple[PendingRevision, ...], tuple[str, ...]]:
     """Up to date, behind (the revisions `upgrade heads` would run, oldest first), or unknown."""
     known = {r.revision for r in project.revisions}
     unknown = tuple(r for r in current if r not in known)
     if unknown:
         return "unknown_revision", (), unknown
     scripts = list(script.iterate_revisions("heads", current, implicit_base=True))
-    pending = tuple(PendingRevision(sc.revision, (sc.doc or "").strip().split("\n")[0], project.file_of(sc.revision))
-                    for sc in reversed(scripts))
+    pending = tuple(
+        PendingRevision(sc.revision, (sc.doc or "").strip().split("\n")[0], project.file_of(sc.revision))
+        for sc in reversed(scripts)
+    )
     return ("behind" if pending else "up_to_date"), pending, ()
 
 
-def live_info(target: LiveTarget, snapshot: LiveSnapshot, project: Project, script: ScriptDirectory,
-              compared: bool) -> LiveInfo:
+def live_info(
+    target: LiveTarget, snapshot: LiveSnapshot, project: Project, script: ScriptDirectory, compared: bool
+) -> LiveInfo:
     current = snapshot.revisions or ()
     state, pending, unknown = revision_state(project, script, current)
-    return LiveInfo(target.display, snapshot.facts.server_version, ".".join(snapshot.version_table), current,
-                    project.heads, state, pending, unknown, compared, snapshot.seconds,
-                    target.statement_timeout, target.lock_timeout)
+    return LiveInfo(
+        target.display,
+        snapshot.facts.server_version,
+        ".".join(snapshot.version_table),
+        current,
+        project.heads,
+        state,
+        pending,
+        unknown,
+        compared,
+        snapshot.seconds,
+        target.statement_timeout,
+        target.lock_timeout,
+    )
 
 
 def pending_finding(live: LiveInfo) -> Finding:
     """Behind the heads is drift of its own, even when the pending revisions change no schema."""
     listing = ", ".join(p.revision for p in live.pending)
-    return Finding("revisions_pending", live.version_table, "high", migrations=", ".join(live.heads), models=None,
-                   detail=f"behind the heads by {len(live.pending)} revision(s): {listing}; "
-                          "`alembic upgrade heads` runs them",
-                   object_type="migrations", classification="pending_migration",
-                   live=", ".join(live.current) or None)
+    return Finding(
+        "revisions_pending",
+        live.version_table,
+        "high",
+        migrations=", ".join(live.heads),
+        models=None,
+        detail=f"behind the heads by {len(live.pending)} revision(s): {listing}; `alembic upgrade heads` runs them",
+        object_type="migrations",
+        classification="pending_migration",
+        live=", ".join(live.current) or None,
+    )
 
 
 def _unknown_revision(live: LiveInfo) -> UnknownRevision:
@@ -369,13 +434,16 @@ def _unknown_revision(live: LiveInfo) -> UnknownRevision:
         f"the live database's {live.version_table} names revision(s) {', '.join(live.unknown)}, "
         f"which this project does not have (heads: {', '.join(live.heads) or 'none'})",
         hint="it was migrated from another branch or a newer release, or a revision file was removed; "
-             "compare with that code, or restore the revision")
+        "compare with that code, or restore the revision",
+    )
 
 
 # --- --fix: the migration that brings the live database to the models --------------------------------
 
-def _live_fix(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s: Scratch,
-              outside: set[str], stack: ExitStack) -> tuple[Suggestion | None, str | None]:
+
+def _live_fix(
+    settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s: Scratch, outside: set[str], stack: ExitStack
+) -> tuple[Suggestion | None, str | None]:
     """Generated and verified on a scratch copy of the live schema, upgraded to the heads first.
 
     Returns the suggestion (written when verified) or why none could be made. `outside`: the
@@ -408,8 +476,9 @@ def _live_fix(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s:
 UNDO_FILE = "driftbot-undo.sql"
 
 
-def _live_undo(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s: Scratch, built: Catalog,
-               stack: ExitStack) -> UndoInfo:
+def _live_undo(
+    settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s: Scratch, built: Catalog, stack: ExitStack
+) -> UndoInfo:
     """The statements that bring the live database back to `built` (what the migrations build at its
     revision), converged on a copy of its schema restored as a NOSUPERUSER role, written to a file.
     Only the kinds of objects.py: tables and columns go the other ways (`--fix-to models`)."""
@@ -425,8 +494,9 @@ def _live_undo(settings: Settings, target: LiveTarget, snapshot: LiveSnapshot, s
             as_role = role.url(copy)
             exclude = s.exclude | {snapshot.version_table}
             scope = _schemas_in_scope(s, snapshot)
-            undo = converge(lambda: _scoped(read(as_role, exclude), scope), lambda st: _apply_as(as_role, st),
-                            _scoped(built, scope))
+            undo = converge(
+                lambda: _scoped(read(as_role, exclude), scope), lambda st: _apply_as(as_role, st), _scoped(built, scope)
+            )
     except DriftbotError as exc:
         return UndoInfo(None, (), (), exc.message)
     remaining = tuple(f"{f.kind} {f.object}" for f in undo.remaining)
@@ -457,8 +527,15 @@ def _live_secrets(target: LiveTarget) -> list[str | None]:
     return [target.url.value, url.password, password if isinstance(password, str) else None]
 
 
-def _fix_on_copy(settings: Settings, snapshot: LiveSnapshot, s: Scratch, dump: SchemaDump, role: ScratchRole,
-                 copy: URL, target: LiveTarget) -> Suggestion | None:
+def _fix_on_copy(
+    settings: Settings,
+    snapshot: LiveSnapshot,
+    s: Scratch,
+    dump: SchemaDump,
+    role: ScratchRole,
+    copy: URL,
+    target: LiveTarget,
+) -> Suggestion | None:
     """Restore, upgrade to the heads, suggest: all as `role`, on the copy."""
     with connect_admin(copy) as conn:  # restored schemas and PostgreSQL 14's public are the role's to use
         conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(role.name)))
@@ -468,8 +545,10 @@ def _fix_on_copy(settings: Settings, snapshot: LiveSnapshot, s: Scratch, dump: S
     migrations, _ = upgrade(s.project, s.config, s.script, as_role, settings.url_env_vars)
     if migrations.failure is not None:
         failed = migrations.failure
-        raise _NoFix(f"revision {failed.revision} fails on a copy of the live schema, so "
-                     f"`alembic upgrade heads` would fail on the live database too: {failed.error}")
+        raise _NoFix(
+            f"revision {failed.revision} fails on a copy of the live schema, so "
+            f"`alembic upgrade heads` would fail on the live database too: {failed.error}"
+        )
     upgraded = read(as_role, s.exclude)
     settled = settle_at(as_role)(diff_catalogs(upgraded, s.models), upgraded, s.models)  # the copy, as the role
     drift = [f for f in _filtered(settled, s, settings) if f.is_drift]
@@ -482,12 +561,16 @@ def _fix_on_copy(settings: Settings, snapshot: LiveSnapshot, s: Scratch, dump: S
 def _live_hazard(hazard: Hazard, outside: set[str]) -> Hazard:
     """suggest() calls the copy "the migrations": here it is the live database."""
     if hazard.kind == "models_behind" and hazard.object in outside:
-        return replace(hazard, message="only the live database has this (made outside the migrations): the "
-                                       "alternative is to add it to the models and the migrations")
+        return replace(
+            hazard,
+            message="only the live database has this (made outside the migrations): the "
+            "alternative is to add it to the models and the migrations",
+        )
     return hazard
 
 
 # --- status ------------------------------------------------------------------------------------------
+
 
 def _status(settings: Settings, target: LiveTarget, version_table: str | None, run: RunRecord) -> None:
     register_url(target.url.value)
@@ -496,8 +579,11 @@ def _status(settings: Settings, target: LiveTarget, version_table: str | None, r
             stack.enter_context(chdir(settings.alembic_ini.parent))
         with run.stage("project"):
             project, cfg, script = load_project(settings.alembic_ini)
-            table = parse_version_table(version_table) if version_table else \
-                version_table_of(project, cfg, script, settings.url_env_vars)
+            table = (
+                parse_version_table(version_table)
+                if version_table
+                else version_table_of(project, cfg, script, settings.url_env_vars)
+            )
         run.project = project
         with run.stage("live"):
             snapshot = read_live(target, table, catalog=False)
@@ -517,8 +603,9 @@ class _Configured(Exception):
     """Raised from configure(): env.py has said what it needed to, nothing more is run."""
 
 
-def version_table_of(project: Project, cfg: Config, script: ScriptDirectory,
-                     env_vars: tuple[str, ...]) -> tuple[str | None, str] | None:
+def version_table_of(
+    project: Project, cfg: Config, script: ScriptDirectory, env_vars: tuple[str, ...]
+) -> tuple[str | None, str] | None:
     """The version table env.py configures, learnt by running it in offline mode up to configure();
     None if it cannot run offline (then the live catalog says which table it is).
 
@@ -540,6 +627,8 @@ def version_table_of(project: Project, cfg: Config, script: ScriptDirectory,
     except _Configured:
         return seen.get("version_table_schema"), seen.get("version_table") or DEFAULT_VERSION_TABLE
     except Exception as exc:
-        log.debug("env.py does not run in offline mode (%s); looking for the version table in the catalog",
-                  describe_exception(exc, (project.root,)))
+        log.debug(
+            "env.py does not run in offline mode (%s); looking for the version table in the catalog",
+            describe_exception(exc, (project.root,)),
+        )
     return None

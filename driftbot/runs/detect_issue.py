@@ -41,8 +41,12 @@ def issue_body(report: Report, run_url: str | None = None) -> str:
     where = f" in the [workflow run]({run_url})" if run_url else " in the job's report (`--format json --output`)"
     if len(full) <= BODY_BUDGET:
         return full + (f"\n<sub>[workflow run]({run_url})</sub>\n" if run_url else "")
-    lines = [f"### driftbot: {len(report.drift)} drift finding(s) in the live database", "",
-             f"The full report is too long for an issue: it is{where}.", ""]
+    lines = [
+        f"### driftbot: {len(report.drift)} drift finding(s) in the live database",
+        "",
+        f"The full report is too long for an issue: it is{where}.",
+        "",
+    ]
     for finding in report.drift:
         line = f"- {escape.code(finding.object)} {escape.md(finding.kind)}"
         if sum(len(x) + 1 for x in lines) + len(line) > BODY_BUDGET - 200:
@@ -58,8 +62,9 @@ def publish_detect_issue(report: Report, target: IssueTarget) -> str:
         return "the check did not run to the end: the drift issue was left as it is"
     gh = make_github(target.token, target.api_url)
     drifted = report.exit_code == EXIT_DRIFT
-    number = publish_issue(gh, target.repo, issue_title(report),
-                           issue_body(report, target.run_url) if drifted else None, target.issue_id)
+    number = publish_issue(
+        gh, target.repo, issue_title(report), issue_body(report, target.run_url) if drifted else None, target.issue_id
+    )
     if number is None:
         return "no drift: the drift issue is closed (if there was one)"
     return f"drift: issue #{number} in {target.repo} is open and up to date"

@@ -45,8 +45,14 @@ def combined(report: Report, databases: Sequence[LiveDatabase]) -> Report:
     return replace(report, status=status, exit_code=worst, databases=tuple(databases))
 
 
-def _detect_many(settings: Settings, targets: Sequence[LiveTarget], pattern: str | None, run: RunRecord,
-                 databases: list[LiveDatabase], redirects: list[containment.Redirect]) -> None:
+def _detect_many(
+    settings: Settings,
+    targets: Sequence[LiveTarget],
+    pattern: str | None,
+    run: RunRecord,
+    databases: list[LiveDatabase],
+    redirects: list[containment.Redirect],
+) -> None:
     for target in targets:
         register_url(target.url.value)
     with ExitStack() as stack:
@@ -84,12 +90,16 @@ def _probed(target: LiveTarget, run: RunRecord) -> Report | None:
     return report if report.error is not None else None
 
 
-def _compared(settings: Settings, target: LiveTarget, pattern: str | None, s: Scratch,
-              run: RunRecord) -> list[LiveDatabase]:
+def _compared(
+    settings: Settings, target: LiveTarget, pattern: str | None, s: Scratch, run: RunRecord
+) -> list[LiveDatabase]:
     version_table = (s.options.version_table_schema, s.options.version_table)
     if pattern is None:
-        return [LiveDatabase(target.display, None, _one(settings, target, None, lambda: read_live(target, version_table),
-                                                         s, run))]
+        return [
+            LiveDatabase(
+                target.display, None, _one(settings, target, None, lambda: read_live(target, version_table), s, run)
+            )
+        ]
     tenants: list[tuple[str, LiveSnapshot]] = []
     sub = _sub_run(run)
 
@@ -101,16 +111,24 @@ def _compared(settings: Settings, target: LiveTarget, pattern: str | None, s: Sc
     failed = finish_live_run(sub, read)
     if failed.error is not None:
         return [LiveDatabase(target.display, None, failed)]
-    return [LiveDatabase(target.display, tenant, _one(settings, target, tenant, _given(snapshot), s, run))
-            for tenant, snapshot in tenants]
+    return [
+        LiveDatabase(target.display, tenant, _one(settings, target, tenant, _given(snapshot), s, run))
+        for tenant, snapshot in tenants
+    ]
 
 
 def _given(snapshot: LiveSnapshot) -> Callable[[], LiveSnapshot]:
     return lambda: snapshot
 
 
-def _one(settings: Settings, target: LiveTarget, tenant: str | None, snapshot: Callable[[], LiveSnapshot],
-         s: Scratch, run: RunRecord) -> Report:
+def _one(
+    settings: Settings,
+    target: LiveTarget,
+    tenant: str | None,
+    snapshot: Callable[[], LiveSnapshot],
+    s: Scratch,
+    run: RunRecord,
+) -> Report:
     """One database (or tenant): read, classified against M and O; its scratch R dropped after it."""
     sub = _sub_run(run)
 

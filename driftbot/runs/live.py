@@ -73,20 +73,25 @@ class LiveTarget:
         return mask_url(self.url.value)
 
 
-def live_target(url: str | None, *, statement_timeout: float = 30.0, lock_timeout: float = 5.0,
-                connect_timeout: float = 10.0) -> LiveTarget:
+def live_target(
+    url: str | None, *, statement_timeout: float = 30.0, lock_timeout: float = 5.0, connect_timeout: float = 10.0
+) -> LiveTarget:
     """Validate what the user gave; the URL itself never appears in a message."""
     if not url:
         raise ConfigError("no live database given: pass --database-url URL (or set DRIFTBOT_LIVE_DATABASE_URL)")
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise ConfigError("--database-url is not a valid database URL",
-                          hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE") from exc
+        raise ConfigError(
+            "--database-url is not a valid database URL", hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from exc
     if not parsed.drivername.startswith("postgresql") and parsed.drivername != "postgres":  # postgres://: Heroku
         raise ConfigError(f"--database-url must point at PostgreSQL, not {parsed.drivername!r}")
-    for name, value in (("--statement-timeout", statement_timeout), ("--lock-timeout", lock_timeout),
-                        ("--connect-timeout", connect_timeout)):
+    for name, value in (
+        ("--statement-timeout", statement_timeout),
+        ("--lock-timeout", lock_timeout),
+        ("--connect-timeout", connect_timeout),
+    ):
         if not value > 0:
             raise ConfigError(f"{name} must be a positive number of seconds, not {value}")
     return LiveTarget(Secret(url), statement_timeout, lock_timeout, connect_timeout)
@@ -122,8 +127,10 @@ def startup_options(target: LiveTarget) -> str:
 
 def _engine(target: LiveTarget, with_options: bool) -> Engine:
     url = target.sqlalchemy_url
-    connect_args: dict[str, Any] = {"connect_timeout": max(1, round(target.connect_timeout)),
-                                    "application_name": APPLICATION_NAME}
+    connect_args: dict[str, Any] = {
+        "connect_timeout": max(1, round(target.connect_timeout)),
+        "application_name": APPLICATION_NAME,
+    }
     if with_options:
         user_options = url.query.get("options")
         ours = startup_options(target)
@@ -184,8 +191,9 @@ def read_facts(conn: Connection) -> LiveFacts:
 def read_revisions(conn: Connection, version_table: TableKey) -> tuple[str, ...] | None:
     """The version table's rows, sorted; None if the table does not exist (never stamped)."""
     schema, table = version_table
-    exists = conn.execute(text("SELECT to_regclass(format('%I.%I', CAST(:s AS text), CAST(:t AS text)))"),
-                          {"s": schema, "t": table}).scalar()
+    exists = conn.execute(
+        text("SELECT to_regclass(format('%I.%I', CAST(:s AS text), CAST(:t AS text)))"), {"s": schema, "t": table}
+    ).scalar()
     if exists is None:
         return None
     rows = conn.execute(text(text_escaped(f"SELECT version_num FROM {qualified(schema, table)}")))
@@ -212,13 +220,15 @@ def find_version_table(conn: Connection, default_schema: str) -> TableKey:
         return found[0]
     if not found or default in found:
         return default
-    raise ConfigError("the live database has several Alembic version tables: "
-                      + ", ".join(".".join(key) for key in found),
-                      hint="pass --version-table [SCHEMA.]TABLE")
+    raise ConfigError(
+        "the live database has several Alembic version tables: " + ", ".join(".".join(key) for key in found),
+        hint="pass --version-table [SCHEMA.]TABLE",
+    )
 
 
-def read_live(target: LiveTarget, version_table: tuple[str | None, str] | None, *,
-              catalog: bool = True) -> LiveSnapshot:
+def read_live(
+    target: LiveTarget, version_table: tuple[str | None, str] | None, *, catalog: bool = True
+) -> LiveSnapshot:
     """One read-only transaction: server facts, the catalog (unless `catalog=False`), the version rows.
 
     `version_table` is (schema or None for the live user's current schema, table); None: find it.
@@ -244,6 +254,7 @@ def probe(target: LiveTarget) -> LiveFacts:
 
 # --- errors: one line, the password never in it ------------------------------------------------------
 
+
 def _scrub(message: str, target: LiveTarget) -> str:
     url = make_url(target.url.value)
     for secret in (target.url.value, url.password, url.query.get("password")):
@@ -263,12 +274,16 @@ def describe_failure(exc: BaseException, target: LiveTarget) -> str:
     reason = _first_line(orig)
     where = target.display
     if isinstance(orig, pgerrors.QueryCanceled):
-        return (f"reading the live database {where} took longer than the statement timeout "
-                f"({target.statement_timeout:g}s) and was cancelled; raise --statement-timeout or run it off-peak")
+        return (
+            f"reading the live database {where} took longer than the statement timeout "
+            f"({target.statement_timeout:g}s) and was cancelled; raise --statement-timeout or run it off-peak"
+        )
     if isinstance(orig, pgerrors.LockNotAvailable):
-        return (f"reading the live database {where} waited longer than the lock timeout "
-                f"({target.lock_timeout:g}s) for a lock another session holds (DDL running?); "
-                "nothing was changed, try again later or raise --lock-timeout")
+        return (
+            f"reading the live database {where} waited longer than the lock timeout "
+            f"({target.lock_timeout:g}s) for a lock another session holds (DDL running?); "
+            "nothing was changed, try again later or raise --lock-timeout"
+        )
     if isinstance(orig, pgerrors.InsufficientPrivilege):
         return f"the live database {where} refused a read: {reason} (driftbot needs SELECT on the version table)"
     if isinstance(orig, psycopg.OperationalError) and not isinstance(orig, pgerrors.IdleInTransactionSessionTimeout):
@@ -300,6 +315,7 @@ translated = _translated  # tenants.py reads in the same way: one line, no passw
 # (postgres/base.py: scratch_role); the server's superuser only creates the extensions the live
 # database has, in the empty schemas, before any restored code exists. No superuser session ever runs
 # a statement that could fire restored code.
+
 
 class SchemaCopyError(InfrastructureError):
     stage = "fix"
@@ -367,22 +383,30 @@ def dump_schema(target: LiveTarget, snapshot: LiveSnapshot, scratch_major: int, 
     live_major = int(snapshot.facts.server_version.split(".")[0])
     bindir = client_bindir(live_major, scratch_major)
     live_uri, live_password = _without_password(target.sqlalchemy_url)
-    dump_env = {**os.environ, "PGAPPNAME": APPLICATION_NAME,
-                "PGOPTIONS": f"-c default_transaction_read_only=on -c lock_timeout={_ms(target.lock_timeout)}ms",
-                "PGCONNECT_TIMEOUT": str(max(1, round(target.connect_timeout)))}
+    dump_env = {
+        **os.environ,
+        "PGAPPNAME": APPLICATION_NAME,
+        "PGOPTIONS": f"-c default_transaction_read_only=on -c lock_timeout={_ms(target.lock_timeout)}ms",
+        "PGCONNECT_TIMEOUT": str(max(1, round(target.connect_timeout))),
+    }
     if live_password is not None:
         dump_env["PGPASSWORD"] = live_password
     major = _tool_major(bindir / "pg_dump") or 0
     archive = workdir / "live-schema.dump"
-    cmd = [str(bindir / "pg_dump"), "--schema-only", "--format=custom", f"--file={archive}",
-           *(["--no-toast-compression"] if major >= 14 else []),
-           f"--lock-wait-timeout={_ms(target.lock_timeout)}", f"--dbname={live_uri}"]
+    cmd = [
+        str(bindir / "pg_dump"),
+        "--schema-only",
+        "--format=custom",
+        f"--file={archive}",
+        *(["--no-toast-compression"] if major >= 14 else []),
+        f"--lock-wait-timeout={_ms(target.lock_timeout)}",
+        f"--dbname={live_uri}",
+    ]
     _run_tool(cmd, dump_env, target, max(60.0, 4 * target.statement_timeout), "pg_dump of the live schema")
     return SchemaDump(archive, bindir)
 
 
-def restore_schema(dump: SchemaDump, snapshot: LiveSnapshot, copy: URL, role: ScratchRole,
-                   target: LiveTarget) -> None:
+def restore_schema(dump: SchemaDump, snapshot: LiveSnapshot, copy: URL, role: ScratchRole, target: LiveTarget) -> None:
     """The live schema restored into `copy` (owned by `role`) as `role`, with the version table's rows,
     so the copy is at the live database's revision.
 
@@ -390,8 +414,13 @@ def restore_schema(dump: SchemaDump, snapshot: LiveSnapshot, copy: URL, role: Sc
     the superuser: they may need it, and nothing restored exists yet to run); everything else but
     event triggers (as the role).
     """
-    listing = _run_tool([str(dump.bindir / "pg_restore"), "--list", str(dump.archive)],
-                        _scratch_env(role), target, 60.0, "reading the live schema's dump")
+    listing = _run_tool(
+        [str(dump.bindir / "pg_restore"), "--list", str(dump.archive)],
+        _scratch_env(role),
+        target,
+        60.0,
+        "reading the live schema's dump",
+    )
     schemas, rest = _restore_lists(listing)
     _restore(dump, schemas, copy, role, target)
     _create_extensions(copy, snapshot.catalog.extensions if snapshot.catalog else ())
@@ -430,10 +459,21 @@ def _restore(dump: SchemaDump, entries: list[str], copy: URL, role: ScratchRole,
     listing.write_text("\n".join(entries) + "\n", encoding="utf-8")
     uri, _ = _without_password(role.url(copy))
     major = _tool_major(dump.bindir / "pg_restore") or 0
-    cmd = [str(dump.bindir / "pg_restore"), "--exit-on-error", "--single-transaction", "--no-owner",
-           "--no-privileges", "--no-publications", "--no-subscriptions", "--no-security-labels",
-           "--no-tablespaces", *(["--no-table-access-method"] if major >= 15 else []),
-           f"--use-list={listing}", f"--dbname={uri}", str(dump.archive)]
+    cmd = [
+        str(dump.bindir / "pg_restore"),
+        "--exit-on-error",
+        "--single-transaction",
+        "--no-owner",
+        "--no-privileges",
+        "--no-publications",
+        "--no-subscriptions",
+        "--no-security-labels",
+        "--no-tablespaces",
+        *(["--no-table-access-method"] if major >= 15 else []),
+        f"--use-list={listing}",
+        f"--dbname={uri}",
+        str(dump.archive),
+    ]
     _run_tool(cmd, _scratch_env(role), target, 300.0, "restoring the live schema into a scratch database")
 
 
@@ -444,11 +484,13 @@ def _create_extensions(copy: URL, extensions: tuple[tuple[str, str], ...]) -> No
     with psycopg.connect(libpq_conninfo(copy), autocommit=True) as conn:
         for name, schema in extensions:
             try:
-                conn.execute(f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)} "
-                             f"WITH SCHEMA {quote_ident(schema)} CASCADE")
+                conn.execute(
+                    f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)} WITH SCHEMA {quote_ident(schema)} CASCADE"
+                )
             except psycopg.Error as exc:
-                raise SchemaCopyError(f"the live database's extension {name} cannot be created on the scratch "
-                                      f"server: {_first_line(exc)}") from exc
+                raise SchemaCopyError(
+                    f"the live database's extension {name} cannot be created on the scratch server: {_first_line(exc)}"
+                ) from exc
 
 
 def _write_versions(url: URL, version_table: TableKey, revisions: tuple[str, ...], replica: bool) -> None:

@@ -68,9 +68,22 @@ class RunRecord:
         project = None
         if self.project is not None:
             p = self.project
-            project = ProjectInfo(str(p.root), str(p.config_file), str(p.script_location), p.heads,
-                                  tuple(p.file_of(h) for h in p.heads))
+            project = ProjectInfo(
+                str(p.root), str(p.config_file), str(p.script_location), p.heads, tuple(p.file_of(h) for h in p.heads)
+            )
         postgres = PostgresInfo(self.server.provider, self.server.version) if self.server else None
-        return Report(status, exit_code, project, postgres, self.migrations, findings,
-                      dict(self.timings), info, self.suggestion, self.sync, self.live,
-                      redirects=containment.redirects(), cache=self.cache)
+        return Report(
+            status,
+            exit_code,
+            project,
+            postgres,
+            self.migrations,
+            findings,
+            dict(self.timings),
+            info,
+            self.suggestion,
+            self.sync,
+            self.live,
+            redirects=containment.redirects(),
+            cache=self.cache,
+        )

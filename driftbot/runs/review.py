@@ -64,8 +64,16 @@ log = logging.getLogger(__name__)
 SAMPLE_ROWS = 3  # rows generated per table: enough for NOT NULL, UNIQUE and rewrites to show
 
 # PostgreSQL's table lock modes, weakest first (a stronger one conflicts with more)
-LOCK_MODES = ("AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
-              "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
+LOCK_MODES = (
+    "AccessShareLock",
+    "RowShareLock",
+    "RowExclusiveLock",
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+)
 LOCK_BLOCKS = {
     "AccessShareLock": "blocks only ACCESS EXCLUSIVE",
     "RowShareLock": "blocks EXCLUSIVE and ACCESS EXCLUSIVE",
@@ -80,8 +88,10 @@ LOCK_BLOCKS = {
 
 # --- which revisions are the PR's -------------------------------------------------------------------
 
-FETCH_HINT = ("the base commit is not in this clone (a shallow checkout?): check out with "
-              "`actions/checkout` `fetch-depth: 0`, or fetch the base first: `git fetch origin <base sha>`")
+FETCH_HINT = (
+    "the base commit is not in this clone (a shallow checkout?): check out with "
+    "`actions/checkout` `fetch-depth: 0`, or fetch the base first: `git fetch origin <base sha>`"
+)
 
 
 SINCE_FILES_MAX_BYTES = 16 * 1024 * 1024
@@ -92,7 +102,7 @@ def read_since_files(settings: Settings) -> frozenset[Path] | None:
     if settings.since_files is None:
         return None
     try:
-        raw = settings.since_files.read_bytes()[:SINCE_FILES_MAX_BYTES + 1]
+        raw = settings.since_files.read_bytes()[: SINCE_FILES_MAX_BYTES + 1]
     except OSError as exc:
         raise ConfigError(f"--since-files {settings.since_files}: cannot read it: {exc.strerror}") from exc
     if len(raw) > SINCE_FILES_MAX_BYTES:
@@ -102,8 +112,9 @@ def read_since_files(settings: Settings) -> frozenset[Path] | None:
     return frozenset((base / name).resolve() for name in names if name)
 
 
-def select_revisions(project: Project, since: str,
-                     changed: frozenset[Path] | None = None) -> tuple[tuple[str, ...], str]:
+def select_revisions(
+    project: Project, since: str, changed: frozenset[Path] | None = None
+) -> tuple[tuple[str, ...], str]:
     """The PR's revisions, oldest first, and how `since` was read ("revision" or "ref").
 
     `changed`: the files changed since the ref `since`, when the caller knows them (the action's
@@ -137,24 +148,27 @@ def descendants(project: Project, revision: str) -> frozenset[str]:
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60,
-                              check=False)
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60, check=False)
     except FileNotFoundError as exc:
-        raise ConfigError("--since REF needs git, which is not installed here",
-                          hint="pass --since REVISION (the last revision before the pull request's) instead") from exc
+        raise ConfigError(
+            "--since REF needs git, which is not installed here",
+            hint="pass --since REVISION (the last revision before the pull request's) instead",
+        ) from exc
 
 
 def changed_files(root: Path, ref: str) -> frozenset[Path]:
     """Files changed since the merge base of `ref` and HEAD: committed, in the working tree, untracked."""
     top = _git(root, "rev-parse", "--show-toplevel")
     if top.returncode != 0:
-        raise ConfigError(f"--since {ref}: neither a revision of the project nor a git ref: "
-                          f"{root} is not in a git repository",
-                          hint="pass --since REVISION (the last revision before the pull request's)")
+        raise ConfigError(
+            f"--since {ref}: neither a revision of the project nor a git ref: {root} is not in a git repository",
+            hint="pass --since REVISION (the last revision before the pull request's)",
+        )
     toplevel = Path(top.stdout.strip())
     if _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode != 0:
-        raise ConfigError(f"--since {ref}: neither a revision of the project nor a commit in this clone",
-                          hint=FETCH_HINT)
+        raise ConfigError(
+            f"--since {ref}: neither a revision of the project nor a commit in this clone", hint=FETCH_HINT
+        )
     base = _git(root, "merge-base", ref, "HEAD")
     if base.returncode != 0:
         raise ConfigError(f"--since {ref}: {ref} and HEAD have no common history in this clone", hint=FETCH_HINT)
@@ -167,6 +181,7 @@ def changed_files(root: Path, ref: str) -> frozenset[Path]:
 
 
 # --- the stage ------------------------------------------------------------------------------------
+
 
 def review(settings: Settings, s: Scratch, selection: tuple[tuple[str, ...], str]) -> tuple[Review, list[Finding]]:
     """Review the PR's revisions (`select_revisions`) on `s.server`: the Review and its failing findings."""
@@ -194,11 +209,20 @@ def review(settings: Settings, s: Scratch, selection: tuple[tuple[str, ...], str
 
 def hazard_findings(result: Review, root: Path | None = None) -> list[Finding]:
     """`--fail-on hazard`: each hazard as a failing finding."""
-    return [Finding("migration_hazard", h.table, "high", None, None,
-                    detail=f"revision {r.revision} ({relative(r.file, root)}): {h.kind}: {h.message}. "
-                           f"Safer: {h.safer}",
-                    object_type="migrations", name=r.revision)
-            for r in result.revisions for h in r.hazards]
+    return [
+        Finding(
+            "migration_hazard",
+            h.table,
+            "high",
+            None,
+            None,
+            detail=f"revision {r.revision} ({relative(r.file, root)}): {h.kind}: {h.message}. Safer: {h.safer}",
+            object_type="migrations",
+            name=r.revision,
+        )
+        for r in result.revisions
+        for h in r.hazards
+    ]
 
 
 def relative(path: str, root: Path | None) -> str:
@@ -213,23 +237,52 @@ def revision_findings(r: ReviewedRevision, root: Path | None = None) -> list[Fin
     where = f"revision {r.revision} ({relative(r.file, root)})"
     empty = " Its downgrade() is empty (only `pass`): it undoes nothing." if d.empty else ""
     if d.error is not None:
-        return [Finding("downgrade_failed", f"revision {r.revision}", "high", migrations=None, models=None,
-                        detail=f"{where}: downgrading it fails: {d.error}.{empty}", object_type="migrations",
-                        name=r.revision)]
+        return [
+            Finding(
+                "downgrade_failed",
+                f"revision {r.revision}",
+                "high",
+                migrations=None,
+                models=None,
+                detail=f"{where}: downgrading it fails: {d.error}.{empty}",
+                object_type="migrations",
+                name=r.revision,
+            )
+        ]
     found = []
     for f in d.residue:
-        found.append(Finding(
-            "downgrade_residue", f.object, "high", migrations=f.migrations, models=f.models,
-            detail=f"{where}: after its upgrade and downgrade, {residue_words(f)} "
-                   f"(before the upgrade: {f.migrations or '(absent)'}; after the downgrade: {f.models or '(absent)'})."
-                   + empty + (f" Upgrading it again then fails: {d.upgrade_again}" if d.upgrade_again else ""),
-            object_type=f.object_type, schema=f.schema, table=f.table, name=f.name))
+        found.append(
+            Finding(
+                "downgrade_residue",
+                f.object,
+                "high",
+                migrations=f.migrations,
+                models=f.models,
+                detail=f"{where}: after its upgrade and downgrade, {residue_words(f)} "
+                f"(before the upgrade: {f.migrations or '(absent)'}; after the downgrade: {f.models or '(absent)'})."
+                + empty
+                + (f" Upgrading it again then fails: {d.upgrade_again}" if d.upgrade_again else ""),
+                object_type=f.object_type,
+                schema=f.schema,
+                table=f.table,
+                name=f.name,
+            )
+        )
     if d.upgrade_again and not d.residue:
-        found.append(Finding("downgrade_residue", f"revision {r.revision}", "high", None, None,
-                             detail=f"{where}: the catalog is as before after its downgrade, but upgrading it "
-                                    f"again fails (something the catalog does not show was left behind: a "
-                                    f"function, a view, a row): {d.upgrade_again}.{empty}",
-                             object_type="migrations", name=r.revision))
+        found.append(
+            Finding(
+                "downgrade_residue",
+                f"revision {r.revision}",
+                "high",
+                None,
+                None,
+                detail=f"{where}: the catalog is as before after its downgrade, but upgrading it "
+                f"again fails (something the catalog does not show was left behind: a "
+                f"function, a view, a row): {d.upgrade_again}.{empty}",
+                object_type="migrations",
+                name=r.revision,
+            )
+        )
     return found
 
 
@@ -248,17 +301,32 @@ def residue(before: Catalog, after: Catalog) -> tuple[Finding, ...]:
     found = {(f.kind, f.object): f for f in diff_catalogs(before, after)}
     for f in diff_catalogs(after, before):  # the mirror: anything one direction pairs differently
         mirrored = f.kind.replace("_missing", "_@").replace("_extra", "_missing").replace("_@", "_extra")
-        found.setdefault((mirrored, f.object), Finding(mirrored, f.object, f.severity, f.models, f.migrations,
-                                                       f.detail, f.object_type, f.schema, f.table, f.name))
+        found.setdefault(
+            (mirrored, f.object),
+            Finding(
+                mirrored,
+                f.object,
+                f.severity,
+                f.models,
+                f.migrations,
+                f.detail,
+                f.object_type,
+                f.schema,
+                f.table,
+                f.name,
+            ),
+        )
     for label, b, a in (("schema", before.schemas, after.schemas), ("extension", before.extensions, after.extensions)):
         for item in sorted(set(a) - set(b), key=str):
             name = item if isinstance(item, str) else item[0]
-            found[(f"{label}_missing", name)] = Finding(f"{label}_missing", name, "high", None, f"{label} {name}",
-                                                        object_type=label)
+            found[(f"{label}_missing", name)] = Finding(
+                f"{label}_missing", name, "high", None, f"{label} {name}", object_type=label
+            )
         for item in sorted(set(b) - set(a), key=str):
             name = item if isinstance(item, str) else item[0]
-            found[(f"{label}_extra", name)] = Finding(f"{label}_extra", name, "high", f"{label} {name}", None,
-                                                      object_type=label)
+            found[(f"{label}_extra", name)] = Finding(
+                f"{label}_extra", name, "high", f"{label} {name}", None, object_type=label
+            )
     return tuple(sorted(found.values(), key=lambda f: (f.object, f.kind)))
 
 
@@ -270,8 +338,10 @@ def downgrade_is_empty(path: str) -> bool:
         return False
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == "downgrade":
-            return all(isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))
-                       for stmt in node.body)
+            return all(
+                isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))
+                for stmt in node.body
+            )
     return False
 
 
@@ -288,8 +358,16 @@ class _Reviewer:
 
     def migrate(self, url: URL, destination: str, downgrade: bool = False) -> tuple[str | None, float]:
         """Run to `destination` through the project's env.py: the error (None: it worked) and the seconds."""
-        run, _ = upgrade(self.project, self.s.config, self.s.script, url, self.settings.url_env_vars,
-                         destination, downgrade=downgrade, step="review")
+        run, _ = upgrade(
+            self.project,
+            self.s.config,
+            self.s.script,
+            url,
+            self.settings.url_env_vars,
+            destination,
+            downgrade=downgrade,
+            step="review",
+        )
         seconds = sum(a.seconds for a in run.applied) if run.applied else run.seconds
         return (run.failure.error if run.failure else None), round(seconds, 4)
 
@@ -361,8 +439,13 @@ class _Reviewer:
                     after = relations(conn, self.s.exclude)
                     counts_after = table_rows(conn, after)
             locks = strongest_locks(seen.locks, before)
-            rewrites = tuple(sorted(before[oid].name for oid, rel in after.items()
-                                    if oid in before and rel.kind in "rm" and rel.filenode != before[oid].filenode))
+            rewrites = tuple(
+                sorted(
+                    before[oid].name
+                    for oid, rel in after.items()
+                    if oid in before and rel.kind in "rm" and rel.filenode != before[oid].filenode
+                )
+            )
             default_schema = self.s.default_schema
             hazards = statement_hazards(seen.statements, before, default_schema)
             hazards += [rewrite_hazard(t, seen.statements) for t in rewrites]
@@ -371,19 +454,34 @@ class _Reviewer:
             if error is None and changes:
                 data = self.data_migration(copy, rev, changes, before, counts_before, counts_after)
                 if data.loss:
-                    hazards.append(ReviewHazard(
-                        "data_loss_on_downgrade", ", ".join(t.table for t in data.tables if t.restored is False),
-                        data.loss, "write the downgrade so it restores the rows (keep the old values in a column or "
-                                   "table until the change is final), or state in the revision that it is one-way"))
+                    hazards.append(
+                        ReviewHazard(
+                            "data_loss_on_downgrade",
+                            ", ".join(t.table for t in data.tables if t.restored is False),
+                            data.loss,
+                            "write the downgrade so it restores the rows (keep the old values in a column or "
+                            "table until the change is final), or state in the revision that it is one-way",
+                        )
+                    )
             if error is not None:
-                hazards.append(ReviewHazard(
-                    "fails_on_existing_rows", ", ".join(sorted({h for h in _tables_in(seen.statements, before,
-                                                                                       default_schema)})) or "-",
-                    f"the revision works on the empty database but fails on one whose tables hold rows: {error}",
-                    "give a new NOT NULL column a server_default (or add it nullable, backfill it, then set NOT NULL); "
-                    "make data changes work on every row production may hold"))
-        return {"locks": locks, "rewrites": rewrites, "hazards": tuple(dict.fromkeys(hazards)),
-                "seconds": seconds, "data": data, "impact_error": error, "sample_rows": rows}
+                hazards.append(
+                    ReviewHazard(
+                        "fails_on_existing_rows",
+                        ", ".join(sorted({h for h in _tables_in(seen.statements, before, default_schema)})) or "-",
+                        f"the revision works on the empty database but fails on one whose tables hold rows: {error}",
+                        "give a new NOT NULL column a server_default (or add it nullable, backfill it, then set NOT NULL); "
+                        "make data changes work on every row production may hold",
+                    )
+                )
+        return {
+            "locks": locks,
+            "rewrites": rewrites,
+            "hazards": tuple(dict.fromkeys(hazards)),
+            "seconds": seconds,
+            "data": data,
+            "impact_error": error,
+            "sample_rows": rows,
+        }
 
     def seed(self, conn: Connection) -> int:
         """Rows in every table: the --sample-data file, else generated ones. How many rows there are."""
@@ -395,16 +493,21 @@ class _Reviewer:
             except Exception as exc:
                 self._sample_failed = True
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                self.note = (f"--sample-data {path} failed ({scrub(first)}); "
-                             f"generated rows were used instead")
+                self.note = f"--sample-data {path} failed ({scrub(first)}); generated rows were used instead"
             else:
                 return total_rows(conn, self.s.exclude)
         generate_rows(conn, self.s.exclude)
         return total_rows(conn, self.s.exclude)
 
-    def data_migration(self, copy: URL, rev: str, changes: list[tuple[str, str, int]],
-                       before: dict[int, Relation], counts_before: dict[str, tuple[int, str]],
-                       counts_after: dict[str, tuple[int, str]]) -> DataMigration:
+    def data_migration(
+        self,
+        copy: URL,
+        rev: str,
+        changes: list[tuple[str, str, int]],
+        before: dict[int, Relation],
+        counts_before: dict[str, tuple[int, str]],
+        counts_after: dict[str, tuple[int, str]],
+    ) -> DataMigration:
         """Downgrade the data migration on the copy with rows: are the rows it changed as before?"""
         error, _ = self.migrate(copy, UNDO_PREFIX + rev, downgrade=True)
         counts_down: dict[str, tuple[int, str]] = {}
@@ -428,8 +531,9 @@ class _Reviewer:
                     lost.append(f"{table}: {b[0]} rows before, {d[0]} after the downgrade ({d[0] - b[0]} left behind)")
                 else:
                     lost.append(f"{table}: the same {b[0]} rows, but their values are not restored by the downgrade")
-        statements = tuple(dict.fromkeys(f"{verb} {table} ({n} row{'s' if n != 1 else ''})"
-                                         for verb, table, n in changes))
+        statements = tuple(
+            dict.fromkeys(f"{verb} {table} ({n} row{'s' if n != 1 else ''})" for verb, table, n in changes)
+        )
         if error is not None:
             loss = f"the downgrade fails on the rows: {error}"
         else:
@@ -439,14 +543,17 @@ class _Reviewer:
 
 # --- what the revision did: statements and locks, seen on the connection env.py uses ---------------
 
+
 @dataclass
 class Seen:
     statements: list[tuple[str, int]] = field(default_factory=list)  # (SQL, rows affected)
     locks: list[tuple[int, str]] = field(default_factory=list)  # (relation oid, mode) held before commit
 
 
-LOCKS_SQL = ("SELECT relation::bigint, mode FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' "
-             "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND granted")
+LOCKS_SQL = (
+    "SELECT relation::bigint, mode FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND granted"
+)
 
 
 @contextmanager
@@ -455,13 +562,13 @@ def observed(version_table: str) -> Iterator[Seen]:
     seen = Seen()
     version = re.compile(rf"\b{re.escape(version_table)}\b", re.IGNORECASE)
 
-    def before_execute(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-                       executemany: bool) -> None:
+    def before_execute(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         if not (version.search(statement) and re.match(r"\s*(UPDATE|INSERT|DELETE|CREATE TABLE)", statement, re.I)):
             seen.statements.append((statement, -1))  # a statement that fails is seen too
 
-    def after_execute(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-                      executemany: bool) -> None:
+    def after_execute(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         rowcount = getattr(cursor, "rowcount", -1)
         if seen.statements and seen.statements[-1][0] == statement and isinstance(rowcount, int):
             seen.statements[-1] = (statement, rowcount)
@@ -505,8 +612,11 @@ WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'informat
 
 def relations(conn: Connection, exclude: frozenset[TableKey] = frozenset()) -> dict[int, Relation]:
     """The tables (and materialized views) of the database, but the version table."""
-    return {int(oid): Relation(f"{schema}.{name}", kind, int(node))
-            for oid, schema, name, kind, node in conn.execute(text(RELATIONS_SQL)) if (schema, name) not in exclude}
+    return {
+        int(oid): Relation(f"{schema}.{name}", kind, int(node))
+        for oid, schema, name, kind, node in conn.execute(text(RELATIONS_SQL))
+        if (schema, name) not in exclude
+    }
 
 
 def table_rows(conn: Connection, rels: dict[int, Relation]) -> dict[str, tuple[int, str]]:
@@ -517,8 +627,9 @@ def table_rows(conn: Connection, rels: dict[int, Relation]) -> dict[str, tuple[i
             continue
         schema, name = rel.name.split(".", 1)
         ident = pgsql.Identifier(schema, name).as_string(None)
-        count, digest = conn.execute(text(
-            f"SELECT count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {ident} t")).one()
+        count, digest = conn.execute(
+            text(f"SELECT count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {ident} t")
+        ).one()
         found[rel.name] = (int(count), str(digest))
     return found
 
@@ -575,20 +686,29 @@ def _tables_in(statements: Sequence[tuple[str, int]], before: dict[int, Relation
     return found
 
 
-SAFER_INDEX = ("build it without blocking writes: `with op.get_context().autocommit_block(): "
-               "op.create_index(..., postgresql_concurrently=True)` (CREATE INDEX CONCURRENTLY cannot run in a "
-               "transaction)")
-SAFER_UNIQUE = ("build the index first without blocking writes (`CREATE UNIQUE INDEX CONCURRENTLY` in an "
-                "`autocommit_block`), then `ALTER TABLE ... ADD CONSTRAINT ... UNIQUE USING INDEX ...`")
-SAFER_CONSTRAINT = ("add it as `NOT VALID` (`op.execute(\"ALTER TABLE ... ADD CONSTRAINT ... NOT VALID\")`), then "
-                    "`ALTER TABLE ... VALIDATE CONSTRAINT ...` in a later transaction: validating takes only a "
-                    "SHARE UPDATE EXCLUSIVE lock")
-SAFER_NOT_NULL = ("add `CHECK (column IS NOT NULL) NOT VALID`, `VALIDATE CONSTRAINT` it in a later transaction, "
-                  "then SET NOT NULL (PostgreSQL 12+ uses the valid check instead of scanning) and drop the check")
+SAFER_INDEX = (
+    "build it without blocking writes: `with op.get_context().autocommit_block(): "
+    "op.create_index(..., postgresql_concurrently=True)` (CREATE INDEX CONCURRENTLY cannot run in a "
+    "transaction)"
+)
+SAFER_UNIQUE = (
+    "build the index first without blocking writes (`CREATE UNIQUE INDEX CONCURRENTLY` in an "
+    "`autocommit_block`), then `ALTER TABLE ... ADD CONSTRAINT ... UNIQUE USING INDEX ...`"
+)
+SAFER_CONSTRAINT = (
+    'add it as `NOT VALID` (`op.execute("ALTER TABLE ... ADD CONSTRAINT ... NOT VALID")`), then '
+    "`ALTER TABLE ... VALIDATE CONSTRAINT ...` in a later transaction: validating takes only a "
+    "SHARE UPDATE EXCLUSIVE lock"
+)
+SAFER_NOT_NULL = (
+    "add `CHECK (column IS NOT NULL) NOT VALID`, `VALIDATE CONSTRAINT` it in a later transaction, "
+    "then SET NOT NULL (PostgreSQL 12+ uses the valid check instead of scanning) and drop the check"
+)
 
 
-def statement_hazards(statements: Sequence[tuple[str, int]], before: dict[int, Relation],
-                      default_schema: str) -> list[ReviewHazard]:
+def statement_hazards(
+    statements: Sequence[tuple[str, int]], before: dict[int, Relation], default_schema: str
+) -> list[ReviewHazard]:
     from pglast import ast as pg
 
     hazards: list[ReviewHazard] = []
@@ -597,11 +717,15 @@ def statement_hazards(statements: Sequence[tuple[str, int]], before: dict[int, R
             if isinstance(node, pg.IndexStmt) and not node.concurrent:
                 table = _existing(node.relation, before, default_schema)
                 if table:
-                    hazards.append(ReviewHazard(
-                        "index_without_concurrently", table,
-                        f"CREATE {'UNIQUE ' if node.unique else ''}INDEX {node.idxname or ''} on existing table "
-                        f"{table} without CONCURRENTLY: it holds a SHARE lock (blocks writes) for the whole build",
-                        SAFER_INDEX))
+                    hazards.append(
+                        ReviewHazard(
+                            "index_without_concurrently",
+                            table,
+                            f"CREATE {'UNIQUE ' if node.unique else ''}INDEX {node.idxname or ''} on existing table "
+                            f"{table} without CONCURRENTLY: it holds a SHARE lock (blocks writes) for the whole build",
+                            SAFER_INDEX,
+                        )
+                    )
             if not isinstance(node, pg.AlterTableStmt):
                 continue
             table = _existing(node.relation, before, default_schema)
@@ -617,10 +741,14 @@ def _alter_table_hazards(cmd: Any, table: str) -> list[ReviewHazard]:
 
     hazards: list[ReviewHazard] = []
     if cmd.subtype == AlterTableType.AT_SetNotNull:
-        hazards.append(ReviewHazard(
-            "not_null_validated", table,
-            f"SET NOT NULL on {table}.{cmd.name} scans every row under an ACCESS EXCLUSIVE lock",
-            SAFER_NOT_NULL))
+        hazards.append(
+            ReviewHazard(
+                "not_null_validated",
+                table,
+                f"SET NOT NULL on {table}.{cmd.name} scans every row under an ACCESS EXCLUSIVE lock",
+                SAFER_NOT_NULL,
+            )
+        )
     constraint = cmd.def_ if cmd.subtype == AlterTableType.AT_AddConstraint else None
     if constraint is None or not isinstance(constraint, pg.Constraint):
         return hazards
@@ -628,28 +756,44 @@ def _alter_table_hazards(cmd: Any, table: str) -> list[ReviewHazard]:
     if constraint.contype in (ConstrType.CONSTR_CHECK, ConstrType.CONSTR_FOREIGN) and not constraint.skip_validation:
         what = "CHECK" if constraint.contype == ConstrType.CONSTR_CHECK else "FOREIGN KEY"
         lock = "ACCESS EXCLUSIVE" if what == "CHECK" else "SHARE ROW EXCLUSIVE (on both tables)"
-        hazards.append(ReviewHazard(
-            "constraint_validated", table,
-            f"{what} constraint {name} added to {table} without NOT VALID: every row is checked "
-            f"while it holds {lock}", SAFER_CONSTRAINT))
+        hazards.append(
+            ReviewHazard(
+                "constraint_validated",
+                table,
+                f"{what} constraint {name} added to {table} without NOT VALID: every row is checked "
+                f"while it holds {lock}",
+                SAFER_CONSTRAINT,
+            )
+        )
     elif constraint.contype in (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY) and not constraint.indexname:
         what = "UNIQUE" if constraint.contype == ConstrType.CONSTR_UNIQUE else "PRIMARY KEY"
-        hazards.append(ReviewHazard(
-            "index_without_concurrently", table,
-            f"{what} constraint {name} added to {table} builds its index under an ACCESS EXCLUSIVE lock",
-            SAFER_UNIQUE))
+        hazards.append(
+            ReviewHazard(
+                "index_without_concurrently",
+                table,
+                f"{what} constraint {name} added to {table} builds its index under an ACCESS EXCLUSIVE lock",
+                SAFER_UNIQUE,
+            )
+        )
     return hazards
 
 
 def rewrite_hazard(table: str, statements: Sequence[tuple[str, int]]) -> ReviewHazard:
     alter_type = any(re.search(r"\bALTER\s+(COLUMN\s+)?\S+\s+(SET\s+DATA\s+)?TYPE\b", s, re.I) for s, _ in statements)
-    safer = ("avoid the rewrite: add a new column of the new type, backfill it in batches, switch reads and writes "
-             "to it, and drop the old one in a later release (widening varchar(n), or varchar to text, needs no "
-             "rewrite)" if alter_type else
-             "avoid the rewrite: add the column without a volatile default (or nullable) and backfill it in batches")
-    return ReviewHazard("table_rewrite", table,
-                        f"{table} was rewritten (a new relfilenode): every row is copied while ACCESS EXCLUSIVE "
-                        "blocks reads and writes, for a time that grows with the table", safer)
+    safer = (
+        "avoid the rewrite: add a new column of the new type, backfill it in batches, switch reads and writes "
+        "to it, and drop the old one in a later release (widening varchar(n), or varchar to text, needs no "
+        "rewrite)"
+        if alter_type
+        else "avoid the rewrite: add the column without a volatile default (or nullable) and backfill it in batches"
+    )
+    return ReviewHazard(
+        "table_rewrite",
+        table,
+        f"{table} was rewritten (a new relfilenode): every row is copied while ACCESS EXCLUSIVE "
+        "blocks reads and writes, for a time that grows with the table",
+        safer,
+    )
 
 
 def row_change(statement: tuple[str, int], default_schema: str) -> tuple[str, str, int] | None:
@@ -718,7 +862,8 @@ def generate_rows(conn: Connection, exclude: frozenset[TableKey] = frozenset(), 
         if (r[0], r[1]) in exclude:
             continue
         columns.setdefault((r[0], r[1]), []).append(
-            _Col(r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], tuple(r[10]), r[11]))
+            _Col(r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], tuple(r[10]), r[11])
+        )
     fks: dict[TableKey, list[tuple[TableKey, list[str], list[str]]]] = {}
     for schema, table, rschema, rtable, cols, rcols in conn.execute(text(FKS_SQL)):
         fks.setdefault((schema, table), []).append(((rschema, rtable), list(cols), list(rcols)))
@@ -739,8 +884,10 @@ def generate_rows(conn: Connection, exclude: frozenset[TableKey] = frozenset(), 
                             continue
                         pident = pgsql.Identifier(*parent).as_string(None)
                         rident = pgsql.Identifier(rcol).as_string(None)
-                        values.append(f"(SELECT {rident} FROM {pident} ORDER BY {rident} "
-                                      f"OFFSET {(i - 1)} % greatest((SELECT count(*) FROM {pident}), 1) LIMIT 1)")
+                        values.append(
+                            f"(SELECT {rident} FROM {pident} ORDER BY {rident} "
+                            f"OFFSET {(i - 1)} % greatest((SELECT count(*) FROM {pident}), 1) LIMIT 1)"
+                        )
                         names.append(pgsql.Identifier(col.name).as_string(None))
                         continue
                     if col.identity or "nextval(" in col.default or (careful and (col.default or not col.not_null)):
@@ -753,8 +900,11 @@ def generate_rows(conn: Connection, exclude: frozenset[TableKey] = frozenset(), 
                     names.append(pgsql.Identifier(col.name).as_string(None))
                     values.append(value)
                 else:
-                    statement = (f"INSERT INTO {ident} ({', '.join(names)}) VALUES ({', '.join(values)})" if names
-                                 else f"INSERT INTO {ident} DEFAULT VALUES")
+                    statement = (
+                        f"INSERT INTO {ident} ({', '.join(names)}) VALUES ({', '.join(values)})"
+                        if names
+                        else f"INSERT INTO {ident} DEFAULT VALUES"
+                    )
                     try:
                         with conn.begin_nested():
                             conn.exec_driver_sql(statement.replace("%", "%%"))
@@ -763,8 +913,9 @@ def generate_rows(conn: Connection, exclude: frozenset[TableKey] = frozenset(), 
                         log.debug("sample row for %s refused: %s", ident, str(exc).splitlines()[0])
 
 
-def dependency_order(columns: dict[TableKey, list[_Col]],
-                     fks: dict[TableKey, list[tuple[TableKey, list[str], list[str]]]]) -> list[TableKey]:
+def dependency_order(
+    columns: dict[TableKey, list[_Col]], fks: dict[TableKey, list[tuple[TableKey, list[str], list[str]]]]
+) -> list[TableKey]:
     order: list[TableKey] = []
     visiting: set[TableKey] = set()
 

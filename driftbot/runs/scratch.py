@@ -84,9 +84,12 @@ def absolute_paths(settings: Settings) -> Settings:
     baseline = settings.baseline
     if baseline and Path(baseline).suffix == ".sql" and Path(baseline).is_file():
         baseline = str(Path(baseline).resolve())
-    return settings.replace(project_dir=settings.project_dir.resolve(), baseline=baseline,
-                            config_file=settings.config_file.resolve() if settings.config_file else None,
-                            script_location=settings.script_location.resolve() if settings.script_location else None)
+    return settings.replace(
+        project_dir=settings.project_dir.resolve(),
+        baseline=baseline,
+        config_file=settings.config_file.resolve() if settings.config_file else None,
+        script_location=settings.script_location.resolve() if settings.script_location else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -109,10 +112,14 @@ class Scratch:
     @property
     def model_schemas(self) -> frozenset[str]:
         """The non-default schemas the models use."""
-        return frozenset(t.schema for md in self.metadatas for t in md.tables.values() if t.schema) - {self.default_schema}
+        return frozenset(t.schema for md in self.metadatas for t in md.tables.values() if t.schema) - {
+            self.default_schema
+        }
 
 
-def open_project(settings: Settings, run: RunRecord, stack: ExitStack) -> tuple[Project, Config, ScriptDirectory, Server]:
+def open_project(
+    settings: Settings, run: RunRecord, stack: ExitStack
+) -> tuple[Project, Config, ScriptDirectory, Server]:
     """The project (run next to its alembic.ini) and the scratch server, which `stack` stops."""
     if settings.alembic_ini.parent.is_dir():
         # Alembic resolves relative script_location and prepend_sys_path against the working
@@ -132,8 +139,15 @@ def open_project(settings: Settings, run: RunRecord, stack: ExitStack) -> tuple[
     return project, cfg, script, server
 
 
-def build_scratch(settings: Settings, project: Project, cfg: Config, script: ScriptDirectory, server: Server,
-                  run: RunRecord, stack: ExitStack) -> Scratch:
+def build_scratch(
+    settings: Settings,
+    project: Project,
+    cfg: Config,
+    script: ScriptDirectory,
+    server: Server,
+    run: RunRecord,
+    stack: ExitStack,
+) -> Scratch:
     """Build M and O on `server` (dropped when `stack` closes) and read both catalogs."""
     with run.stage("postgres"):
         m_url = stack.enter_context(scratch_database(server, "m"))
@@ -148,8 +162,9 @@ def build_scratch(settings: Settings, project: Project, cfg: Config, script: Scr
             default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
         exclude = version_table(options, default_schema)
         heads, models, rejected = _catalogs(b, request, early, (m_engine, exclude), o_engine)
-    return Scratch(project, cfg, script, server, m_url, options, metadatas, default_schema, exclude, heads, models,
-                   rejected)
+    return Scratch(
+        project, cfg, script, server, m_url, options, metadatas, default_schema, exclude, heads, models, rejected
+    )
 
 
 @dataclass(frozen=True)
@@ -162,24 +177,33 @@ class _Build:
     stack: ExitStack
 
 
-def _start_models(b: _Build, project: Project, m_engine: Engine, o_url: URL) -> tuple[ModelsRequest, ModelsBuild | None]:
+def _start_models(
+    b: _Build, project: Project, m_engine: Engine, o_url: URL
+) -> tuple[ModelsRequest, ModelsBuild | None]:
     """The request for O; its build already started (in its own process) when it can run beside the migrations."""
     # the models' build holds a lock per object until it commits: beside the migrations' own
     # transaction only where the server's lock table has room for both, else after them, in slices
     slots = _lock_slots(m_engine)
     chunk = 0 if slots >= CONCURRENT_BUILD_LOCK_SLOTS else max(25, slots // 16)
     s = b.settings
-    request = ModelsRequest(str(project.config_file), s.metadata, o_url.render_as_string(hide_password=False),
-                            s.url_env_vars, script_location=str(s.script_location) if s.script_location else None,
-                            flask_app=s.flask_app, chunk=chunk)
+    request = ModelsRequest(
+        str(project.config_file),
+        s.metadata,
+        o_url.render_as_string(hide_password=False),
+        s.url_env_vars,
+        script_location=str(s.script_location) if s.script_location else None,
+        flask_app=s.flask_app,
+        chunk=chunk,
+    )
     early = ModelsBuild(request) if not chunk else None  # in its own process, while the migrations run
     if early is not None:
         b.stack.callback(early.stop)
     return request, early
 
 
-def _migrate(b: _Build, project: Project, cfg: Config, script: ScriptDirectory, m_url: URL,
-             m_engine: Engine) -> tuple[Project, EnvOptions]:
+def _migrate(
+    b: _Build, project: Project, cfg: Config, script: ScriptDirectory, m_url: URL, m_engine: Engine
+) -> tuple[Project, EnvOptions]:
     """M to the heads, from the deepest cached snapshot (else the baseline); the heads kept for later runs.
     The project as it ran (env.py may choose other versions directories) and what its env.py configured."""
     settings, run = b.settings, b.run
@@ -187,8 +211,11 @@ def _migrate(b: _Build, project: Project, cfg: Config, script: ScriptDirectory, 
     restored = None
     # the archive restores while env.py imports the models; a baseline or an application
     # context needs the database first
-    pending = (snapshots.restore_in_background(m_url)
-               if snapshots is not None and not settings.baseline and not settings.flask_app else None)
+    pending = (
+        snapshots.restore_in_background(m_url)
+        if snapshots is not None and not settings.baseline and not settings.flask_app
+        else None
+    )
     if snapshots is not None and pending is None:
         with run.stage("restore"):
             m_engine.dispose()  # M may be replaced by a copy of a snapshot: nobody may be connected to it
@@ -200,8 +227,9 @@ def _migrate(b: _Build, project: Project, cfg: Config, script: ScriptDirectory, 
     # --flask-app: the application's context for the rest of the run (migrations, suggestion)
     b.stack.enter_context(flask_app_context(settings.flask_app, m_url, project.root))
     with run.stage("migrate"):
-        run.migrations, options = upgrade(project, cfg, script, m_url, settings.url_env_vars,
-                                          ready=pending.wait if pending is not None else None)
+        run.migrations, options = upgrade(
+            project, cfg, script, m_url, settings.url_env_vars, ready=pending.wait if pending is not None else None
+        )
     if pending is not None:  # its time overlaps the migrate stage's
         run.cache = replace(run.cache, restored=pending.wait())
         run.timings["restore"] = pending.seconds
@@ -224,13 +252,20 @@ def _target_metadata(settings: Settings, project: Project, options: EnvOptions, 
     else:
         metadatas = options.target_metadata
     if not metadatas:
-        raise ConfigError(f"{project.script_location / 'env.py'} sets no target_metadata",
-                          hint="set target_metadata in env.py, or pass --metadata module:attr")
+        raise ConfigError(
+            f"{project.script_location / 'env.py'} sets no target_metadata",
+            hint="set target_metadata in env.py, or pass --metadata module:attr",
+        )
     return metadatas
 
 
-def _catalogs(b: _Build, request: ModelsRequest, early: ModelsBuild | None,
-              m: tuple[Engine, frozenset[TableKey]], o_engine: Engine) -> tuple[Catalog, Catalog, tuple[Finding, ...]]:
+def _catalogs(
+    b: _Build,
+    request: ModelsRequest,
+    early: ModelsBuild | None,
+    m: tuple[Engine, frozenset[TableKey]],
+    o_engine: Engine,
+) -> tuple[Catalog, Catalog, tuple[Finding, ...]]:
     """M's and O's catalogs once O is built, and what of the models PostgreSQL rejected."""
     with b.run.stage("models"):
         built = early.result() if early is not None else build_models(request)
@@ -243,8 +278,9 @@ def _catalogs(b: _Build, request: ModelsRequest, early: ModelsBuild | None,
     return heads, with_declared(models, built.declared), built.rejected
 
 
-def _careful_models(b: _Build, request: ModelsRequest, m: tuple[Engine, frozenset[TableKey]],
-                    o_engine: Engine) -> tuple[Catalog, Catalog, ModelsResult]:
+def _careful_models(
+    b: _Build, request: ModelsRequest, m: tuple[Engine, frozenset[TableKey]], o_engine: Engine
+) -> tuple[Catalog, Catalog, ModelsResult]:
     """O object by object, after the migrations, with the extensions, schemas and collations they made."""
     m_engine, exclude = m
     with b.run.stage("catalog"), m_engine.connect() as conn:
@@ -255,8 +291,16 @@ def _careful_models(b: _Build, request: ModelsRequest, m: tuple[Engine, frozense
         o_engine.dispose()
         o_url = b.stack.enter_context(scratch_database(b.server, "o2"))
     with b.run.stage("models"):
-        built = build_models(replace(request, careful=True, extensions=heads.extensions, schemas=heads.schemas,
-                                     collations=collations, url=o_url.render_as_string(hide_password=False)))
+        built = build_models(
+            replace(
+                request,
+                careful=True,
+                extensions=heads.extensions,
+                schemas=heads.schemas,
+                collations=collations,
+                url=o_url.render_as_string(hide_password=False),
+            )
+        )
     if not built.built:
         raise ProjectError(f"building the models' schema failed: {built.error}", hint=built.hint)
     with b.run.stage("catalog"), engine_for(o_url) as engine, engine.connect() as conn:
@@ -264,23 +308,34 @@ def _careful_models(b: _Build, request: ModelsRequest, m: tuple[Engine, frozense
     return heads, models, built
 
 
-CONCURRENT_BUILD_LOCK_SLOTS = 10_000  # driftbot's own servers: 256 x 50 = 12,800; PostgreSQL's defaults: 64 x 100 = 6,400
+CONCURRENT_BUILD_LOCK_SLOTS = (
+    10_000  # driftbot's own servers: 256 x 50 = 12,800; PostgreSQL's defaults: 64 x 100 = 6,400
+)
 
 
 def _lock_slots(engine: Engine) -> int:
     """The size of the server's shared lock table (max_locks_per_transaction x sessions)."""
     with engine.connect() as conn:
-        return int(conn.execute(text(
-            "SELECT current_setting('max_locks_per_transaction')::int * (current_setting('max_connections')::int"
-            " + current_setting('max_prepared_transactions')::int)")).scalar_one())
+        return int(
+            conn.execute(
+                text(
+                    "SELECT current_setting('max_locks_per_transaction')::int * (current_setting('max_connections')::int"
+                    " + current_setting('max_prepared_transactions')::int)"
+                )
+            ).scalar_one()
+        )
 
 
 def relocated(project: Project, script: ScriptDirectory, run: RunRecord) -> Project:
     """The project as env.py's version_locations show it: the revisions and heads that really ran."""
     now = describe_script(script, project.config_file)
-    log.debug("env.py replaced the version locations: %d revision(s), heads %s (alembic.ini's: %d, heads %s)",
-              len(now.revisions), ", ".join(now.heads) or "none", len(project.revisions),
-              ", ".join(project.heads) or "none")
+    log.debug(
+        "env.py replaced the version locations: %d revision(s), heads %s (alembic.ini's: %d, heads %s)",
+        len(now.revisions),
+        ", ".join(now.heads) or "none",
+        len(project.revisions),
+        ", ".join(project.heads) or "none",
+    )
     run.project = now
     run.findings[:] = [f for f in run.findings if f.kind != "multiple_heads"]
     if len(now.heads) > 1:
@@ -326,7 +381,13 @@ def version_table(options: EnvOptions, default_schema: str) -> frozenset[tuple[s
 
 def multiple_heads(project: Project) -> Finding:
     listing = "\n".join(f"{head} ({project.file_of(head)})" for head in project.heads)
-    return Finding("multiple_heads", "migrations.heads", "high", migrations=listing, models=None,
-                   detail=f"{len(project.heads)} heads: the branch was probably created from an older "
-                          "main. Merge them with `alembic merge heads -m merge`.",
-                   object_type="migrations")
+    return Finding(
+        "multiple_heads",
+        "migrations.heads",
+        "high",
+        migrations=listing,
+        models=None,
+        detail=f"{len(project.heads)} heads: the branch was probably created from an older "
+        "main. Merge them with `alembic merge heads -m merge`.",
+        object_type="migrations",
+    )

@@ -72,8 +72,9 @@ class SnapshotDatabases:
                 log.debug("cannot replace %s (%s): restoring the archive instead", database, first_line(exc))
                 return False
             try:
-                conn.execute(f"CREATE DATABASE {quote_ident(database)} TEMPLATE {quote_ident(source)}"
-                             f"{self._strategy()}")
+                conn.execute(
+                    f"CREATE DATABASE {quote_ident(database)} TEMPLATE {quote_ident(source)}{self._strategy()}"
+                )
             except psycopg.Error as exc:  # dropped by another run's eviction meanwhile, say
                 log.debug("copying %s failed (%s): restoring the archive instead", source, first_line(exc))
                 conn.execute(f"CREATE DATABASE {quote_ident(database)} TEMPLATE template0 ENCODING 'UTF8'")
@@ -89,8 +90,9 @@ class SnapshotDatabases:
             if conn is None or _exists(conn, target):
                 return
             try:
-                conn.execute(f"CREATE DATABASE {quote_ident(target)} TEMPLATE {quote_ident(database)}"
-                             f"{self._strategy()}")
+                conn.execute(
+                    f"CREATE DATABASE {quote_ident(target)} TEMPLATE {quote_ident(database)}{self._strategy()}"
+                )
                 conn.execute(f"ALTER DATABASE {quote_ident(target)} ALLOW_CONNECTIONS false")
                 _mark_used(conn, target)
             except psycopg.Error as exc:  # someone is still connected to it, another run made it, no room...
@@ -106,9 +108,11 @@ class SnapshotDatabases:
     def _evict(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
         rows = conn.execute(
             "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database"
-            " WHERE starts_with(datname, %s)", (PREFIX,)).fetchall()
+            " WHERE starts_with(datname, %s)",
+            (PREFIX,),
+        ).fetchall()
         ordered = sorted(rows, key=lambda row: _last_used(str(row[1])), reverse=True)
-        for name, _ in ordered[self.keep:]:
+        for name, _ in ordered[self.keep :]:
             try:
                 conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(str(name))}")
                 log.debug("evicted snapshot database %s", name)

@@ -120,8 +120,13 @@ def imports_project_code(source: bytes, root: Path, mentions: re.Pattern[bytes] 
     except SyntaxError:
         return True  # alembic will say what is wrong; never trust a cache for it
     for node in ast.walk(tree):
-        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                 else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom) and not node.level
+            else []
+        )
         for name in names:
             top = name.split(".")[0]
             if top and ((root / top).is_dir() or (root / f"{top}.py").is_file()):
@@ -134,8 +139,13 @@ def imports_project_code(source: bytes, root: Path, mentions: re.Pattern[bytes] 
 def project_mentions(root: Path) -> re.Pattern[bytes]:
     """A word that may start an import of the project's own code: a module or package at its root, or
     a relative import. Case-insensitive, as some file systems are: it may match more, never less."""
-    names = sorted({entry.stem if entry.suffix == ".py" else entry.name for entry in _entries(root)
-                    if entry.is_dir() or entry.suffix == ".py"})
+    names = sorted(
+        {
+            entry.stem if entry.suffix == ".py" else entry.name
+            for entry in _entries(root)
+            if entry.is_dir() or entry.suffix == ".py"
+        }
+    )
     if not all(name.isascii() for name in names):
         return re.compile(b"")  # bytes patterns know ASCII word boundaries only: parse every file
     words = [re.escape(name.encode()) for name in names if name.isidentifier()]
@@ -184,8 +194,14 @@ class SnapshotCache:
     """Archives are looked up in `root` and written to `store_root` (the same directory, unless a
     trusted caller adopts what this run writes); `store_root` None: nothing is written."""
 
-    def __init__(self, root: Path | None = None, max_bytes: int | None = None, *,
-                 store_root: Path | None = None, writes: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        max_bytes: int | None = None,
+        *,
+        store_root: Path | None = None,
+        writes: bool = True,
+    ) -> None:
         self.root = root or cache_dir()
         self.store_root = (store_root or self.root) if writes else None
         self.max_bytes = max_bytes if max_bytes is not None else max_bytes_from_env()
@@ -232,8 +248,12 @@ class SnapshotCache:
 
     def restore(self, key: str, url: URL, bindir: Path) -> None:
         """Restore the archive into the empty database at `url`; any error fails the restore."""
-        _tool(bindir / "pg_restore", url, ["--exit-on-error", "--no-owner", "--single-transaction",
-                                           str(self.path(key))], dbname_flag=True)
+        _tool(
+            bindir / "pg_restore",
+            url,
+            ["--exit-on-error", "--no-owner", "--single-transaction", str(self.path(key))],
+            dbname_flag=True,
+        )
         self.touch(key)
 
     def evict(self) -> None:
@@ -383,8 +403,9 @@ class PendingRestore:
         self.revision = revision
         self.seconds = 0.0
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(cache, key, url, bindir),
-                                        name="driftbot-restore", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(cache, key, url, bindir), name="driftbot-restore", daemon=True
+        )
         self._thread.start()
 
     def _run(self, cache: SnapshotCache, key: str, url: URL, bindir: Path) -> None:

@@ -33,8 +33,9 @@ def tenant_schemas(conn: Connection, pattern: str) -> list[str]:
     return [str(r[0]) for r in conn.execute(text(SCHEMAS_SQL)) if fnmatch.fnmatchcase(str(r[0]), pattern)]
 
 
-def read_tenants(target: LiveTarget, pattern: str, version_table: tuple[str | None, str], default_schema: str,
-                 shared: frozenset[str]) -> list[tuple[str, LiveSnapshot]]:
+def read_tenants(
+    target: LiveTarget, pattern: str, version_table: tuple[str | None, str], default_schema: str, shared: frozenset[str]
+) -> list[tuple[str, LiveSnapshot]]:
     """Each tenant's snapshot, its catalog moved to `default_schema` (the migrations' own).
 
     `version_table`: env.py's (schema or None, table); a tenant's own `<tenant>.<table>` comes
@@ -48,8 +49,10 @@ def read_tenants(target: LiveTarget, pattern: str, version_table: tuple[str | No
             raise ConfigError(f"--schemas {pattern!r} matches no schema of the live database {target.display}")
         for tenant in tenants:
             started = time.perf_counter()
-            conn.execute(text("SELECT set_config('search_path', :path, true)"),
-                         {"path": f"{quote_ident(tenant)}, {quote_ident(default_schema)}"})
+            conn.execute(
+                text("SELECT set_config('search_path', :path, true)"),
+                {"path": f"{quote_ident(tenant)}, {quote_ident(default_schema)}"},
+            )
             key: TableKey = (tenant, version_table[1])
             revisions = read_revisions(conn, key)
             if revisions is None and version_table[0] not in (None, tenant):
@@ -57,14 +60,16 @@ def read_tenants(target: LiveTarget, pattern: str, version_table: tuple[str | No
                 revisions = read_revisions(conn, key)
             catalog = as_schema(read_catalog(conn, exclude=frozenset({key})), tenant, default_schema, shared)
             seconds = round(time.perf_counter() - started, 4)
-            found.append((tenant, LiveSnapshot(replace(facts, default_schema=default_schema), key, revisions,
-                                               catalog, seconds)))
+            found.append(
+                (tenant, LiveSnapshot(replace(facts, default_schema=default_schema), key, revisions, catalog, seconds))
+            )
     return found
 
 
 def as_schema(catalog: Catalog, tenant: str, default_schema: str, shared: frozenset[str]) -> Catalog:
     """The tenant's objects as if they were in `default_schema`; the `shared` schemas' as they are;
     nothing else."""
+
     def moved(key: TableKey) -> TableKey | None:
         if key[0] == tenant:
             return default_schema, key[1]
@@ -74,12 +79,19 @@ def as_schema(catalog: Catalog, tenant: str, default_schema: str, shared: frozen
     enums = {new: replace(e, schema=new[0]) for k, e in catalog.enums.items() if (new := moved(k))}
     sequences = {new: replace(q, schema=new[0]) for k, q in catalog.sequences.items() if (new := moved(k))}
     schemas = tuple(sorted({default_schema, *(s for s in catalog.schemas if s in shared)}))
-    return replace(catalog, tables=tables, enums=enums, sequences=sequences, schemas=schemas,
-                   objects=_objects(catalog.objects, tenant, default_schema, shared, frozenset(catalog.schemas)))
+    return replace(
+        catalog,
+        tables=tables,
+        enums=enums,
+        sequences=sequences,
+        schemas=schemas,
+        objects=_objects(catalog.objects, tenant, default_schema, shared, frozenset(catalog.schemas)),
+    )
 
 
-def _objects(objects: Objects, tenant: str, default_schema: str, shared: frozenset[str],
-             schemas: frozenset[str]) -> Objects:
+def _objects(
+    objects: Objects, tenant: str, default_schema: str, shared: frozenset[str], schemas: frozenset[str]
+) -> Objects:
     """Views, functions, grants, comments, ... of the tenant as if in `default_schema` (read with the
     tenant first on the search_path, so their definitions name it unqualified); those on the tenant
     schema itself (its grants, its comment) as the default schema's; the shared schemas' and the
@@ -117,6 +129,7 @@ def _table(table: Table, tenant: str, default_schema: str) -> Table:
             for on in (" ON ", " ON ONLY "):
                 definition = definition.replace(f"{on}{old} USING ", f"{on}{new} USING ", 1)
             return definition
+
         return replace(i, definition=move(i.definition), shape=move(i.shape))
 
     def column(c: Column) -> Column:
@@ -125,16 +138,25 @@ def _table(table: Table, tenant: str, default_schema: str) -> Table:
             return replace(c, default_sequence=(default_schema, sequence[1]))
         return c
 
-    return replace(table, schema=default_schema, columns={n: column(c) for n, c in table.columns.items()},
-                   indexes={n: index(i) for n, i in table.indexes.items()})
+    return replace(
+        table,
+        schema=default_schema,
+        columns={n: column(c) for n, c in table.columns.items()},
+        indexes={n: index(i) for n, i in table.indexes.items()},
+    )
 
 
 def without_schema_itself(catalog: Catalog, schema: str) -> Catalog:
     """`catalog` without the objects about `schema` itself (the schema, its grants, its comment): a
     tenant's schema is made by whoever creates tenants, the migrations' default schema by PostgreSQL,
     so their own privileges and comments are not the migrations' to compare."""
-    return replace(catalog, objects={kind: {p: o for p, o in by_path.items() if not _about_schema(o, schema)}
-                                     for kind, by_path in catalog.objects.items()})
+    return replace(
+        catalog,
+        objects={
+            kind: {p: o for p, o in by_path.items() if not _about_schema(o, schema)}
+            for kind, by_path in catalog.objects.items()
+        },
+    )
 
 
 def _about_schema(o: SchemaObject, schema: str) -> bool:

@@ -49,8 +49,22 @@ from driftbot.errors import ProjectError
 log = logging.getLogger(__name__)
 
 # the connection parameters that say where a connection goes (all drivers' spellings)
-_TARGET_KEYS = frozenset({"host", "hostaddr", "port", "user", "password", "dbname", "database", "dsn",
-                          "service", "servicefile", "passfile", "target_session_attrs"})
+_TARGET_KEYS = frozenset(
+    {
+        "host",
+        "hostaddr",
+        "port",
+        "user",
+        "password",
+        "dbname",
+        "database",
+        "dsn",
+        "service",
+        "servicefile",
+        "passfile",
+        "target_session_attrs",
+    }
+)
 _SQLITE_NAMES = ("sqlite", "sqlite.pysqlite", "sqlite.aiosqlite", "sqlite.pysqlcipher")
 _REQUESTED = "driftbot_requested"  # carries a rerouted SQLite URL from create_connect_args to do_connect
 
@@ -128,8 +142,9 @@ def redirects() -> tuple[Redirect, ...]:
 
 
 @contextmanager
-def contained(step: str, target: URL | None, root: Path | None = None,
-              ready: Callable[[], object] | None = None) -> Iterator[None]:
+def contained(
+    step: str, target: URL | None, root: Path | None = None, ready: Callable[[], object] | None = None
+) -> Iterator[None]:
     """Run project code with every connection it opens going to `target` (None: refused).
 
     `ready` is called (and must not raise) before each connection is opened: the target may still be
@@ -148,12 +163,15 @@ def contained(step: str, target: URL | None, root: Path | None = None,
         _dispose_project_engines()
         _router.redirects.extend(current.redirects)
     if current.refused:
-        raise ConnectionRefused(current.refused[0],
-                                hint="open connections through SQLAlchemy (driftbot routes those to its scratch "
-                                     "database), or read the URL from sqlalchemy.url / DATABASE_URL")
+        raise ConnectionRefused(
+            current.refused[0],
+            hint="open connections through SQLAlchemy (driftbot routes those to its scratch "
+            "database), or read the URL from sqlalchemy.url / DATABASE_URL",
+        )
 
 
 # --- the hooks ---------------------------------------------------------------------------------
+
 
 @cache
 def _install() -> None:
@@ -189,8 +207,9 @@ def _route(dialect: Dialect, record: Any, cargs: list[Any], cparams: dict[str, A
     step = _router.step
     if step is None:
         if _REQUESTED in cparams:
-            raise ConnectionRefused(f"{cparams[_REQUESTED]} is not PostgreSQL; outside a driftbot step it "
-                                    "cannot be connected anywhere")
+            raise ConnectionRefused(
+                f"{cparams[_REQUESTED]} is not PostgreSQL; outside a driftbot step it cannot be connected anywhere"
+            )
         return None
     if step.ready is not None:
         step.ready()
@@ -228,9 +247,13 @@ def _dispose_project_engines() -> None:
 
 
 def _describe(dialect: Dialect, cparams: dict[str, Any]) -> str:
-    url = URL.create(f"{dialect.name}+{dialect.driver}", username=cparams.get("user"),
-                     host=cparams.get("host"), port=_port(cparams.get("port")),
-                     database=cparams.get("dbname") or cparams.get("database"))
+    url = URL.create(
+        f"{dialect.name}+{dialect.driver}",
+        username=cparams.get("user"),
+        host=cparams.get("host"),
+        port=_port(cparams.get("port")),
+        database=cparams.get("dbname") or cparams.get("database"),
+    )
     return url.render_as_string(hide_password=True)
 
 
@@ -246,8 +269,11 @@ def _same_database(requested: str, target: URL) -> bool:
         url = make_url(requested)
     except Exception:
         return False
-    return (url.database == target.database and _same_host(url.host, target.host)
-            and (url.port or 5432) == (target.port or 5432))
+    return (
+        url.database == target.database
+        and _same_host(url.host, target.host)
+        and (url.port or 5432) == (target.port or 5432)
+    )
 
 
 def _same_host(a: str | None, b: str | None) -> bool:
@@ -336,6 +362,7 @@ def _placeholder(value: str) -> str:
 
 # --- raw driver connections ----------------------------------------------------------------------
 
+
 def _guard_drivers() -> None:
     """Wrap each driver's connect: what SQLAlchemy routed passes, the rest is checked.
 
@@ -359,8 +386,9 @@ def _guard_module(module_name: str) -> None:
         original = getattr(owner, method, None)
         if original is None or getattr(original, "_driftbot_guarded", False):
             continue
-        setattr(owner, method, _guarded(original, target_of, f"{module_name}.{attr}",
-                                        classmethod_=isinstance(owner, type)))
+        setattr(
+            owner, method, _guarded(original, target_of, f"{module_name}.{attr}", classmethod_=isinstance(owner, type))
+        )
 
 
 class _DriverImports(importlib.abc.MetaPathFinder):
@@ -383,8 +411,9 @@ class _DriverImports(importlib.abc.MetaPathFinder):
         return spec
 
 
-def _guarded(original: Callable[..., Any], target_of: Callable[..., dict[str, Any]], label: str,
-             classmethod_: bool) -> Any:
+def _guarded(
+    original: Callable[..., Any], target_of: Callable[..., dict[str, Any]], label: str, classmethod_: bool
+) -> Any:
     def connect(*args: Any, **kwargs: Any) -> Any:
         step = _router.step
         if step is not None and not getattr(_raw, "trusted", False):
@@ -404,15 +433,19 @@ def _check_raw(step: _Step, label: str, params: dict[str, Any]) -> None:
     port = _port(params.get("port") or env.get("PGPORT")) or 5432
     user = params.get("user") or env.get("PGUSER") or ""
     dbname = str(params.get("dbname") or params.get("database") or env.get("PGDATABASE") or user)
-    requested = URL.create("postgresql", username=user or None, host=host, port=port,
-                           database=dbname).render_as_string(hide_password=True)
+    requested = URL.create("postgresql", username=user or None, host=host, port=port, database=dbname).render_as_string(
+        hide_password=True
+    )
     target = step.target
     if target is None:
         _refuse(step, requested, f"{label} while this step runs without a database")
     assert target is not None
     if not _same_database(requested, target):
-        _refuse(step, requested, f"{label} goes past SQLAlchemy's engines, so driftbot cannot route it to "
-                                 "its scratch database")
+        _refuse(
+            step,
+            requested,
+            f"{label} goes past SQLAlchemy's engines, so driftbot cannot route it to its scratch database",
+        )
 
 
 def _libpq_params(conninfo: str = "", **kwargs: Any) -> dict[str, Any]:
@@ -435,8 +468,12 @@ def _asyncpg_params(dsn: str | None = None, *args: Any, **kwargs: Any) -> dict[s
 
 
 def _pg8000_params(user: str | None = None, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    return {"user": user, "host": kwargs.get("host", "localhost"), "port": kwargs.get("port", 5432),
-            "database": kwargs.get("database")}
+    return {
+        "user": user,
+        "host": kwargs.get("host", "localhost"),
+        "port": kwargs.get("port", 5432),
+        "database": kwargs.get("database"),
+    }
 
 
 _DRIVERS: tuple[tuple[str, str, Callable[..., dict[str, Any]]], ...] = (

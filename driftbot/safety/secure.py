@@ -43,9 +43,11 @@ def protect_process() -> None:
 def secret_variables(environ: Mapping[str, str], secret_values: Iterable[str | None]) -> list[str]:
     """Names of the variables that are, or hold, a secret: by name, or by a value containing one."""
     values = [v for v in secret_values if v and len(v) >= _MIN_SECRET]
-    return [name for name, value in environ.items()
-            if name.upper() in SECRET_NAMES or _SECRET_PATTERN.search(name)
-            or any(secret in value for secret in values)]
+    return [
+        name
+        for name, value in environ.items()
+        if name.upper() in SECRET_NAMES or _SECRET_PATTERN.search(name) or any(secret in value for secret in values)
+    ]
 
 
 @contextmanager

@@ -11,7 +11,8 @@ import re
 
 # PostgreSQL 15's keywords that are not UNRESERVED (pg_get_keywords() catcode <> 'U'): quote_ident
 # quotes these; plus the ones later majors added, so a name is never left bare where it would be a keyword
-KEYWORDS = frozenset("""
+KEYWORDS = frozenset(
+    """
 all analyse analyze and any array as asc asymmetric authorization between bigint binary bit boolean both
 case cast char character check coalesce collate collation column concurrently constraint create cross
 current_catalog current_date current_role current_schema current_time current_timestamp current_user dec
@@ -25,7 +26,8 @@ unique user using values varchar variadic verbose when where window with xmlattr
 xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot xmlserialize xmltable
 system_user json json_array json_arrayagg json_exists json_object json_objectagg json_query json_scalar
 json_serialize json_table json_value merge_action
-""".split())
+""".split()
+)
 
 _BARE = re.compile(r"[a-z_][a-z0-9_]*")
 _WORD = re.compile(r"\w")

@@ -83,7 +83,9 @@ def _column_op(f: Finding, have: Catalog, want: Catalog) -> FixOp | None:
 
     def add(c: Column) -> str:
         default = f" DEFAULT {c.default}" if c.default is not None else ""  # pg_get_expr's rendering
-        return f"ALTER TABLE {table} ADD COLUMN {quote_ident(c.name)} {c.type}{'' if c.nullable else ' NOT NULL'}{default}"
+        return (
+            f"ALTER TABLE {table} ADD COLUMN {quote_ident(c.name)} {c.type}{'' if c.nullable else ' NOT NULL'}{default}"
+        )
 
     c = _plain_column(want if f.kind == "column_missing" else have, f)
     if c is None:
@@ -134,10 +136,10 @@ def _partition_table(partition: SchemaObject, other: Catalog, drop: bool) -> str
     if drop:
         return f"DROP TABLE {child}"
     head = _ATTACH.match(partition.definition)
-    rest = partition.definition[head.end():] if head else ""
+    rest = partition.definition[head.end() :] if head else ""
     if head is None or not rest.startswith(child + " "):
         return None  # not as the server writes it: ATTACH, which then fails and is reported
-    return f"CREATE TABLE {child} PARTITION OF {head.group(1)} {rest[len(child) + 1:]}"
+    return f"CREATE TABLE {child} PARTITION OF {head.group(1)} {rest[len(child) + 1 :]}"
 
 
 def plan(findings: Sequence[Finding], have: Catalog, want: Catalog, facts: CopyFacts = CopyFacts()) -> Lines:
@@ -145,16 +147,23 @@ def plan(findings: Sequence[Finding], have: Catalog, want: Catalog, facts: CopyF
     table-level ops of fixops.py by phase, then object creates and in-place changes (dependencies
     first). Views over a column whose type changes are dropped before and re-created after."""
     objects = [(f.object_type, f.object) for f in findings if f.object_type in OBJECT_TYPES and adoptable(f)]
-    tables = [_cascading(f) for f in _this_round(findings)
-              if f.object_type not in OBJECT_TYPES and adoptable(f, have, want)]
+    tables = [
+        _cascading(f) for f in _this_round(findings) if f.object_type not in OBJECT_TYPES and adoptable(f, have, want)
+    ]
     for f in tables:
         if KINDS[f.kind].aspect in _REBUILDS:
             table = f"{f.schema}.{f.table}" if f.table else f"{f.schema}.{f.name}"
-            objects += [v for t, views in facts.dependent_views.items() if t == table or f.object_type == "enum"
-                        for v in views]
-    drops, makes = object_steps(objects, have, want, in_place=lambda old, new: _in_place(old, new, facts),
-                                drop_of=lambda o: _partition_table(o, want, drop=True) or o.drop,
-                                create_of=lambda o: _partition_table(o, have, drop=False) or o.create)
+            objects += [
+                v for t, views in facts.dependent_views.items() if t == table or f.object_type == "enum" for v in views
+            ]
+    drops, makes = object_steps(
+        objects,
+        have,
+        want,
+        in_place=lambda old, new: _in_place(old, new, facts),
+        drop_of=lambda o: _partition_table(o, want, drop=True) or o.drop,
+        create_of=lambda o: _partition_table(o, have, drop=False) or o.create,
+    )
     ops_ = fix_ops(tables, Context(have, want, tuple(findings)))
     ops_ += [op for f in tables if f.kind in _COLUMN_OPS for op in [_column_op(f, have, want)] if op is not None]
     by_phase = [line for phase in _PHASES for op in ops_ if op.phase == phase for line in op.upgrade]
@@ -176,17 +185,24 @@ def _cascading(f: Finding) -> Finding:
         return f
 
     def cascade(definition: str | None) -> str | None:
-        for head in (f"CREATE INDEX {quote_ident(f.name or '')} ON ONLY ",
-                     f"CREATE UNIQUE INDEX {quote_ident(f.name or '')} ON ONLY "):
+        for head in (
+            f"CREATE INDEX {quote_ident(f.name or '')} ON ONLY ",
+            f"CREATE UNIQUE INDEX {quote_ident(f.name or '')} ON ONLY ",
+        ):
             if definition is not None and definition.startswith(head):
-                return head.removesuffix("ONLY ") + definition[len(head):]
+                return head.removesuffix("ONLY ") + definition[len(head) :]
         return definition
 
     return replace(f, migrations=cascade(f.migrations), models=cascade(f.models))
 
 
-def converge(drift: Callable[[], tuple[Catalog, list[Finding]]], facts: Callable[[], CopyFacts],
-             apply: Callable[[Lines], None], want: Catalog, rounds: int = 4) -> Rounds:
+def converge(
+    drift: Callable[[], tuple[Catalog, list[Finding]]],
+    facts: Callable[[], CopyFacts],
+    apply: Callable[[Lines], None],
+    want: Catalog,
+    rounds: int = 4,
+) -> Rounds:
     """Round by round on a copy: a view dropped and re-created loses its grants and comments, which
     the next round finds missing and adds. `drift` reads the copy and diffs it with `want`; `apply`
     runs one round's ops in one transaction (and raises what the server refused)."""

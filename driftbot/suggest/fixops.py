@@ -118,13 +118,25 @@ def column_nullable(f: Finding, ctx: Context) -> Iterator[FixOp]:
 def column_type(f: Finding, ctx: Context) -> Iterator[FixOp]:
     col = f"ALTER TABLE {table_ref(f)} ALTER COLUMN {quote_ident(f.name or '')}"
     name = quote_ident(f.name or "")
-    hazards = (Hazard("destructive", f.object, f"narrows {f.migrations} to {f.models}: values that "
-                      "do not fit make the upgrade fail or are truncated"),) \
-        if is_narrowing(f.migrations or "", f.models or "") else ()
+    hazards = (
+        (
+            Hazard(
+                "destructive",
+                f.object,
+                f"narrows {f.migrations} to {f.models}: values that do not fit make the upgrade fail or are truncated",
+            ),
+        )
+        if is_narrowing(f.migrations or "", f.models or "")
+        else ()
+    )
     # no cast joins two enums, or an enum and most other types: through text
     via = "::text" if _is_enum(ctx.migrations, f.migrations) or _is_enum(ctx.models, f.models) else ""
-    yield FixOp(f.object, _sql(f"{col} TYPE {f.models} USING {name}{via}::{f.models}"),
-                _sql(f"{col} TYPE {f.migrations} USING {name}{via}::{f.migrations}"), hazards=hazards)
+    yield FixOp(
+        f.object,
+        _sql(f"{col} TYPE {f.models} USING {name}{via}::{f.models}"),
+        _sql(f"{col} TYPE {f.migrations} USING {name}{via}::{f.migrations}"),
+        hazards=hazards,
+    )
 
 
 def _is_enum(catalog: Catalog, type_text: str | None) -> bool:
@@ -135,14 +147,20 @@ def _is_enum(catalog: Catalog, type_text: str | None) -> bool:
 
 def column_comment(f: Finding, ctx: Context) -> Iterator[FixOp]:
     target = f"COLUMN {table_ref(f)}.{quote_ident(f.name or '')}"
-    yield FixOp(f.object, _sql(f"COMMENT ON {target} IS {sql_literal(f.models)}"),
-                _sql(f"COMMENT ON {target} IS {sql_literal(f.migrations)}"))
+    yield FixOp(
+        f.object,
+        _sql(f"COMMENT ON {target} IS {sql_literal(f.models)}"),
+        _sql(f"COMMENT ON {target} IS {sql_literal(f.migrations)}"),
+    )
 
 
 def table_comment(f: Finding, ctx: Context) -> Iterator[FixOp]:
     target = f"TABLE {table_ref(f)}"
-    yield FixOp(f.object, _sql(f"COMMENT ON {target} IS {sql_literal(f.models)}"),
-                _sql(f"COMMENT ON {target} IS {sql_literal(f.migrations)}"))
+    yield FixOp(
+        f.object,
+        _sql(f"COMMENT ON {target} IS {sql_literal(f.models)}"),
+        _sql(f"COMMENT ON {target} IS {sql_literal(f.migrations)}"),
+    )
 
 
 def column_collation(f: Finding, ctx: Context) -> Iterator[FixOp]:
@@ -156,17 +174,34 @@ def column_collation(f: Finding, ctx: Context) -> Iterator[FixOp]:
         collation = quote_ident(c.collation) if c.collation else 'pg_catalog."default"'
         return f"{col} TYPE {c.type} COLLATE {collation}"
 
-    yield FixOp(f.object, _sql(set_(o_col)), _sql(set_(m_col)), hazards=(
-        Hazard("rewrite_lock", f.object, "changing a column's collation rebuilds its indexes under an "
-               "ACCESS EXCLUSIVE lock"),))
+    yield FixOp(
+        f.object,
+        _sql(set_(o_col)),
+        _sql(set_(m_col)),
+        hazards=(
+            Hazard(
+                "rewrite_lock",
+                f.object,
+                "changing a column's collation rebuilds its indexes under an ACCESS EXCLUSIVE lock",
+            ),
+        ),
+    )
 
 
 _IDENTITY = re.compile(r"GENERATED (ALWAYS|BY DEFAULT) AS IDENTITY(?: \((.*)\))?")
 _NEXTVAL = re.compile(r"^DEFAULT nextval\('.+'::regclass\)$", re.DOTALL)
 
 
-def _identity_steps(col: str, table: str, column: str, frm: str | None, to: str | None,
-                    frm_seq: TableKey | None, to_seq: TableKey | None, to_type: str = "") -> list[str]:
+def _identity_steps(
+    col: str,
+    table: str,
+    column: str,
+    frm: str | None,
+    to: str | None,
+    frm_seq: TableKey | None,
+    to_seq: TableKey | None,
+    to_type: str = "",
+) -> list[str]:
     """Statements that turn one identity/serial spec into another (None: plain column).
 
     A serial's sequence is named by the catalog (`frm_seq`, `to_seq`), never taken from the text;
@@ -179,8 +214,10 @@ def _identity_steps(col: str, table: str, column: str, frm: str | None, to: str 
     frm_ident, to_ident = _IDENTITY.match(frm or ""), _IDENTITY.match(to or "")
     if frm_ident and to_ident:
         options = to_ident.group(2) or ""
-        sets = " ".join(f"SET {opt}" for opt in re.findall(
-            r"(START WITH \S+|INCREMENT BY \S+|MINVALUE \S+|MAXVALUE \S+|CACHE \S+)", options))
+        sets = " ".join(
+            f"SET {opt}"
+            for opt in re.findall(r"(START WITH \S+|INCREMENT BY \S+|MINVALUE \S+|MAXVALUE \S+|CACHE \S+)", options)
+        )
         cycle = " SET CYCLE" if options.endswith("CYCLE") else " SET NO CYCLE"
         return [f"{col} SET GENERATED {to_ident.group(1)} {sets}{cycle}"]
     if frm_serial:
@@ -196,8 +233,10 @@ def _identity_steps(col: str, table: str, column: str, frm: str | None, to: str 
         seq = qualified(*to_seq)
         # as a serial's: of the column's own type (a bigint sequence would outgrow an integer column)
         as_type = f" AS {to_type}" if to_type in _INT_WIDTH else ""
-        steps += [f"CREATE SEQUENCE {seq}{as_type} OWNED BY {table}.{quote_ident(column)}",
-                  f"{col} SET DEFAULT nextval({sql_literal(seq)}::regclass)"]
+        steps += [
+            f"CREATE SEQUENCE {seq}{as_type} OWNED BY {table}.{quote_ident(column)}",
+            f"{col} SET DEFAULT nextval({sql_literal(seq)}::regclass)",
+        ]
     elif to_serial:  # a standalone sequence: created by its own op, before this one
         steps.append(f"{col} SET {to}")  # to: DEFAULT nextval(...), the catalog's rendering
     return steps
@@ -216,8 +255,11 @@ def column_identity(f: Finding, ctx: Context) -> Iterator[FixOp]:
     args = (col, table_ref(f), f.name or "")
     m_seq, o_seq = _sequence_of(ctx.migrations, f), _sequence_of(ctx.models, f)
     m_col, o_col = _column(ctx.migrations, f), _column(ctx.models, f)
-    yield FixOp(f.object, _sql(*_identity_steps(*args, f.migrations, f.models, m_seq, o_seq, o_col.type if o_col else "")),
-                _sql(*_identity_steps(*args, f.models, f.migrations, o_seq, m_seq, m_col.type if m_col else "")))
+    yield FixOp(
+        f.object,
+        _sql(*_identity_steps(*args, f.migrations, f.models, m_seq, o_seq, o_col.type if o_col else "")),
+        _sql(*_identity_steps(*args, f.models, f.migrations, o_seq, m_seq, m_col.type if m_col else "")),
+    )
 
 
 def column_generated(f: Finding, ctx: Context) -> Iterator[FixOp]:
@@ -232,20 +274,33 @@ def column_generated(f: Finding, ctx: Context) -> Iterator[FixOp]:
         spec += "" if c.nullable else " NOT NULL"
         return _sql(f"ALTER TABLE {table} DROP COLUMN {name}", f"ALTER TABLE {table} ADD COLUMN {name} {spec}")
 
-    yield FixOp(f.object, recreate(o_col), recreate(m_col), hazards=(
-        Hazard("rewrite_lock", f.object, "drops and re-adds the generated column: rewrites the "
-               "table under an ACCESS EXCLUSIVE lock"),))
+    yield FixOp(
+        f.object,
+        recreate(o_col),
+        recreate(m_col),
+        hazards=(
+            Hazard(
+                "rewrite_lock",
+                f.object,
+                "drops and re-adds the generated column: rewrites the table under an ACCESS EXCLUSIVE lock",
+            ),
+        ),
+    )
 
 
 # --- constraints and indexes -------------------------------------------------------------------
+
 
 def constraint(f: Finding, ctx: Context) -> Iterator[FixOp]:
     table, name = table_ref(f), quote_ident(f.name or "")
     change = f.kind.rsplit("_", 1)[1]
     if change == "renamed":
         old, new = quote_ident(f.migrations or ""), quote_ident(f.models or "")
-        yield FixOp(f.object, _sql(f"ALTER TABLE {table} RENAME CONSTRAINT {old} TO {new}"),
-                    _sql(f"ALTER TABLE {table} RENAME CONSTRAINT {new} TO {old}"))
+        yield FixOp(
+            f.object,
+            _sql(f"ALTER TABLE {table} RENAME CONSTRAINT {old} TO {new}"),
+            _sql(f"ALTER TABLE {table} RENAME CONSTRAINT {new} TO {old}"),
+        )
         return
     drop = f"ALTER TABLE {table} DROP CONSTRAINT {name}"
 
@@ -261,8 +316,11 @@ def index(f: Finding, ctx: Context) -> Iterator[FixOp]:
     schema = f.schema or "public"
     if f.kind == "index_renamed":
         old, new = f.migrations or "", f.models or ""
-        yield FixOp(f.object, _sql(f"ALTER INDEX {qualified(schema, old)} RENAME TO {quote_ident(new)}"),
-                    _sql(f"ALTER INDEX {qualified(schema, new)} RENAME TO {quote_ident(old)}"))
+        yield FixOp(
+            f.object,
+            _sql(f"ALTER INDEX {qualified(schema, old)} RENAME TO {quote_ident(new)}"),
+            _sql(f"ALTER INDEX {qualified(schema, new)} RENAME TO {quote_ident(old)}"),
+        )
         return
     drop = f"DROP INDEX {qualified(schema, f.name or '')}"
     up = ([drop] if f.migrations else []) + ([f.models] if f.models else [])
@@ -271,6 +329,7 @@ def index(f: Finding, ctx: Context) -> Iterator[FixOp]:
 
 
 # --- types and sequences ------------------------------------------------------------------------
+
 
 def _enum_columns(catalog: Catalog, schema: str, name: str) -> list[tuple[Table, Column]]:
     spellings = {quote_ident(name), qualified(schema, name)}  # as format_type writes the type
@@ -310,9 +369,14 @@ def _enum_swap(f: Finding, to_labels: tuple[str, ...], catalog: Catalog) -> tupl
             before.append(f"{alter} DROP DEFAULT")
             after.append(f"{alter} SET DEFAULT {col.default}")
         convert.append(f"{alter} TYPE {type_name} USING {quote_ident(col.name)}::text::{type_name}")
-    return _sql(*before, f"ALTER TYPE {type_name} RENAME TO {quote_ident(old)}",
-                f"CREATE TYPE {type_name} AS ENUM ({labels})", *convert,
-                f"DROP TYPE {qualified(schema, old)}", *after)
+    return _sql(
+        *before,
+        f"ALTER TYPE {type_name} RENAME TO {quote_ident(old)}",
+        f"CREATE TYPE {type_name} AS ENUM ({labels})",
+        *convert,
+        f"DROP TYPE {qualified(schema, old)}",
+        *after,
+    )
 
 
 def enum_values(f: Finding, ctx: Context) -> Iterator[FixOp]:
@@ -326,21 +390,42 @@ def enum_values(f: Finding, ctx: Context) -> Iterator[FixOp]:
         statements = []
         for i, value in enumerate(after):
             if value not in before:
-                anchor = next((f" BEFORE {sql_literal(v)}" for v in after[i + 1:] if v in before), "")
+                anchor = next((f" BEFORE {sql_literal(v)}" for v in after[i + 1 :] if v in before), "")
                 statements.append(f"ALTER TYPE {type_name} ADD VALUE IF NOT EXISTS {sql_literal(value)}{anchor}")
-        yield FixOp(f.object, autocommit(*statements), swap_down, phase="pre", hazards=(
-            Hazard("rewrite_lock", f.object, "the downgrade removes the values again with a type "
-                   "swap, which rewrites every table that uses the type under an exclusive lock"),))
+        yield FixOp(
+            f.object,
+            autocommit(*statements),
+            swap_down,
+            phase="pre",
+            hazards=(
+                Hazard(
+                    "rewrite_lock",
+                    f.object,
+                    "the downgrade removes the values again with a type "
+                    "swap, which rewrites every table that uses the type under an exclusive lock",
+                ),
+            ),
+        )
         return
-    hazards = [Hazard("rewrite_lock", f.object, "changing an enum's values other than by adding "
-                      "them swaps the type: every table using it is rewritten under an ACCESS "
-                      "EXCLUSIVE lock")]
+    hazards = [
+        Hazard(
+            "rewrite_lock",
+            f.object,
+            "changing an enum's values other than by adding "
+            "them swaps the type: every table using it is rewritten under an ACCESS "
+            "EXCLUSIVE lock",
+        )
+    ]
     removed = [v for v in before if v not in after]
     if removed:
-        hazards.append(Hazard("destructive", f.object, f"removes {removed}: rows that use them make "
-                              "the upgrade fail; update or delete them first"))
-    yield FixOp(f.object, _enum_swap(f, after, ctx.migrations), swap_down, phase="pre",
-                hazards=tuple(hazards))
+        hazards.append(
+            Hazard(
+                "destructive",
+                f.object,
+                f"removes {removed}: rows that use them make the upgrade fail; update or delete them first",
+            )
+        )
+    yield FixOp(f.object, _enum_swap(f, after, ctx.migrations), swap_down, phase="pre", hazards=tuple(hazards))
 
 
 def enum_type(f: Finding, ctx: Context) -> Iterator[FixOp]:
@@ -361,22 +446,33 @@ def enum_type(f: Finding, ctx: Context) -> Iterator[FixOp]:
 def sequence(f: Finding, ctx: Context) -> Iterator[FixOp]:
     seq = qualified(f.schema or "public", f.name or "")
     if f.kind == "sequence_missing":
-        yield FixOp(f.object, _sql(f"CREATE SEQUENCE {seq} {f.models}"),
-                    _sql(f"DROP SEQUENCE {seq}"), phase="pre")
+        yield FixOp(f.object, _sql(f"CREATE SEQUENCE {seq} {f.models}"), _sql(f"DROP SEQUENCE {seq}"), phase="pre")
     elif f.kind == "sequence_extra":
-        yield FixOp(f.object, _sql(f"DROP SEQUENCE {seq}"),
-                    _sql(f"CREATE SEQUENCE {seq} {f.migrations}"), phase="last")
+        yield FixOp(f.object, _sql(f"DROP SEQUENCE {seq}"), _sql(f"CREATE SEQUENCE {seq} {f.migrations}"), phase="last")
     else:
-        yield FixOp(f.object, _sql(f"ALTER SEQUENCE {seq} {f.models}"),
-                    _sql(f"ALTER SEQUENCE {seq} {f.migrations}"), phase="pre")
+        yield FixOp(
+            f.object,
+            _sql(f"ALTER SEQUENCE {seq} {f.models}"),
+            _sql(f"ALTER SEQUENCE {seq} {f.migrations}"),
+            phase="pre",
+        )
 
 
 FixFn = Callable[[Finding, Context], Iterable[FixOp]]
 _FIXER_FUNCTIONS: dict[str, FixFn] = {
-    "column_default": column_default, "column_nullable": column_nullable, "column_type": column_type,
-    "column_comment": column_comment, "table_comment": table_comment, "column_identity": column_identity,
-    "column_generated": column_generated, "column_collation": column_collation, "constraint": constraint,
-    "index": index, "enum_values": enum_values, "enum_type": enum_type, "sequence": sequence,
+    "column_default": column_default,
+    "column_nullable": column_nullable,
+    "column_type": column_type,
+    "column_comment": column_comment,
+    "table_comment": table_comment,
+    "column_identity": column_identity,
+    "column_generated": column_generated,
+    "column_collation": column_collation,
+    "constraint": constraint,
+    "index": index,
+    "enum_values": enum_values,
+    "enum_type": enum_type,
+    "sequence": sequence,
 }
 # which kind each fixer serves is kinds.py's table
 FIXERS: dict[str, FixFn] = {k.name: _FIXER_FUNCTIONS[k.fixer] for k in KINDS.values() if k.fixer}
@@ -431,12 +527,23 @@ def change_hazards(findings: Iterable[Finding]) -> list[Hazard]:
         if f.kind in ("table_extra", "column_extra"):
             what = "table" if f.kind == "table_extra" else "column"
             hazards.append(Hazard("destructive", f.object, f"drops the {what} and its data"))
-            hazards.append(Hazard("models_behind", f.object, f"the migrations build this {what} but the "
-                                  "models don't declare it: if it should stay, add it to the models "
-                                  "instead of applying this drop"))
+            hazards.append(
+                Hazard(
+                    "models_behind",
+                    f.object,
+                    f"the migrations build this {what} but the "
+                    "models don't declare it: if it should stay, add it to the models "
+                    "instead of applying this drop",
+                )
+            )
         elif f.kind == "column_type_changed" and is_narrowing(f.migrations or "", f.models or ""):
             hazards.append(Hazard("destructive", f.object, f"narrows {f.migrations} to {f.models}"))
         elif f.kind.endswith("_extra") and f.is_drift:
-            hazards.append(Hazard("models_behind", f.object, "only the migrations have this: the "
-                                  "alternative is to add it to the models"))
+            hazards.append(
+                Hazard(
+                    "models_behind",
+                    f.object,
+                    "only the migrations have this: the alternative is to add it to the models",
+                )
+            )
     return hazards

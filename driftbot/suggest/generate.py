@@ -131,19 +131,41 @@ class Workspace:
     version_locations: tuple[str, ...] | None = None
 
     @classmethod
-    def from_scratch(cls, s: Scratch, settings: Settings, findings: Sequence[Finding], *,
-                     copy: tuple[URL, Catalog] | None = None, role: ScratchRole | None = None) -> Workspace:
+    def from_scratch(
+        cls,
+        s: Scratch,
+        settings: Settings,
+        findings: Sequence[Finding],
+        *,
+        copy: tuple[URL, Catalog] | None = None,
+        role: ScratchRole | None = None,
+    ) -> Workspace:
         """The suggestion's inputs from the scratch build `s`: its M at the heads, or `copy` (another
         database upgraded to the heads, owned by `role`, and its catalog) in M's place."""
         migrated, catalog = copy if copy is not None else (s.m_url, s.heads)
-        return cls(s.project, s.config, s.server, str(migrated.database), catalog, s.models, tuple(findings),
-                   settings.url_env_vars, s.exclude, s.default_schema, s.model_schemas, settings.message,
-                   role=role, metadatas=s.metadatas, ignore=settings.ignore,
-                   # env.py's version locations as the run that built M saw them; a copy is not given them
-                   version_locations=s.options.version_locations if copy is None else None)
+        return cls(
+            s.project,
+            s.config,
+            s.server,
+            str(migrated.database),
+            catalog,
+            s.models,
+            tuple(findings),
+            settings.url_env_vars,
+            s.exclude,
+            s.default_schema,
+            s.model_schemas,
+            settings.message,
+            role=role,
+            metadatas=s.metadatas,
+            ignore=settings.ignore,
+            # env.py's version locations as the run that built M saw them; a copy is not given them
+            version_locations=s.options.version_locations if copy is None else None,
+        )
 
 
 # --- rendering driftbot's ops inside Alembic's MigrationScript ------------------------------------
+
 
 class DriftbotOp(ops.MigrateOperation):
     """A FixOp carried through Alembic's op tree; renders as its own lines, reverses exactly."""
@@ -164,11 +186,17 @@ def _render_driftbot_op(autogen_context: Any, op: DriftbotOp) -> list[str]:
 def _rename_op(r: Rename, default_schema: str) -> FixOp:
     schema = "" if r.schema == default_schema else f", schema={r.schema!r}"
     if r.kind == "table":
-        return FixOp(f"{r.schema}.{r.new}", (f"op.rename_table({r.old!r}, {r.new!r}{schema})",),
-                     (f"op.rename_table({r.new!r}, {r.old!r}{schema})",), phase="rename")
-    return FixOp(f"{r.schema}.{r.table}.{r.new}",
-                 (f"op.alter_column({r.table!r}, {r.old!r}, new_column_name={r.new!r}{schema})",),
-                 (f"op.alter_column({r.table!r}, {r.new!r}, new_column_name={r.old!r}{schema})",))
+        return FixOp(
+            f"{r.schema}.{r.new}",
+            (f"op.rename_table({r.old!r}, {r.new!r}{schema})",),
+            (f"op.rename_table({r.new!r}, {r.old!r}{schema})",),
+            phase="rename",
+        )
+    return FixOp(
+        f"{r.schema}.{r.table}.{r.new}",
+        (f"op.alter_column({r.table!r}, {r.old!r}, new_column_name={r.new!r}{schema})",),
+        (f"op.alter_column({r.table!r}, {r.new!r}, new_column_name={r.old!r}{schema})",),
+    )
 
 
 def _apply_renames(upgrade_ops: list[Any], renames: Sequence[Rename], default_schema: str) -> None:
@@ -176,22 +204,35 @@ def _apply_renames(upgrade_ops: list[Any], renames: Sequence[Rename], default_sc
     for r in renames:
         schema = None if r.schema == default_schema else r.schema
         if r.kind == "table":
-            drop_table = next((o for o in upgrade_ops if isinstance(o, ops.DropTableOp)
-                               and o.table_name == r.old and o.schema == schema), None)
-            create = next((o for o in upgrade_ops if isinstance(o, ops.CreateTableOp)
-                           and o.table_name == r.new and o.schema == schema), None)
+            drop_table = next(
+                (
+                    o
+                    for o in upgrade_ops
+                    if isinstance(o, ops.DropTableOp) and o.table_name == r.old and o.schema == schema
+                ),
+                None,
+            )
+            create = next(
+                (
+                    o
+                    for o in upgrade_ops
+                    if isinstance(o, ops.CreateTableOp) and o.table_name == r.new and o.schema == schema
+                ),
+                None,
+            )
             if drop_table is not None and create is not None:
                 upgrade_ops[upgrade_ops.index(create)] = DriftbotOp(_rename_op(r, default_schema))
                 upgrade_ops.remove(drop_table)
             continue
         for container in upgrade_ops:
-            if not (isinstance(container, ops.ModifyTableOps) and container.table_name == r.table
-                    and container.schema == schema):
+            if not (
+                isinstance(container, ops.ModifyTableOps)
+                and container.table_name == r.table
+                and container.schema == schema
+            ):
                 continue
-            add = next((o for o in container.ops if isinstance(o, ops.AddColumnOp)
-                        and o.column.name == r.new), None)
-            drop = next((o for o in container.ops if isinstance(o, ops.DropColumnOp)
-                         and o.column_name == r.old), None)
+            add = next((o for o in container.ops if isinstance(o, ops.AddColumnOp) and o.column.name == r.new), None)
+            drop = next((o for o in container.ops if isinstance(o, ops.DropColumnOp) and o.column_name == r.old), None)
             if add is not None and drop is not None:
                 index = container.ops.index(add)
                 container.ops[index] = DriftbotOp(_rename_op(r, default_schema))
@@ -211,11 +252,22 @@ def _only_schemas(schemas: frozenset[str | None], project_hook: Any) -> Callable
         if type_ == "schema" and name not in schemas:
             return False
         return bool(project_hook(name, type_, parent_names)) if project_hook else True
+
     return include_name
 
 
-_TYPE_FAMILIES = {"VARCHAR": "text", "TEXT": "text", "CHAR": "text", "CHARACTER": "text", "SMALLINT": "int",
-                  "INTEGER": "int", "BIGINT": "int", "NUMERIC": "num", "DECIMAL": "num", "TIMESTAMP": "ts"}
+_TYPE_FAMILIES = {
+    "VARCHAR": "text",
+    "TEXT": "text",
+    "CHAR": "text",
+    "CHARACTER": "text",
+    "SMALLINT": "int",
+    "INTEGER": "int",
+    "BIGINT": "int",
+    "NUMERIC": "num",
+    "DECIMAL": "num",
+    "TIMESTAMP": "ts",
+}
 
 
 def _family(type_sql: str) -> str:
@@ -306,14 +358,19 @@ def _type_imports(context: Any, op_tree: Sequence[Any]) -> set[str]:
     if context.opts.get("user_module_prefix") is not None:
         return set()
     modules = {type(t).__module__ for op in _walk(op_tree) for top in _types_of(op) for t in _with_nested(top)}
-    return {f"import {m}" for m in modules if all(part.isidentifier() for part in m.split("."))
-            and not m.startswith("sqlalchemy.") and m not in ("builtins", "__main__")}
+    return {
+        f"import {m}"
+        for m in modules
+        if all(part.isidentifier() for part in m.split("."))
+        and not m.startswith("sqlalchemy.")
+        and m not in ("builtins", "__main__")
+    }
 
 
 def _constraint_columns(definition: str) -> str:
     """`(a, b)` of `UNIQUE (a, b)` / `FOREIGN KEY (a, b) REFERENCES ...`, as PostgreSQL renders it."""
     head = definition.split(" REFERENCES ", 1)[0]
-    return head[head.find("("):]
+    return head[head.find("(") :]
 
 
 def _pg_name(op: Any, models: Catalog, default_schema: str) -> str | None:
@@ -328,8 +385,9 @@ def _pg_name(op: Any, models: Catalog, default_schema: str) -> str | None:
     if found is None:
         return None
     wanted = "(" + ", ".join(quote_ident(c) for c in columns) + ")"
-    names = [c.name for c in found.constraints.values()
-             if c.type == kind and _constraint_columns(c.definition) == wanted]
+    names = [
+        c.name for c in found.constraints.values() if c.type == kind and _constraint_columns(c.definition) == wanted
+    ]
     if isinstance(op, ops.CreateForeignKeyOp) and len(names) > 1:  # the same columns, another target
         names = [n for n in names if _referent(found.constraints[n].definition) == quote_ident(op.referent_table)]
     return names[0] if len(names) == 1 else None
@@ -348,8 +406,9 @@ def _name_unnamed_constraints(op_tree: Sequence[Any], models: Catalog, default_s
             op.constraint_name = _pg_name(op, models, default_schema)
 
 
-def _directives_hook(fixes: Sequence[FixOp], renames: Sequence[Rename], default_schema: str,
-                     models: Catalog, rejected: Sequence[str]) -> Callable[[Any, Any, list[Any]], None]:
+def _directives_hook(
+    fixes: Sequence[FixOp], renames: Sequence[Rename], default_schema: str, models: Catalog, rejected: Sequence[str]
+) -> Callable[[Any, Any, list[Any]], None]:
     def hook(context: Any, revision: Any, directives: list[Any]) -> None:
         if not directives:
             return
@@ -377,14 +436,14 @@ def _directives_hook(fixes: Sequence[FixOp], renames: Sequence[Rename], default_
         _without_type_creation(upgrade_ops.ops + script.downgrade_ops.ops)
         # a new set: MigrationScript's default `imports` is one set shared by every script
         script.imports = script.imports | _type_imports(context, upgrade_ops.ops + script.downgrade_ops.ops)
+
     return hook
 
 
 # --- scratch configuration and databases ----------------------------------------------------------
 
 # script_location too: driftbot may have set it (--script-location, a relative one resolved upwards)
-_PATH_OPTIONS = ("script_location", "path_separator", "version_path_separator", "version_locations",
-                 "prepend_sys_path")
+_PATH_OPTIONS = ("script_location", "path_separator", "version_path_separator", "version_locations", "prepend_sys_path")
 
 
 class ScratchConfig(Config):
@@ -405,8 +464,12 @@ class ScratchConfig(Config):
 
 def scratch_config(project: Project, cfg: Config, extra_versions: Path) -> ScratchConfig:
     """The project's config with one more version location, outside the project's tree."""
-    scratch = ScratchConfig(str(project.config_file), ini_section=cfg.config_ini_section,
-                            cmd_opts=argparse.Namespace(quiet=True), stdout=sys.stderr)
+    scratch = ScratchConfig(
+        str(project.config_file),
+        ini_section=cfg.config_ini_section,
+        cmd_opts=argparse.Namespace(quiet=True),
+        stdout=sys.stderr,
+    )
     scratch.extra_versions = str(extra_versions)
     scratch.default_versions = str(project.script_location / "versions")
     # as the check's run of env.py left them, spelled as the project spells them (its separator)
@@ -418,8 +481,10 @@ def scratch_config(project: Project, cfg: Config, extra_versions: Path) -> Scrat
 
 
 GENERIC_TEMPLATE = Path(alembic.__file__).parent / "templates" / "generic" / "script.py.mako"
-GENERIC_NOTE = (f"rendered with Alembic's generic template ({GENERIC_TEMPLATE}): the project's script directory "
-                "has no script.py.mako")
+GENERIC_NOTE = (
+    f"rendered with Alembic's generic template ({GENERIC_TEMPLATE}): the project's script directory "
+    "has no script.py.mako"
+)
 
 
 class ScratchScripts(ScriptDirectory):
@@ -461,10 +526,13 @@ def release(server: Server, database: str) -> None:
     users"). driftbot's own engines are disposed by then, so whatever is left is the project's.
     """
     gc.collect()  # most leaked connections close when their objects go
-    query = ("SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "  # 14+: waits for the exit
-             "WHERE datname = %s AND pid <> pg_backend_pid()" if server.major >= 14 else
-             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-             "WHERE datname = %s AND pid <> pg_backend_pid()")
+    query = (
+        "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "  # 14+: waits for the exit
+        "WHERE datname = %s AND pid <> pg_backend_pid()"
+        if server.major >= 14
+        else "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = %s AND pid <> pg_backend_pid()"
+    )
     with connect_admin(server.admin_url) as conn:
         ended = conn.execute(query, (database,)).fetchone()
     if ended and ended[0]:
@@ -500,8 +568,10 @@ def summary_message(findings: Sequence[Finding]) -> str:
 
 def _shape(table: CatalogTable) -> dict[str, tuple[str, bool, str | None]]:
     """A table's columns, with serial defaults (whose sequence is named after the table) alike."""
-    return {name: (c.type, c.nullable, "nextval" if (c.default or "").startswith("nextval(") else c.default)
-            for name, c in table.columns.items()}
+    return {
+        name: (c.type, c.nullable, "nextval" if (c.default or "").startswith("nextval(") else c.default)
+        for name, c in table.columns.items()
+    }
 
 
 def find_renames(findings: Sequence[Finding], migrations: Catalog, models: Catalog) -> list[Rename]:
@@ -512,12 +582,21 @@ def find_renames(findings: Sequence[Finding], migrations: Catalog, models: Catal
     new_tables = [f for f in findings if f.kind == "table_missing" and f.schema and f.table]
     for old_table in gone_tables:
         shape = _shape(migrations.tables[(old_table.schema or "", old_table.table or "")])
-        new_table = next((n for n in new_tables if n.schema == old_table.schema
-                          and _shape(models.tables[(n.schema or "", n.table or "")]) == shape), None)
+        new_table = next(
+            (
+                n
+                for n in new_tables
+                if n.schema == old_table.schema and _shape(models.tables[(n.schema or "", n.table or "")]) == shape
+            ),
+            None,
+        )
         if new_table is not None:
             new_tables.remove(new_table)
-            renames.append(Rename(old_table.schema or "", old_table.table or "", old_table.table or "",
-                                  new_table.table or "", "table"))
+            renames.append(
+                Rename(
+                    old_table.schema or "", old_table.table or "", old_table.table or "", new_table.table or "", "table"
+                )
+            )
     by_table: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
     for f in findings:
         if f.kind in ("column_missing", "column_extra") and f.schema and f.table and f.name:
@@ -570,12 +649,12 @@ class _Session:
     def copy_of_migrated(self, label: str) -> URL:
         release(self.ws.server, self.ws.migrated_db)
         role = self.ws.role
-        url = self.stack.enter_context(scratch_database(self.ws.server, label, template=self.ws.migrated_db,
-                                                        owner=role))
+        url = self.stack.enter_context(
+            scratch_database(self.ws.server, label, template=self.ws.migrated_db, owner=role)
+        )
         return role.url(url) if role else url
 
-    def generate(self, rev_id: str, message: str, fixes: Sequence[FixOp],
-                 renames: Sequence[Rename]) -> _Generated:
+    def generate(self, rev_id: str, message: str, fixes: Sequence[FixOp], renames: Sequence[Rename]) -> _Generated:
         for old in self.tmp.iterdir():
             old.unlink() if old.is_file() else shutil.rmtree(old)
         hook = _directives_hook(fixes, renames, self.ws.default_schema, self.ws.models_catalog, self.rejected)
@@ -595,8 +674,17 @@ class _Session:
         """
         directory = self.directory()
         # "heads": with two heads the suggestion revises both, a merge revision that also fixes the drift
-        args = {"message": message, "autogenerate": True, "sql": False, "head": "heads", "splice": False,
-                "branch_label": None, "version_path": str(self.tmp), "rev_id": rev_id, "depends_on": None}
+        args = {
+            "message": message,
+            "autogenerate": True,
+            "sql": False,
+            "head": "heads",
+            "splice": False,
+            "branch_label": None,
+            "version_path": str(self.tmp),
+            "rev_id": rev_id,
+            "depends_on": None,
+        }
         revision_context = RevisionContext(self.cfg, directory, args, process_revision_directives=hook)
 
         locations = tuple(str(p) for p in directory.version_locations)
@@ -606,8 +694,14 @@ class _Session:
             revision_context.run_autogenerate(rev, context)
             return []
 
-        env = EnvironmentContext(self.cfg, directory, fn=retrieve, as_sql=False,
-                                 template_args=revision_context.template_args, revision_context=revision_context)
+        env = EnvironmentContext(
+            self.cfg,
+            directory,
+            fn=retrieve,
+            as_sql=False,
+            template_args=revision_context.template_args,
+            revision_context=revision_context,
+        )
         schemas = self.ws.model_schemas
         original = env.configure
 
@@ -633,8 +727,9 @@ class _Session:
         """Run the scratch scripts to `destination`; the error text if it fails."""
         project, script = self.scripts()
         try:
-            run, self.options = upgrade(project, self.cfg, script, url, self.ws.env_vars, destination, downgrade,
-                                        step="verify")
+            run, self.options = upgrade(
+                project, self.cfg, script, url, self.ws.env_vars, destination, downgrade, step="verify"
+            )
         except Exception as exc:
             return describe_exception(exc, (self.tmp, project.root))
         return run.failure.error if run.failure else None
@@ -644,11 +739,14 @@ class _Session:
         findings were: what the project's include_name/include_object leave out is not the suggestion's to fix."""
         ws = self.ws
         settle = settle_at(url)
-        found = without_rejected((f for f in settle(diff_catalogs(catalog, ws.models_catalog), catalog, ws.models_catalog)
-                                  if f.is_drift), self.rejected)
+        found = without_rejected(
+            (f for f in settle(diff_catalogs(catalog, ws.models_catalog), catalog, ws.models_catalog) if f.is_drift),
+            self.rejected,
+        )
         if self.options is not None:
-            found = apply_project_hooks(found, self.options, ws.metadatas or self.options.target_metadata,
-                                        ws.default_schema)
+            found = apply_project_hooks(
+                found, self.options, ws.metadatas or self.options.target_metadata, ws.default_schema
+            )
         return apply_ignore_rules(found, ws.ignore) if ws.ignore else found
 
     def drift_after(self, url: URL) -> list[Finding]:
@@ -656,8 +754,10 @@ class _Session:
 
 
 def suggest(ws: Workspace) -> Suggestion | None:
-    drift = without_rejected((f for f in ws.findings if f.is_drift and f.kind not in ("multiple_heads", "model_rejected")),
-                             rejected_objects(ws.findings))
+    drift = without_rejected(
+        (f for f in ws.findings if f.is_drift and f.kind not in ("multiple_heads", "model_rejected")),
+        rejected_objects(ws.findings),
+    )
     merge = len(ws.project.heads) > 1
     if not drift and not merge:
         return None
@@ -673,18 +773,42 @@ def suggest(ws: Workspace) -> Suggestion | None:
             generated = _generate(session, ctx, rev_id, message, renames)
         except Exception as exc:
             log.debug("generating the suggestion failed", exc_info=exc)
-            return Suggestion(rev_id, ws.project.heads, message, "", str(versions_dir), "", False, (), tuple(drift),
-                              tuple(change_hazards(drift)), error=f"generating the migration failed: "
-                              f"{describe_exception(exc, (ws.project.root,))}")
+            return Suggestion(
+                rev_id,
+                ws.project.heads,
+                message,
+                "",
+                str(versions_dir),
+                "",
+                False,
+                (),
+                tuple(drift),
+                tuple(change_hazards(drift)),
+                error=f"generating the migration failed: {describe_exception(exc, (ws.project.root,))}",
+            )
         checks, remaining = verify(session, rev_id, generated)
     hazards = _hazards(drift, generated.fixes, renames) + [
-        Hazard("left_out", f.object, "PostgreSQL rejected this part of the models, so it is not in this migration: "
-               "correct the model, then run driftbot again") for f in ws.findings if f.kind == "model_rejected"]
+        Hazard(
+            "left_out",
+            f.object,
+            "PostgreSQL rejected this part of the models, so it is not in this migration: "
+            "correct the model, then run driftbot again",
+        )
+        for f in ws.findings
+        if f.kind == "model_rejected"
+    ]
     return Suggestion(
-        revision=rev_id, down_revision=generated.down_revision, message=message,
-        filename=generated.path.name, path=str(versions_dir / generated.path.name),
-        content=generated.content, verified=all(c.passed for c in checks) and len(checks) == len(CHECKS),
-        checks=tuple(checks), remaining=tuple(remaining), hazards=tuple(hazards))
+        revision=rev_id,
+        down_revision=generated.down_revision,
+        message=message,
+        filename=generated.path.name,
+        path=str(versions_dir / generated.path.name),
+        content=generated.content,
+        verified=all(c.passed for c in checks) and len(checks) == len(CHECKS),
+        checks=tuple(checks),
+        remaining=tuple(remaining),
+        hazards=tuple(hazards),
+    )
 
 
 def _generate(session: _Session, ctx: Context, rev_id: str, message: str, renames: list[Rename]) -> _Generated:
@@ -698,8 +822,9 @@ def _generate(session: _Session, ctx: Context, rev_id: str, message: str, rename
     # what the remaining ops start from: the trial after autogenerate's ops (a renamed table
     # has its new name there), else the migrated database
     trial_catalog = read(trial, ws.exclude) if error is None else ws.migrations_catalog
-    residual = session.drift(trial_catalog, trial) if error is None \
-        else [f for f in drift if f.kind in _NEVER_AUTOGENERATED]
+    residual = (
+        session.drift(trial_catalog, trial) if error is None else [f for f in drift if f.kind in _NEVER_AUTOGENERATED]
+    )
     residual_ctx = Context(trial_catalog, ws.models_catalog, tuple(residual))
     post = [op for op in fix_ops(residual, residual_ctx) if op.phase != "pre"]
     return session.generate(rev_id, message, pre + post, renames) if post else first
@@ -724,7 +849,9 @@ def verify(session: _Session, rev_id: str, generated: _Generated) -> tuple[list[
     detail = "zero findings against the models" if not remaining else f"{len(remaining)} finding(s) remain"
     checks.append(Check("no_drift", not remaining, ", ".join(filter(None, [detail, left_out_note(session.rejected)]))))
     error = session.migrate(url, UNDO_PREFIX + rev_id, downgrade=True)
-    checks.append(Check("downgrade", error is None, error or f"downgraded to {', '.join(generated.down_revision) or 'base'}"))
+    checks.append(
+        Check("downgrade", error is None, error or f"downgraded to {', '.join(generated.down_revision) or 'base'}")
+    )
     if error:
         return checks, remaining
     after = read(url, session.ws.exclude)
@@ -743,29 +870,47 @@ def _restores_check(before: Catalog, after: Catalog) -> Check:
     difference = diff_catalogs(before, after)
     changed = [f for f in difference if f.is_drift]
     if changed or not difference:  # nothing the diff sees, yet not equal: say so rather than pass
-        return Check("downgrade_restores", False, "differs from before: " + (
-            "; ".join(f"{f.kind} {f.object}" for f in changed) or "in what the catalog compares exactly"))
-    return Check("downgrade_restores", True, "the catalog is as before the upgrade, except that PostgreSQL spells "
-                 f"{len(difference)} definition(s) otherwise, with the same meaning: "
-                 + ", ".join(f.object for f in difference))
+        return Check(
+            "downgrade_restores",
+            False,
+            "differs from before: "
+            + ("; ".join(f"{f.kind} {f.object}" for f in changed) or "in what the catalog compares exactly"),
+        )
+    return Check(
+        "downgrade_restores",
+        True,
+        "the catalog is as before the upgrade, except that PostgreSQL spells "
+        f"{len(difference)} definition(s) otherwise, with the same meaning: " + ", ".join(f.object for f in difference),
+    )
 
 
 def _hazards(drift: Sequence[Finding], fixes: Sequence[FixOp], renames: Sequence[Rename]) -> list[Hazard]:
-    renamed = {f"{r.schema}.{r.table}.{c}" if r.kind == "column" else f"{r.schema}.{c}"
-               for r in renames for c in (r.old, r.new)}
+    renamed = {
+        f"{r.schema}.{r.table}.{c}" if r.kind == "column" else f"{r.schema}.{c}"
+        for r in renames
+        for c in (r.old, r.new)
+    }
     hazards = change_hazards(f for f in drift if f.object not in renamed)
     hazards += [h for fix in fixes for h in fix.hazards]
     for r in renames:
         if r.kind == "table":
-            hazards.append(Hazard(
-                "probable_rename", f"{r.schema}.{r.new}",
-                f"table {quote_ident(r.old)} is gone and {quote_ident(r.new)} has the same columns: proposed as "
-                f"op.rename_table({r.old!r}, {r.new!r}), which keeps the rows (confirm it). The alternative, "
-                f"op.drop_table({r.old!r}) + op.create_table({r.new!r}, ...), loses them."))
+            hazards.append(
+                Hazard(
+                    "probable_rename",
+                    f"{r.schema}.{r.new}",
+                    f"table {quote_ident(r.old)} is gone and {quote_ident(r.new)} has the same columns: proposed as "
+                    f"op.rename_table({r.old!r}, {r.new!r}), which keeps the rows (confirm it). The alternative, "
+                    f"op.drop_table({r.old!r}) + op.create_table({r.new!r}, ...), loses them.",
+                )
+            )
             continue
-        hazards.append(Hazard(
-            "probable_rename", f"{r.schema}.{r.table}.{r.new}",
-            f"column {quote_ident(r.old)} is gone and {quote_ident(r.new)} has the same type, nullability and default: "
-            f"proposed as a rename that keeps the data (confirm it). The alternative, "
-            f"op.drop_column({r.table!r}, {r.old!r}) + op.add_column(...), loses the column's data."))
+        hazards.append(
+            Hazard(
+                "probable_rename",
+                f"{r.schema}.{r.table}.{r.new}",
+                f"column {quote_ident(r.old)} is gone and {quote_ident(r.new)} has the same type, nullability and default: "
+                f"proposed as a rename that keeps the data (confirm it). The alternative, "
+                f"op.drop_column({r.table!r}, {r.old!r}) + op.add_column(...), loses the column's data.",
+            )
+        )
     return list(dict.fromkeys(hazards))

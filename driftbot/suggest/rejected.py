@@ -45,8 +45,12 @@ def fk_name(table: str, columns: Iterable[str]) -> str:
     return f"{table}_{'_'.join(columns)}_fkey"
 
 
-def drop_rejected_ops(op_tree: list[Any], rejected: Collection[str], default_schema: str,
-                      parent: tuple[str | None, str | None] = (None, None)) -> list[Any]:
+def drop_rejected_ops(
+    op_tree: list[Any],
+    rejected: Collection[str],
+    default_schema: str,
+    parent: tuple[str | None, str | None] = (None, None),
+) -> list[Any]:
     """`op_tree` without the ops that create, drop or alter a rejected object (batch groups included)."""
     if not rejected:
         return op_tree

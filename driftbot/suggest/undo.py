@@ -21,9 +21,28 @@ from driftbot.compare.objects import SchemaObject
 from driftbot.safety.sqlnames import qualified, quote_ident
 
 # Kinds in creation order: what breaks ties where pg_depend does not order two statements; drops go the other way.
-ORDER = ("schema", "extension", "collation", "domain", "composite_type", "range_type", "function", "procedure",
-         "aggregate", "partition", "inheritance", "table_options", "view", "materialized_view", "trigger",
-         "row_security", "policy", "rule", "grant", "comment")
+ORDER = (
+    "schema",
+    "extension",
+    "collation",
+    "domain",
+    "composite_type",
+    "range_type",
+    "function",
+    "procedure",
+    "aggregate",
+    "partition",
+    "inheritance",
+    "table_options",
+    "view",
+    "materialized_view",
+    "trigger",
+    "row_security",
+    "policy",
+    "rule",
+    "grant",
+    "comment",
+)
 # a table's partitioning scheme cannot change in place: the table is rebuilt, which is the DBA's call
 NOT_UNDONE = frozenset({"partition_key"})
 
@@ -52,16 +71,24 @@ Key = tuple[str, str]  # (type, path)
 
 def undo_statements(findings: Iterable[Finding], live: Catalog, migrations: Catalog) -> list[str]:
     """The statements that bring `live`'s objects to what the migrations build (see `object_steps`)."""
-    keys = [(f.object_type, f.object) for f in findings
-            if f.object_type in OBJECT_TYPES and f.object_type not in NOT_UNDONE and f.is_drift]
+    keys = [
+        (f.object_type, f.object)
+        for f in findings
+        if f.object_type in OBJECT_TYPES and f.object_type not in NOT_UNDONE and f.is_drift
+    ]
     before, after = object_steps(keys, live, migrations)
     return before + after
 
 
-def object_steps(keys: Iterable[Key], have: Catalog, want: Catalog, *,
-                 in_place: Callable[[SchemaObject, SchemaObject], bool] = _in_place,
-                 drop_of: Callable[[SchemaObject], str] = lambda o: o.drop,
-                 create_of: Callable[[SchemaObject], str] = lambda o: o.create) -> tuple[list[str], list[str]]:
+def object_steps(
+    keys: Iterable[Key],
+    have: Catalog,
+    want: Catalog,
+    *,
+    in_place: Callable[[SchemaObject, SchemaObject], bool] = _in_place,
+    drop_of: Callable[[SchemaObject], str] = lambda o: o.drop,
+    create_of: Callable[[SchemaObject], str] = lambda o: o.create,
+) -> tuple[list[str], list[str]]:
     """(drops, then makes) that turn `have`'s objects named by `keys` into `want`'s: drops dependents
     first, in-place changes and creates dependencies first, in the order PostgreSQL's own dependencies
     (pg_depend) ask for; the kind order only breaks ties. What depends on a dropped object goes with it
@@ -81,12 +108,15 @@ def object_steps(keys: Iterable[Key], have: Catalog, want: Catalog, *,
     defaults = _take_dependents(drops, makes, have, want)
     ordered_drops = _ordered(drops, have, dropping=True)
     ordered_makes = _ordered({k: obj for k, (obj, _) in makes.items()}, want, dropping=False)
-    return ([s for s, _ in defaults] + [drop_of(drops[k]) for k in ordered_drops],
-            [makes[k][1] for k in ordered_makes] + [s for _, s in defaults if s])
+    return (
+        [s for s, _ in defaults] + [drop_of(drops[k]) for k in ordered_drops],
+        [makes[k][1] for k in ordered_makes] + [s for _, s in defaults if s],
+    )
 
 
-def _take_dependents(drops: dict[Key, SchemaObject], makes: dict[Key, tuple[SchemaObject, str]], live: Catalog,
-                     migrations: Catalog) -> list[tuple[str, str]]:
+def _take_dependents(
+    drops: dict[Key, SchemaObject], makes: dict[Key, tuple[SchemaObject, str]], live: Catalog, migrations: Catalog
+) -> list[tuple[str, str]]:
     """Add to `drops` (and `makes`, from the migrations) what depends on a dropped object; return the
     column defaults among them: (drop it, set it again as the migrations have it)."""
     by_ref = {o.ref: (kind, path) for kind, by_path in live.objects.items() for path, o in by_path.items() if o.ref}
@@ -145,12 +175,12 @@ def _ordered(objects: dict[Key, SchemaObject], catalog: Catalog, *, dropping: bo
 
 
 def object_drift(live: Catalog, migrations: Catalog) -> list[Finding]:
-    return [f for f in diff_catalogs(live, migrations, every_kind=True)
-            if f.is_drift and f.object_type in OBJECT_TYPES]
+    return [f for f in diff_catalogs(live, migrations, every_kind=True) if f.is_drift and f.object_type in OBJECT_TYPES]
 
 
-def converge(read: Callable[[], Catalog], apply: Callable[[list[str]], None], migrations: Catalog,
-             rounds: int = 4) -> Undo:
+def converge(
+    read: Callable[[], Catalog], apply: Callable[[list[str]], None], migrations: Catalog, rounds: int = 4
+) -> Undo:
     """Round by round on a copy: a dropped and re-created view loses its grants and comments, which
     the next round finds missing and adds. `apply` runs one round's statements in one transaction
     (and raises what the server refused)."""

@@ -42,10 +42,11 @@ def action_image() -> str:
     try:
         info = docker("info", "--format", "{{.ServerVersion}}", timeout=30)
     except FileNotFoundError:
-        pytest.fail("no docker CLI: run `eval \"$(../shared/tools/offline-docker.sh)\"` first")
+        pytest.fail('no docker CLI: run `eval "$(../shared/tools/offline-docker.sh)"` first')
     if info.returncode != 0:
-        pytest.fail(f"no Docker engine answers ({info.stderr.strip()}): run "
-                    "`eval \"$(../shared/tools/offline-docker.sh)\"` first")
+        pytest.fail(
+            f'no Docker engine answers ({info.stderr.strip()}): run `eval "$(../shared/tools/offline-docker.sh)"` first'
+        )
     started = time.monotonic()
     built = docker("build", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", IMAGE, str(REPO))
     TIMINGS["build"] = time.monotonic() - started
@@ -82,9 +83,18 @@ class ActionRunner:
     def workspace(self) -> Path:
         return self.root / "workspace"
 
-    def run(self, event_name: str, payload: dict[str, Any], inputs: dict[str, str] | None = None, *,
-            sha: str | None = None, user: str | None = None, network: str = "host", docker_socket: bool = False,
-            timeout: float = 600) -> Run:
+    def run(
+        self,
+        event_name: str,
+        payload: dict[str, Any],
+        inputs: dict[str, str] | None = None,
+        *,
+        sha: str | None = None,
+        user: str | None = None,
+        network: str = "host",
+        docker_socket: bool = False,
+        timeout: float = 600,
+    ) -> Run:
         image = action_image()
         step = uuid.uuid4().hex
         for name in ("workspace", "workflow", "file_commands", "home"):
@@ -96,25 +106,47 @@ class ActionRunner:
             (self.root / "file_commands" / name).touch()
             os.chmod(self.root / "file_commands" / name, 0o666)
         env = {
-            "CI": "true", "GITHUB_ACTIONS": "true", "HOME": "/github/home",
-            "GITHUB_EVENT_NAME": event_name, "GITHUB_EVENT_PATH": "/github/workflow/event.json",
-            "GITHUB_WORKSPACE": "/github/workspace", "GITHUB_REPOSITORY": self.repository,
-            "GITHUB_API_URL": self.api_url, "GITHUB_SERVER_URL": "https://github.com",
-            "GITHUB_GRAPHQL_URL": f"{self.api_url}/graphql", "GITHUB_RUN_ID": "4242", "GITHUB_RUN_ATTEMPT": "1",
-            "GITHUB_SHA": sha or "0" * 40, "GITHUB_REF": "refs/pull/1/merge", "GITHUB_ACTOR": "alice",
-            "GITHUB_OUTPUT": f"/github/file_commands/{output}", "GITHUB_STEP_SUMMARY": f"/github/file_commands/{summary}",
-            "RUNNER_OS": "Linux", "RUNNER_TEMP": "/home/runner/work/_temp",
+            "CI": "true",
+            "GITHUB_ACTIONS": "true",
+            "HOME": "/github/home",
+            "GITHUB_EVENT_NAME": event_name,
+            "GITHUB_EVENT_PATH": "/github/workflow/event.json",
+            "GITHUB_WORKSPACE": "/github/workspace",
+            "GITHUB_REPOSITORY": self.repository,
+            "GITHUB_API_URL": self.api_url,
+            "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_GRAPHQL_URL": f"{self.api_url}/graphql",
+            "GITHUB_RUN_ID": "4242",
+            "GITHUB_RUN_ATTEMPT": "1",
+            "GITHUB_SHA": sha or "0" * 40,
+            "GITHUB_REF": "refs/pull/1/merge",
+            "GITHUB_ACTOR": "alice",
+            "GITHUB_OUTPUT": f"/github/file_commands/{output}",
+            "GITHUB_STEP_SUMMARY": f"/github/file_commands/{summary}",
+            "RUNNER_OS": "Linux",
+            "RUNNER_TEMP": "/home/runner/work/_temp",
             **self.env,
         }
         given = {"github-token": self.token, **(inputs or {})}
         for name, spec in action_inputs().items():
             default = str(spec.get("default", ""))
             env[f"INPUT_{name.upper()}"] = given.get(name, "" if "${{" in default else default)
-        args = ["run", "--rm", "--network", network, "--workdir", "/github/workspace",
-                "-v", f"{self.root / 'workspace'}:/github/workspace",
-                "-v", f"{self.root / 'workflow'}:/github/workflow",
-                "-v", f"{self.root / 'file_commands'}:/github/file_commands",
-                "-v", f"{self.root / 'home'}:/github/home"]
+        args = [
+            "run",
+            "--rm",
+            "--network",
+            network,
+            "--workdir",
+            "/github/workspace",
+            "-v",
+            f"{self.root / 'workspace'}:/github/workspace",
+            "-v",
+            f"{self.root / 'workflow'}:/github/workflow",
+            "-v",
+            f"{self.root / 'file_commands'}:/github/file_commands",
+            "-v",
+            f"{self.root / 'home'}:/github/home",
+        ]
         if user:
             args += ["--user", user]
         if docker_socket:  # the runner mounts the engine's socket into every container action
@@ -122,14 +154,25 @@ class ActionRunner:
         for name in env:
             args += ["-e", name]  # values through the environment, as the runner does: not on a command line
         started = time.monotonic()
-        done = subprocess.run(["docker", *args, image], capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, **env}, check=False)
+        done = subprocess.run(
+            ["docker", *args, image],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **env},
+            check=False,
+        )
         seconds = time.monotonic() - started
         TIMINGS.setdefault("runs", 0.0)
         TIMINGS["runs"] += seconds
-        return Run(done.returncode, done.stdout, done.stderr,
-                   parse_outputs((self.root / "file_commands" / output).read_text()),
-                   (self.root / "file_commands" / summary).read_text(), seconds)
+        return Run(
+            done.returncode,
+            done.stdout,
+            done.stderr,
+            parse_outputs((self.root / "file_commands" / output).read_text()),
+            (self.root / "file_commands" / summary).read_text(),
+            seconds,
+        )
 
 
 def parse_outputs(text: str) -> dict[str, str]:

@@ -24,9 +24,16 @@ __all__ = ["as_worker", "open_dir", "worker_python"]
 
 
 def action_settings(workspace: Path, event: str, pg_url: str, **inputs: object) -> Settings:
-    return Settings(github_token=Token(""), working_directory=Path("backend"), postgres="url",
-                    database_url=Secret(pg_url), suggest=False, event_name=event, workspace=workspace,
-                    **inputs)  # type: ignore[arg-type]
+    return Settings(
+        github_token=Token(""),
+        working_directory=Path("backend"),
+        postgres="url",
+        database_url=Secret(pg_url),
+        suggest=False,
+        event_name=event,
+        workspace=workspace,
+        **inputs,
+    )  # type: ignore[arg-type]
 
 
 def applied(report: Report) -> list[str]:
@@ -36,8 +43,9 @@ def applied(report: Report) -> list[str]:
 
 def checkout(workspace: Path) -> Path:
     for layer in ("_base", "clean_everything"):  # 0001 customers, 0002 orders; models: both
-        shutil.copytree(FIXTURES / layer, workspace / "backend", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            FIXTURES / layer, workspace / "backend", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
     return workspace / "backend" / "migrations" / "versions" / "0002_create_orders.py"
 
 
@@ -93,6 +101,7 @@ def test_a_link_in_the_checkout_never_steers_where_the_cache_is_written(tmp_path
     share = snapshot_share(action_settings(workspace, "push", "postgresql://x@localhost/x", cache_dir=Path("cache")))
     assert share is not None and share.keep and not (elsewhere / "planted").exists()
     assert snapshot_share(action_settings(workspace, "pull_request", "postgresql://x@localhost/x")) is None
-    share = snapshot_share(action_settings(workspace, "pull_request", "postgresql://x@localhost/x",
-                                           cache_dir=Path("new/cache")))
+    share = snapshot_share(
+        action_settings(workspace, "pull_request", "postgresql://x@localhost/x", cache_dir=Path("new/cache"))
+    )
     assert share is not None and not share.keep and (workspace / "new" / "cache").is_dir()

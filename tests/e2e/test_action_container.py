@@ -57,8 +57,12 @@ def checkout(workspace: Path, files: dict[str, str]) -> None:
 
 def pr_event(action: str, number: int, head: str, *, fork: bool = False) -> dict[str, Any]:
     name = f"pull_request_{'fork_' if fork else ''}{'opened' if action == 'opened' else 'synchronize'}.json"
-    changes: dict[str, Any] = {"number": number, "pull_request.number": number, "pull_request.head.sha": head,
-                               "pull_request.head.ref": BRANCH}
+    changes: dict[str, Any] = {
+        "number": number,
+        "pull_request.number": number,
+        "pull_request.head.sha": head,
+        "pull_request.head.ref": BRANCH,
+    }
     if action == "synchronize":
         changes["after"] = head
     return event_payload(name, **changes)
@@ -118,9 +122,16 @@ def test_drift_comment_update_commit_and_fixed(scene: tuple[FakeGitHub, Repo, Ac
 
     # 3. `/driftbot commit`: the migration the comment carries lands on the branch; no PR code runs
     command = fake.add_comment(base, number, "alice", "/driftbot commit")
-    event = event_payload("issue_comment_created.json", **{
-        "comment.id": command.id, "comment.body": command.body, "comment.user.login": "alice",
-        "sender.login": "alice", "issue.number": number})
+    event = event_payload(
+        "issue_comment_created.json",
+        **{
+            "comment.id": command.id,
+            "comment.body": command.body,
+            "comment.user.login": "alice",
+            "sender.login": "alice",
+            "issue.number": number,
+        },
+    )
     shutil.rmtree(runner.workspace)  # the commit job checks nothing out
     committed = runner.run("issue_comment", event)
     assert committed.returncode == 0, committed.stdout + committed.stderr
@@ -141,12 +152,15 @@ def test_drift_comment_update_commit_and_fixed(scene: tuple[FakeGitHub, Repo, Ac
     assert read_marker(final.body).sha == new_head
     assert fake.statuses(base, new_head, "driftbot")[-1].state == "success"
     assert fixed.outputs["drift"] == "false"
-    print(f"container: build {TIMINGS.get('build', 0):.1f}s; runs {first.seconds:.1f}s, {second.seconds:.1f}s, "
-          f"commit {committed.seconds:.1f}s, fixed {fixed.seconds:.1f}s")
+    print(
+        f"container: build {TIMINGS.get('build', 0):.1f}s; runs {first.seconds:.1f}s, {second.seconds:.1f}s, "
+        f"commit {committed.seconds:.1f}s, fixed {fixed.seconds:.1f}s"
+    )
 
 
 def test_fork_pr_checks_without_publishing_and_workflow_run_publishes(
-        scene: tuple[FakeGitHub, Repo, ActionRunner]) -> None:
+    scene: tuple[FakeGitHub, Repo, ActionRunner],
+) -> None:
     fake, base, runner = scene
     files = project_files("column_missing")
     fork = fake.fork(base, "mallory/shop")
@@ -170,10 +184,13 @@ def test_fork_pr_checks_without_publishing_and_workflow_run_publishes(
     shutil.rmtree(runner.workspace)
     (runner.workspace / "artifact").mkdir(parents=True)
     (runner.workspace / "artifact" / "driftbot-report.json").write_bytes(artifact)
-    payload = event_payload("workflow_run_completed.json", **{
-        "workflow_run.id": run.id, "workflow_run.head_sha": head, "workflow_run.head_branch": BRANCH})
-    published = runner.run("workflow_run", payload, {"report-path": "artifact/driftbot-report.json",
-                                                     "working-directory": PROJECT})
+    payload = event_payload(
+        "workflow_run_completed.json",
+        **{"workflow_run.id": run.id, "workflow_run.head_sha": head, "workflow_run.head_branch": BRANCH},
+    )
+    published = runner.run(
+        "workflow_run", payload, {"report-path": "artifact/driftbot-report.json", "working-directory": PROJECT}
+    )
     assert published.returncode == 0, published.stdout + published.stderr
     [comment] = driftbot_comments(fake, base, number)
     assert "public.users.display_name" in comment.body and read_marker(comment.body).sha == head
@@ -210,8 +227,13 @@ def test_docker_postgres_from_inside_the_action_container(tmp_path: Path) -> Non
     try:
         runner = ActionRunner(tmp_path / "job", "", "http://127.0.0.1:9")  # push event, no token: no GitHub calls
         checkout(runner.workspace, project_files("column_missing"))
-        run = runner.run("push", {}, {"working-directory": PROJECT, "postgres": "docker",
-                                      "postgres-image": PG_IMAGE}, network=network, docker_socket=True)
+        run = runner.run(
+            "push",
+            {},
+            {"working-directory": PROJECT, "postgres": "docker", "postgres-image": PG_IMAGE},
+            network=network,
+            docker_socket=True,
+        )
         assert run.returncode == 1, run.stdout + run.stderr
         report = json.loads((runner.workspace / "driftbot-report.json").read_text())
         assert report["status"] == "drift" and report["postgres"]["provider"] == "docker"
@@ -223,12 +245,16 @@ def test_docker_postgres_from_inside_the_action_container(tmp_path: Path) -> Non
 
 
 def test_project_code_in_the_action_only_reaches_scratch(
-        scene: tuple[FakeGitHub, Repo, ActionRunner], pg_server: Server) -> None:
+    scene: tuple[FakeGitHub, Repo, ActionRunner], pg_server: Server
+) -> None:
     """An env.py that reads the job's APP_DB_URL: the database it names is untouched, the drift still found."""
     fake, base, runner = scene
-    databases = scratch_database_with(pg_server, "canary",
-                                      "CREATE TABLE users (id int PRIMARY KEY, email varchar(255) NOT NULL)",
-                                      "INSERT INTO users VALUES (1, 'ada@example.com')")
+    databases = scratch_database_with(
+        pg_server,
+        "canary",
+        "CREATE TABLE users (id int PRIMARY KEY, email varchar(255) NOT NULL)",
+        "INSERT INTO users VALUES (1, 'ada@example.com')",
+    )
     canary = next(databases)
     try:
         files = project_files("column_missing")
@@ -246,8 +272,9 @@ def test_project_code_in_the_action_only_reaches_scratch(
         assert canary.dump() == before
         assert run.returncode == 1, run.stdout + run.stderr
         [comment] = driftbot_comments(fake, base, number)
-        assert ("public.users.display_name" in comment.body and "(verified)" in comment.body.lower()) or \
-            "verified" in comment.body
+        assert (
+            "public.users.display_name" in comment.body and "(verified)" in comment.body.lower()
+        ) or "verified" in comment.body
         assert "Contained" in comment.body and canary.name in comment.body
         assert canary.password not in run.stdout + run.stderr + run.summary + comment.body
     finally:

@@ -33,8 +33,12 @@ MISSING = "0123456789abcdef0123456789abcdef01234567"
 
 
 def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(repo), *args],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout.strip()
 
 
@@ -69,15 +73,30 @@ def run(fake: FakeGitHub, workspace: Path, base_sha: str, **inputs: str) -> tupl
     repo.branch("pr", "main")
     head = repo.commit("pr", {"backend/migrations/versions/0002_labels.py": "# the PR\n"})
     number = fake.open_pull(repo, "pr").number
-    payload = event_payload("pull_request_opened.json", **{
-        "number": number, "pull_request.number": number, "pull_request.head.sha": head,
-        "pull_request.head.ref": "pr", "pull_request.base.sha": base_sha})
+    payload = event_payload(
+        "pull_request_opened.json",
+        **{
+            "number": number,
+            "pull_request.number": number,
+            "pull_request.head.sha": head,
+            "pull_request.head.ref": "pr",
+            "pull_request.base.sha": base_sha,
+        },
+    )
     (workspace.parent / "summary.md").write_text("")
-    env = {"GITHUB_REPOSITORY": "octo/shop", "GITHUB_EVENT_NAME": "pull_request",
-           "GITHUB_EVENT_PATH": str(workspace.parent / "event.json"), "GITHUB_WORKSPACE": str(workspace),
-           "GITHUB_API_URL": fake.url, "GITHUB_STEP_SUMMARY": str(workspace.parent / "summary.md"),
-           "INPUT_GITHUB-TOKEN": fake.token, "INPUT_WORKING-DIRECTORY": "backend", "INPUT_POSTGRES": "url",
-           "INPUT_SUGGEST": "off", **{f"INPUT_{k.upper()}": v for k, v in inputs.items()}}
+    env = {
+        "GITHUB_REPOSITORY": "octo/shop",
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_EVENT_PATH": str(workspace.parent / "event.json"),
+        "GITHUB_WORKSPACE": str(workspace),
+        "GITHUB_API_URL": fake.url,
+        "GITHUB_STEP_SUMMARY": str(workspace.parent / "summary.md"),
+        "INPUT_GITHUB-TOKEN": fake.token,
+        "INPUT_WORKING-DIRECTORY": "backend",
+        "INPUT_POSTGRES": "url",
+        "INPUT_SUGGEST": "off",
+        **{f"INPUT_{k.upper()}": v for k, v in inputs.items()},
+    }
     code = run_check(Settings.from_environ(env), payload)
     report = json.loads((workspace / "driftbot-report.json").read_text())
     comments = fake.comments(repo, number, BOT)
@@ -87,8 +106,9 @@ def run(fake: FakeGitHub, workspace: Path, base_sha: str, **inputs: str) -> tupl
 
 @ROOT_ONLY
 @pytest.mark.usefixtures("as_worker")
-def test_the_revisions_since_the_pull_requests_base_are_reviewed(fake_github: FakeGitHub, open_dir: Path,
-                                                                 pg_url: str) -> None:
+def test_the_revisions_since_the_pull_requests_base_are_reviewed(
+    fake_github: FakeGitHub, open_dir: Path, pg_url: str
+) -> None:
     workspace = open_dir / "workspace"
     base = checkout(workspace, "review_enum_residue", ("0002_labels.py",))
 
@@ -113,7 +133,8 @@ def test_the_revisions_since_the_pull_requests_base_are_reviewed(fake_github: Fa
 @pytest.mark.usefixtures("as_worker")
 @pytest.mark.parametrize("since", ["base", "none"])
 def test_without_the_base_commit_the_check_runs_without_the_review(
-        fake_github: FakeGitHub, open_dir: Path, pg_url: str, since: str, caplog: pytest.LogCaptureFixture) -> None:
+    fake_github: FakeGitHub, open_dir: Path, pg_url: str, since: str, caplog: pytest.LogCaptureFixture
+) -> None:
     workspace = open_dir / "workspace"
     checkout(workspace, "review_enum_residue", ("0002_labels.py",))
     # the project's own setting would review everything after 0001: the action's decision wins in the worker
@@ -121,8 +142,9 @@ def test_without_the_base_commit_the_check_runs_without_the_review(
     os.chmod(workspace / "backend" / "pyproject.toml", 0o644)
 
     with caplog.at_level(logging.WARNING, logger="driftbot"):
-        code, report, summary, (comments, status) = run(fake_github, workspace, MISSING,
-                                                        **{"database-url": pg_url, "since": since})
+        code, report, summary, (comments, status) = run(
+            fake_github, workspace, MISSING, **{"database-url": pg_url, "since": since}
+        )
 
     assert code == 0 and report["status"] == "clean" and report["findings"] == []
     assert comments == [] and status.state == "success"

@@ -12,8 +12,9 @@ from driftbot.postgres.base import Server, scratch_database
 
 
 def driftbot(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "driftbot", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "driftbot", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def versions(project: Path) -> set[str]:
@@ -21,11 +22,13 @@ def versions(project: Path) -> set[str]:
 
 
 def test_revision_writes_the_verified_migration_and_the_project_is_then_clean(
-        make_project: Callable[[str], Path], pg_url: str) -> None:
+    make_project: Callable[[str], Path], pg_url: str
+) -> None:
     project = make_project("column_missing")
     before = versions(project)
-    result = driftbot("revision", ".", "-m", "add display name", "--postgres", "url", "--database-url", pg_url,
-                      cwd=project)
+    result = driftbot(
+        "revision", ".", "-m", "add display name", "--postgres", "url", "--database-url", pg_url, cwd=project
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     [new] = versions(project) - before
     content = (project / "migrations" / "versions" / new).read_text()
@@ -43,13 +46,25 @@ def test_check_never_writes_without_write(make_project: Callable[[str], Path], p
     assert versions(project) == before
 
 
-def test_sync_brings_a_development_database_to_the_models(make_project: Callable[[str], Path],
-                                                          pg_server: Server, pg_url: str) -> None:
+def test_sync_brings_a_development_database_to_the_models(
+    make_project: Callable[[str], Path], pg_server: Server, pg_url: str
+) -> None:
     project = make_project("column_missing")
     with scratch_database(pg_server, "dev") as dev:
         dev_url = dev.render_as_string(hide_password=False)
-        result = driftbot("sync", ".", "--database-url", dev_url, "--postgres", "url",
-                          "--scratch-database-url", pg_url, "--format", "json", cwd=project)
+        result = driftbot(
+            "sync",
+            ".",
+            "--database-url",
+            dev_url,
+            "--postgres",
+            "url",
+            "--scratch-database-url",
+            pg_url,
+            "--format",
+            "json",
+            cwd=project,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         report = json.loads(result.stdout)
         assert [a["revision"] for a in report["sync"]["applied"]][:1] == ["0001"]

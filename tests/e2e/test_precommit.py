@@ -19,8 +19,13 @@ PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
 
 
 def _git(cwd: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, env=env)
 
 
@@ -28,8 +33,13 @@ def _git(cwd: Path, *args: str) -> None:
 def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """driftbot's working tree as a repository of its own: try-repo takes only committed and
     tracked-modified files, and a tree under development has new files too."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
-                            check=True, capture_output=True, text=True).stdout.split("\0")
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split("\0")
     snapshot = tmp_path_factory.mktemp("driftbot-hook")
     for name in filter(None, listed):
         source = REPO / name
@@ -57,12 +67,19 @@ def _project_repo(dest: Path) -> Path:
 
 def _try_repo(project: Path, hook_repo: Path, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never"}
-    return subprocess.run([str(PRE_COMMIT), "try-repo", str(hook_repo), "driftbot", "--all-files"], cwd=project,
-                          capture_output=True, text=True, env=env, timeout=900)
+    return subprocess.run(
+        [str(PRE_COMMIT), "try-repo", str(hook_repo), "driftbot", "--all-files"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
 
 
-def test_hook_fails_the_commit_on_drift_and_shows_the_finding(hook_repo: Path, pre_commit_home: Path,
-                                                              make_project: Callable[[str], Path]) -> None:
+def test_hook_fails_the_commit_on_drift_and_shows_the_finding(
+    hook_repo: Path, pre_commit_home: Path, make_project: Callable[[str], Path]
+) -> None:
     project = _project_repo(make_project("column_missing"))
     out = _try_repo(project, hook_repo, pre_commit_home)
     assert out.returncode == 1, out.stdout + out.stderr
@@ -71,9 +88,9 @@ def test_hook_fails_the_commit_on_drift_and_shows_the_finding(hook_repo: Path, p
     assert "- exit code: 1" in out.stdout
 
 
-def test_hook_passes_a_clean_project_and_skips_unrelated_commits(hook_repo: Path, pre_commit_home: Path,
-                                                                 make_project: Callable[[str], Path],
-                                                                 tmp_path: Path) -> None:
+def test_hook_passes_a_clean_project_and_skips_unrelated_commits(
+    hook_repo: Path, pre_commit_home: Path, make_project: Callable[[str], Path], tmp_path: Path
+) -> None:
     project = _project_repo(make_project("clean_everything"))
     out = _try_repo(project, hook_repo, pre_commit_home)
     assert out.returncode == 0, out.stdout + out.stderr

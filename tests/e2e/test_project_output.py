@@ -25,8 +25,15 @@ ALEMBIC_INFO = "INFO  [alembic"
 
 def driftbot(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DRIFTBOT_DATABASE_URL", "DATABASE_URL")}
-    return subprocess.run([sys.executable, "-m", "driftbot", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "driftbot", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+        check=False,
+    )
 
 
 def check(project: Path, pg_url: str, *extra: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -38,8 +45,9 @@ def password(pg_url: str) -> str:
     return str(make_url(pg_url).password)
 
 
-def test_project_logging_is_hidden_by_default(make_project: MakeProject, pg_url: str, password: str,
-                                              tmp_path: Path) -> None:
+def test_project_logging_is_hidden_by_default(
+    make_project: MakeProject, pg_url: str, password: str, tmp_path: Path
+) -> None:
     result = check(make_project("quiet_alembic_info"), pg_url, cwd=tmp_path)
 
     assert result.returncode == 1, result.stdout + result.stderr
@@ -51,8 +59,9 @@ def test_project_logging_is_hidden_by_default(make_project: MakeProject, pg_url:
     assert password not in result.stdout + result.stderr
 
 
-def test_verbose_shows_project_logging_with_the_password_masked(make_project: MakeProject, pg_url: str,
-                                                                password: str, tmp_path: Path) -> None:
+def test_verbose_shows_project_logging_with_the_password_masked(
+    make_project: MakeProject, pg_url: str, password: str, tmp_path: Path
+) -> None:
     result = check(make_project("quiet_alembic_info"), pg_url, "--verbose", cwd=tmp_path)
 
     assert result.returncode == 1, result.stdout + result.stderr
@@ -67,18 +76,19 @@ def test_verbose_shows_project_logging_with_the_password_masked(make_project: Ma
 def failing(make_project: MakeProject) -> Path:
     """quiet_alembic_info with a third revision that divides by zero."""
     project = make_project("quiet_alembic_info")
-    shutil.copy(PROJECTS / "migration_raises" / "migrations" / "versions" / "0003_backfill_ratio.py",
-                project / "migrations" / "versions")
+    shutil.copy(
+        PROJECTS / "migration_raises" / "migrations" / "versions" / "0003_backfill_ratio.py",
+        project / "migrations" / "versions",
+    )
     return project
 
 
-def test_failing_migration_quotes_its_last_log_lines(failing: Path, pg_url: str, password: str,
-                                                     tmp_path: Path) -> None:
+def test_failing_migration_quotes_its_last_log_lines(failing: Path, pg_url: str, password: str, tmp_path: Path) -> None:
     result = check(failing, pg_url, "--format", "json", "--output", "report.json", cwd=tmp_path)
 
     assert result.returncode == 3, result.stdout + result.stderr
     assert result.stderr == ""
-    error = result.stdout[result.stdout.index("ERROR (migrate): revision 0003"):]
+    error = result.stdout[result.stdout.index("ERROR (migrate): revision 0003") :]
     assert "DivisionByZero" in error
     assert "the project's output before revision 0003 failed (last 6 lines; --verbose shows all):" in error
     assert "  INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0003, a data migration" in error
@@ -86,8 +96,10 @@ def test_failing_migration_quotes_its_last_log_lines(failing: Path, pg_url: str,
     report = json.loads((tmp_path / "report.json").read_text())
     failure = report["migrations"]["failure"]
     assert failure["revision"] == "0003"
-    assert failure["log"][-1] == "INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0003, a data migration " \
-                                 "PostgreSQL rejects"
+    assert (
+        failure["log"][-1] == "INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0003, a data migration "
+        "PostgreSQL rejects"
+    )
     assert "Running upgrade 0002 -> 0003" in report["error"]["message"]
     assert password not in result.stdout + (tmp_path / "report.json").read_text()
 
@@ -101,12 +113,16 @@ def test_failing_migration_with_verbose_shows_the_lines_once(failing: Path, pg_u
     assert "revision 0003" in result.stdout and "DivisionByZero" in result.stdout
 
 
-def test_env_py_import_error_quotes_the_output_before_it(make_project: MakeProject, pg_url: str,
-                                                         tmp_path: Path) -> None:
+def test_env_py_import_error_quotes_the_output_before_it(
+    make_project: MakeProject, pg_url: str, tmp_path: Path
+) -> None:
     project = make_project("quiet_alembic_info")
     env_py = project / "migrations" / "env.py"
-    env_py.write_text(env_py.read_text().replace("target_metadata = Base.metadata",
-                                                 "target_metadata = Base.metadata\nimport no_such_module"))
+    env_py.write_text(
+        env_py.read_text().replace(
+            "target_metadata = Base.metadata", "target_metadata = Base.metadata\nimport no_such_module"
+        )
+    )
     result = check(project, pg_url, cwd=tmp_path)
 
     assert result.returncode == 3, result.stdout + result.stderr
@@ -116,8 +132,9 @@ def test_env_py_import_error_quotes_the_output_before_it(make_project: MakeProje
 
 
 @pytest.mark.parametrize("command", ["detect", "status"])
-def test_detect_and_status_are_quiet_too(command: str, make_project: MakeProject, pg_server: Server,
-                                         password: str, tmp_path: Path) -> None:
+def test_detect_and_status_are_quiet_too(
+    command: str, make_project: MakeProject, pg_server: Server, password: str, tmp_path: Path
+) -> None:
     """Against a live database never migrated: detect builds the migrations, status reads env.py offline."""
     name = f"live_{secrets.token_hex(4)}"
     admin = pg_server.admin_url

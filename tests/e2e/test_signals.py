@@ -17,8 +17,14 @@ from driftbot.postgres.base import Server, libpq_conninfo
 
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "driftbot", "check", *args, "--debug"], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=interruptible)
+    return subprocess.Popen(
+        [sys.executable, "-m", "driftbot", "check", *args, "--debug"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=interruptible,
+    )
 
 
 def interruptible() -> None:
@@ -56,8 +62,9 @@ def test_local_server_is_removed_when_stopped(make_project: Callable[[str], Path
     assert leftovers == ""
 
 
-def test_scratch_databases_are_dropped_when_stopped(make_project: Callable[[str], Path],
-                                                     pg_server: Server, pg_url: str) -> None:
+def test_scratch_databases_are_dropped_when_stopped(
+    make_project: Callable[[str], Path], pg_server: Server, pg_url: str
+) -> None:
     project = make_project("slow_migration")
     proc = _start([str(project), "--postgres", "url", "--database-url", pg_url], project)
     seen: list[str] = []

@@ -56,12 +56,13 @@ CHECKOUT_CREDENTIAL = "x-access-token:ghs_SECRETcheckoutTOKEN0000000005"
 def snooping_checkout(workspace: Path) -> None:
     """The PR's files as actions/checkout leaves them, token in .git/config included."""
     for layer in ("_base", "worker_snoop"):
-        shutil.copytree(FIXTURES / layer, workspace / "backend", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            FIXTURES / layer, workspace / "backend", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
     (workspace / ".git").mkdir(parents=True)
     (workspace / ".git" / "config").write_text(
-        '[http "https://github.com/"]\n\textraheader = AUTHORIZATION: basic '
-        f"{CHECKOUT_CREDENTIAL}\n")
+        f'[http "https://github.com/"]\n\textraheader = AUTHORIZATION: basic {CHECKOUT_CREDENTIAL}\n'
+    )
 
 
 def loot_of(workspace: Path) -> dict[str, Any]:
@@ -88,11 +89,16 @@ def pull(fake_github: FakeGitHub) -> tuple[FakeGitHub, int, str]:
     return fake_github, fake_github.open_pull(base, "snoop").number, head
 
 
-def run_snoop(runner: ActionRunner, number: int, head: str, *, user: str | None = None,
-              install: str = "") -> Any:
-    payload = event_payload("pull_request_opened.json", **{
-        "number": number, "pull_request.number": number, "pull_request.head.sha": head,
-        "pull_request.head.ref": "snoop"})
+def run_snoop(runner: ActionRunner, number: int, head: str, *, user: str | None = None, install: str = "") -> Any:
+    payload = event_payload(
+        "pull_request_opened.json",
+        **{
+            "number": number,
+            "pull_request.number": number,
+            "pull_request.head.sha": head,
+            "pull_request.head.ref": "snoop",
+        },
+    )
     runner.env.update(SECRETS, SNOOP_CANARY="visible")
     return runner.run("pull_request", payload, {"working-directory": "backend", "install": install}, user=user)
 
@@ -122,19 +128,28 @@ def test_pr_code_finds_no_token_as_the_container_runs_it(pull: tuple[FakeGitHub,
     assert "\n::error::forged" not in re.sub(fence, "", run.stdout, flags=re.M | re.S)
     comments = [c.body for c in fake.comments(fake.world.repo("octo/shop"), number, BOT)]
     assert comments, "the comment was posted (with the loot, escaped)"
-    assert_no_secret(json.dumps(loot), run.stdout, run.stderr, run.summary, *comments,
-                     (runner.workspace / "driftbot-report.json").read_text())
+    assert_no_secret(
+        json.dumps(loot),
+        run.stdout,
+        run.stderr,
+        run.summary,
+        *comments,
+        (runner.workspace / "driftbot-report.json").read_text(),
+    )
 
 
-def test_same_user_worker_cannot_read_the_parent_environment(pull: tuple[FakeGitHub, int, str],
-                                                             tmp_path: Path) -> None:
+def test_same_user_worker_cannot_read_the_parent_environment(pull: tuple[FakeGitHub, int, str], tmp_path: Path) -> None:
     """Started as an unprivileged user, the worker runs as that same user: the orchestrator's
     /proc files are closed to it (non-dumpable), and its environment is scrubbed."""
     fake, number, head = pull
     runner = ActionRunner(tmp_path / "job", fake.token, fake.url)
     for layer in ("_base", "worker_snoop"):
-        shutil.copytree(FIXTURES / layer, runner.workspace / "backend", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            FIXTURES / layer,
+            runner.workspace / "backend",
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
 
     run = run_snoop(runner, number, head, user="driftbot")
 
@@ -159,8 +174,9 @@ def worker_python() -> Iterator[str]:
     account = worker_account()
     assert account is not None
     try:
-        subprocess.run([sys.executable, "-c", "import driftbot"], user=account.uid, group=account.gid,
-                       extra_groups=[], check=True)
+        subprocess.run(
+            [sys.executable, "-c", "import driftbot"], user=account.uid, group=account.gid, extra_groups=[], check=True
+        )
         yield sys.executable
         return
     except (OSError, subprocess.CalledProcessError):
@@ -197,11 +213,14 @@ def detaching_checkout(workspace: Path) -> list[Path]:
     and a credentials file another step wrote 0600 (google-github-actions/auth): what the detached
     process goes for."""
     for layer in ("_base", "worker_detach"):
-        shutil.copytree(FIXTURES / layer, workspace / "backend", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    secrets_ = {".git/config": f"[http]\n\textraheader = AUTHORIZATION: basic {CHECKOUT_CREDENTIAL}\n",
-                "sub/.git/config": f"[http]\n\textraheader = AUTHORIZATION: basic {NESTED_CREDENTIAL}\n",
-                "gha-creds-x.json": CLOUD_CREDENTIAL}
+        shutil.copytree(
+            FIXTURES / layer, workspace / "backend", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    secrets_ = {
+        ".git/config": f"[http]\n\textraheader = AUTHORIZATION: basic {CHECKOUT_CREDENTIAL}\n",
+        "sub/.git/config": f"[http]\n\textraheader = AUTHORIZATION: basic {NESTED_CREDENTIAL}\n",
+        "gha-creds-x.json": CLOUD_CREDENTIAL,
+    }
     for name, text in secrets_.items():
         (workspace / name).parent.mkdir(parents=True, exist_ok=True)
         (workspace / name).write_text(text)
@@ -234,8 +253,9 @@ def processes_of(uid: int) -> list[str]:
 
 @ROOT_ONLY
 @pytest.mark.usefixtures("as_worker")
-def test_a_process_that_outlives_the_worker_finds_no_token(pg_url: str, open_dir: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_process_that_outlives_the_worker_finds_no_token(
+    pg_url: str, open_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     account = worker_account()
     assert account is not None
     workspace, loot = open_dir / "workspace", open_dir / "loot" / "loot.jsonl"
@@ -266,8 +286,9 @@ def test_a_process_that_outlives_the_worker_finds_no_token(pg_url: str, open_dir
 def test_report_paths_name_the_workspace_not_the_worker_copy(pg_url: str, open_dir: Path) -> None:
     workspace = open_dir / "workspace"
     for layer in ("_base", "column_missing"):
-        shutil.copytree(FIXTURES / layer, workspace / "backend", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            FIXTURES / layer, workspace / "backend", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
     settings = Settings(project_dir=workspace / "backend", postgres="url", database_url=Secret(pg_url))
 
     report = run_in_worker(settings, share=workspace, stream=io.StringIO())
@@ -286,8 +307,14 @@ def test_a_background_process_holding_the_output_is_killed_with_the_command() ->
     assert account is not None
     started = time.monotonic()
 
-    code = worker._run(["sh", "-c", "sleep 30 & echo started"], Path("/"), {"PATH": os.defpath}, account,
-                       io.StringIO(), title="background")
+    code = worker._run(
+        ["sh", "-c", "sleep 30 & echo started"],
+        Path("/"),
+        {"PATH": os.defpath},
+        account,
+        io.StringIO(),
+        title="background",
+    )
 
     assert code == 0
     assert time.monotonic() - started < 10, "the command's output stayed open for its background process"
@@ -301,12 +328,18 @@ def test_output_without_a_final_newline_still_ends_the_fence() -> None:
 
     lines = out.getvalue().splitlines()
     fence = lines[1].removeprefix("::stop-commands::")
-    assert lines == ["::group::no newline", f"::stop-commands::{fence}", "::warning::glued", f"::{fence}::",
-                     "::endgroup::"]
+    assert lines == [
+        "::group::no newline",
+        f"::stop-commands::{fence}",
+        "::warning::glued",
+        f"::{fence}::",
+        "::endgroup::",
+    ]
 
 
-def test_a_process_that_outlives_the_worker_finds_no_token_in_the_container(pull: tuple[FakeGitHub, int, str],
-                                                                             tmp_path: Path) -> None:
+def test_a_process_that_outlives_the_worker_finds_no_token_in_the_container(
+    pull: tuple[FakeGitHub, int, str], tmp_path: Path
+) -> None:
     fake, number, head = pull
     runner = ActionRunner(tmp_path / "job", fake.token, fake.url)
     targets = detaching_checkout(runner.workspace)
@@ -348,8 +381,17 @@ def test_not_root_the_workers_daemon_is_killed_too(worker_python: str) -> None:
     account = worker_account()
     assert account is not None
     started = time.monotonic()
-    done = subprocess.run([worker_python, "-c", NOT_ROOT_RUN], user=account.uid, group=account.gid, extra_groups=[],
-                          capture_output=True, text=True, timeout=60, check=False, cwd="/")
+    done = subprocess.run(
+        [worker_python, "-c", NOT_ROOT_RUN],
+        user=account.uid,
+        group=account.gid,
+        extra_groups=[],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd="/",
+    )
 
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started < 20, "the command waited for its daemon"

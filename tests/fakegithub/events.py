@@ -100,8 +100,12 @@ def sample(schema: Mapping[str, Any]) -> Any:
     if kind == "array":
         return []
     if kind == "string":
-        return {"date-time": TIME, "uri": f"{WEB}/placeholder", "uri-template": f"{API}/placeholder{{/x}}",
-                "email": "nobody@example.invalid"}.get(schema.get("format", ""), "")
+        return {
+            "date-time": TIME,
+            "uri": f"{WEB}/placeholder",
+            "uri-template": f"{API}/placeholder{{/x}}",
+            "email": "nobody@example.invalid",
+        }.get(schema.get("format", ""), "")
     if kind in ("integer", "number"):
         return max(1, schema.get("minimum", 1))
     if kind == "boolean":
@@ -140,9 +144,17 @@ def conform(schema: Mapping[str, Any], data: Any) -> Any:
 
 
 def _user(login: str, id: int) -> dict[str, Any]:
-    return {"login": login, "id": id, "node_id": f"U_{id}", "type": "Bot" if login.endswith("[bot]") else "User",
-            "site_admin": False, "url": f"{API}/users/{login}", "html_url": f"{WEB}/{login}",
-            "avatar_url": f"https://avatars.githubusercontent.com/u/{id}?v=4", "gravatar_id": ""}
+    return {
+        "login": login,
+        "id": id,
+        "node_id": f"U_{id}",
+        "type": "Bot" if login.endswith("[bot]") else "User",
+        "site_admin": False,
+        "url": f"{API}/users/{login}",
+        "html_url": f"{WEB}/{login}",
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{id}?v=4",
+        "gravatar_id": "",
+    }
 
 
 USERS = {"octo": 1, "alice": 2, "mallory": 3, "bob": 4, BOT: 41898282}
@@ -155,12 +167,27 @@ def user(login: str) -> dict[str, Any]:
 def repository(full_name: str, id: int, *, fork: bool = False) -> dict[str, Any]:
     owner, name = full_name.split("/")
     url = f"{API}/repos/{full_name}"
-    return {"id": id, "node_id": f"R_{id}", "name": name, "full_name": full_name, "private": False,
-            "owner": user(owner), "html_url": f"{WEB}/{full_name}", "description": "A shop with SQLAlchemy models",
-            "fork": fork, "url": url, "default_branch": "main", "visibility": "public",
-            "clone_url": f"{WEB}/{full_name}.git", "git_url": f"git://github.com/{full_name}.git",
-            "ssh_url": f"git@github.com:{full_name}.git", "svn_url": f"{WEB}/{full_name}",
-            "created_at": TIME, "updated_at": TIME, "pushed_at": TIME}
+    return {
+        "id": id,
+        "node_id": f"R_{id}",
+        "name": name,
+        "full_name": full_name,
+        "private": False,
+        "owner": user(owner),
+        "html_url": f"{WEB}/{full_name}",
+        "description": "A shop with SQLAlchemy models",
+        "fork": fork,
+        "url": url,
+        "default_branch": "main",
+        "visibility": "public",
+        "clone_url": f"{WEB}/{full_name}.git",
+        "git_url": f"git://github.com/{full_name}.git",
+        "ssh_url": f"git@github.com:{full_name}.git",
+        "svn_url": f"{WEB}/{full_name}",
+        "created_at": TIME,
+        "updated_at": TIME,
+        "pushed_at": TIME,
+    }
 
 
 BASE_REPO = repository("octo/shop", 500)
@@ -173,109 +200,253 @@ def pull_request(*, fork: bool, head_sha: str, number: int = 7) -> dict[str, Any
     html = f"{WEB}/octo/shop/pull/{number}"
     url = f"{API}/repos/octo/shop/pulls/{number}"
     return {
-        "url": url, "id": 9000 + number, "node_id": f"PR_{number}", "html_url": html, "number": number,
-        "state": "open", "locked": False, "title": "Add a nickname column", "user": user(author),
-        "body": "The model gets a nickname.", "created_at": TIME, "updated_at": TIME, "closed_at": None,
-        "merged_at": None, "merge_commit_sha": None, "draft": False, "merged": False, "mergeable": None,
-        "maintainer_can_modify": False, "author_association": "CONTRIBUTOR" if fork else "COLLABORATOR",
-        "diff_url": f"{html}.diff", "patch_url": f"{html}.patch", "issue_url": f"{API}/repos/octo/shop/issues/{number}",
-        "head": {"label": f"{head_repo['owner']['login']}:add-nickname", "ref": "add-nickname", "sha": head_sha,
-                 "user": user(head_repo["owner"]["login"]), "repo": head_repo},
+        "url": url,
+        "id": 9000 + number,
+        "node_id": f"PR_{number}",
+        "html_url": html,
+        "number": number,
+        "state": "open",
+        "locked": False,
+        "title": "Add a nickname column",
+        "user": user(author),
+        "body": "The model gets a nickname.",
+        "created_at": TIME,
+        "updated_at": TIME,
+        "closed_at": None,
+        "merged_at": None,
+        "merge_commit_sha": None,
+        "draft": False,
+        "merged": False,
+        "mergeable": None,
+        "maintainer_can_modify": False,
+        "author_association": "CONTRIBUTOR" if fork else "COLLABORATOR",
+        "diff_url": f"{html}.diff",
+        "patch_url": f"{html}.patch",
+        "issue_url": f"{API}/repos/octo/shop/issues/{number}",
+        "head": {
+            "label": f"{head_repo['owner']['login']}:add-nickname",
+            "ref": "add-nickname",
+            "sha": head_sha,
+            "user": user(head_repo["owner"]["login"]),
+            "repo": head_repo,
+        },
         "base": {"label": "octo:main", "ref": "main", "sha": BASE_SHA, "user": user("octo"), "repo": BASE_REPO},
-        "_links": {k: {"href": v} for k, v in {"self": url, "html": html, "issue": f"{API}/repos/octo/shop/issues/{number}",
-                                                 "comments": f"{API}/repos/octo/shop/issues/{number}/comments",
-                                                 "review_comments": f"{url}/comments",
-                                                 "review_comment": f"{API}/repos/octo/shop/pulls/comments{{/number}}",
-                                                 "commits": f"{url}/commits",
-                                                 "statuses": f"{API}/repos/octo/shop/statuses/{head_sha}"}.items()},
-        "commits": 1, "additions": 10, "deletions": 0, "changed_files": 1, "comments": 0, "review_comments": 0,
+        "_links": {
+            k: {"href": v}
+            for k, v in {
+                "self": url,
+                "html": html,
+                "issue": f"{API}/repos/octo/shop/issues/{number}",
+                "comments": f"{API}/repos/octo/shop/issues/{number}/comments",
+                "review_comments": f"{url}/comments",
+                "review_comment": f"{API}/repos/octo/shop/pulls/comments{{/number}}",
+                "commits": f"{url}/commits",
+                "statuses": f"{API}/repos/octo/shop/statuses/{head_sha}",
+            }.items()
+        },
+        "commits": 1,
+        "additions": 10,
+        "deletions": 0,
+        "changed_files": 1,
+        "comments": 0,
+        "review_comments": 0,
     }
 
 
 def pr_issue(number: int = 7) -> dict[str, Any]:
     html = f"{WEB}/octo/shop/pull/{number}"
-    return {"url": f"{API}/repos/octo/shop/issues/{number}", "repository_url": f"{API}/repos/octo/shop",
-            "html_url": html, "id": 8000 + number, "node_id": f"I_{number}", "number": number,
-            "title": "Add a nickname column", "user": user("alice"), "state": "open", "locked": False,
-            "labels": [], "assignee": None, "assignees": [], "milestone": None, "comments": 1,
-            "created_at": TIME, "updated_at": TIME, "closed_at": None, "author_association": "COLLABORATOR",
-            "body": "The model gets a nickname.",
-            "pull_request": {"url": f"{API}/repos/octo/shop/pulls/{number}", "html_url": html,
-                             "diff_url": f"{html}.diff", "patch_url": f"{html}.patch", "merged_at": None}}
+    return {
+        "url": f"{API}/repos/octo/shop/issues/{number}",
+        "repository_url": f"{API}/repos/octo/shop",
+        "html_url": html,
+        "id": 8000 + number,
+        "node_id": f"I_{number}",
+        "number": number,
+        "title": "Add a nickname column",
+        "user": user("alice"),
+        "state": "open",
+        "locked": False,
+        "labels": [],
+        "assignee": None,
+        "assignees": [],
+        "milestone": None,
+        "comments": 1,
+        "created_at": TIME,
+        "updated_at": TIME,
+        "closed_at": None,
+        "author_association": "COLLABORATOR",
+        "body": "The model gets a nickname.",
+        "pull_request": {
+            "url": f"{API}/repos/octo/shop/pulls/{number}",
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "merged_at": None,
+        },
+    }
 
 
 def comment(id: int, author: str, body: str, number: int = 7) -> dict[str, Any]:
-    return {"id": id, "node_id": f"IC_{id}", "url": f"{API}/repos/octo/shop/issues/comments/{id}",
-            "html_url": f"{WEB}/octo/shop/pull/{number}#issuecomment-{id}", "body": body, "user": user(author),
-            "created_at": TIME, "updated_at": TIME, "issue_url": f"{API}/repos/octo/shop/issues/{number}",
-            "author_association": "NONE" if author == BOT else "COLLABORATOR"}
+    return {
+        "id": id,
+        "node_id": f"IC_{id}",
+        "url": f"{API}/repos/octo/shop/issues/comments/{id}",
+        "html_url": f"{WEB}/octo/shop/pull/{number}#issuecomment-{id}",
+        "body": body,
+        "user": user(author),
+        "created_at": TIME,
+        "updated_at": TIME,
+        "issue_url": f"{API}/repos/octo/shop/issues/{number}",
+        "author_association": "NONE" if author == BOT else "COLLABORATOR",
+    }
 
 
 def bot_comment_body(checked: bool, head_sha: str = HEAD_SHA) -> str:
     """A driftbot comment as the action's template writes it: the file block, the checkbox, the marker."""
-    content = ('"""add nickname\n\nRevision ID: 0002\nRevises: 0001\n"""\nfrom alembic import op\nimport sqlalchemy as sa\n\n'
-               'revision = "0002"\ndown_revision = "0001"\n\n\ndef upgrade():\n'
-               '    op.add_column("users", sa.Column("nickname", sa.String(50), nullable=True))\n\n\n'
-               'def downgrade():\n    op.drop_column("users", "nickname")\n')
+    content = (
+        '"""add nickname\n\nRevision ID: 0002\nRevises: 0001\n"""\nfrom alembic import op\nimport sqlalchemy as sa\n\n'
+        'revision = "0002"\ndown_revision = "0001"\n\n\ndef upgrade():\n'
+        '    op.add_column("users", sa.Column("nickname", sa.String(50), nullable=True))\n\n\n'
+        'def downgrade():\n    op.drop_column("users", "nickname")\n'
+    )
     import hashlib
 
     digest = hashlib.sha256(content.encode()).hexdigest()
     box = "x" if checked else " "
-    return ("### driftbot: 1 difference\n\n<details><summary>Suggested migration "
-            "<code>migrations/versions/0002_add_nickname.py</code></summary>\n\n"
-            f"<!-- driftbot:file path=migrations/versions/0002_add_nickname.py sha256={digest} -->\n"
-            f"```python\n{content}```\n\n</details>\n\n"
-            f"- [{box}] Commit this migration to `add-nickname`\n\n"
-            f"<!-- driftbot:comment v1 id=default sha={head_sha} -->")
+    return (
+        "### driftbot: 1 difference\n\n<details><summary>Suggested migration "
+        "<code>migrations/versions/0002_add_nickname.py</code></summary>\n\n"
+        f"<!-- driftbot:file path=migrations/versions/0002_add_nickname.py sha256={digest} -->\n"
+        f"```python\n{content}```\n\n</details>\n\n"
+        f"- [{box}] Commit this migration to `add-nickname`\n\n"
+        f"<!-- driftbot:comment v1 id=default sha={head_sha} -->"
+    )
 
 
 def workflow_run() -> dict[str, Any]:
     url = f"{API}/repos/octo/shop/actions/runs/30433642"
     return {
-        "id": 30433642, "node_id": "WFR_1", "name": "driftbot", "head_branch": "add-nickname", "head_sha": HEAD_SHA,
-        "path": ".github/workflows/driftbot.yml", "display_title": "Add a nickname column", "run_number": 12,
-        "run_attempt": 1, "event": "pull_request", "status": "completed", "conclusion": "failure",
-        "workflow_id": 161335, "check_suite_id": 42, "check_suite_node_id": "CS_42", "url": url,
-        "html_url": f"{WEB}/octo/shop/actions/runs/30433642", "pull_requests": [], "created_at": TIME,
-        "updated_at": TIME, "run_started_at": TIME, "actor": user("mallory"), "triggering_actor": user("mallory"),
-        "jobs_url": f"{url}/jobs", "logs_url": f"{url}/logs", "check_suite_url": f"{API}/repos/octo/shop/check-suites/42",
-        "artifacts_url": f"{url}/artifacts", "cancel_url": f"{url}/cancel", "rerun_url": f"{url}/rerun",
-        "previous_attempt_url": None, "workflow_url": f"{API}/repos/octo/shop/actions/workflows/161335",
-        "head_commit": {"id": HEAD_SHA, "tree_id": "b4a8b2f3fa4f2c7e1b5c8b2e7a4b0f1f2c3d4e5f",
-                        "message": "Add a nickname column", "timestamp": TIME,
-                        "author": {"name": "Mallory", "email": "mallory@example.invalid"},
-                        "committer": {"name": "Mallory", "email": "mallory@example.invalid"}},
-        "repository": BASE_REPO, "head_repository": FORK_REPO, "referenced_workflows": [],
+        "id": 30433642,
+        "node_id": "WFR_1",
+        "name": "driftbot",
+        "head_branch": "add-nickname",
+        "head_sha": HEAD_SHA,
+        "path": ".github/workflows/driftbot.yml",
+        "display_title": "Add a nickname column",
+        "run_number": 12,
+        "run_attempt": 1,
+        "event": "pull_request",
+        "status": "completed",
+        "conclusion": "failure",
+        "workflow_id": 161335,
+        "check_suite_id": 42,
+        "check_suite_node_id": "CS_42",
+        "url": url,
+        "html_url": f"{WEB}/octo/shop/actions/runs/30433642",
+        "pull_requests": [],
+        "created_at": TIME,
+        "updated_at": TIME,
+        "run_started_at": TIME,
+        "actor": user("mallory"),
+        "triggering_actor": user("mallory"),
+        "jobs_url": f"{url}/jobs",
+        "logs_url": f"{url}/logs",
+        "check_suite_url": f"{API}/repos/octo/shop/check-suites/42",
+        "artifacts_url": f"{url}/artifacts",
+        "cancel_url": f"{url}/cancel",
+        "rerun_url": f"{url}/rerun",
+        "previous_attempt_url": None,
+        "workflow_url": f"{API}/repos/octo/shop/actions/workflows/161335",
+        "head_commit": {
+            "id": HEAD_SHA,
+            "tree_id": "b4a8b2f3fa4f2c7e1b5c8b2e7a4b0f1f2c3d4e5f",
+            "message": "Add a nickname column",
+            "timestamp": TIME,
+            "author": {"name": "Mallory", "email": "mallory@example.invalid"},
+            "committer": {"name": "Mallory", "email": "mallory@example.invalid"},
+        },
+        "repository": BASE_REPO,
+        "head_repository": FORK_REPO,
+        "referenced_workflows": [],
     }
 
 
 def scenes() -> dict[str, dict[str, Any]]:
     """The fixture payloads before completion from the schema."""
-    opened = {"action": "opened", "number": 7, "pull_request": pull_request(fork=False, head_sha=HEAD_SHA),
-              "repository": BASE_REPO, "sender": user("alice")}
-    sync = {"action": "synchronize", "number": 7, "before": HEAD_SHA, "after": NEW_HEAD_SHA,
-            "pull_request": pull_request(fork=False, head_sha=NEW_HEAD_SHA), "repository": BASE_REPO,
-            "sender": user("alice")}
-    fork_opened = {"action": "opened", "number": 7, "pull_request": pull_request(fork=True, head_sha=HEAD_SHA),
-                   "repository": BASE_REPO, "sender": user("mallory")}
-    fork_sync = {"action": "synchronize", "number": 7, "before": HEAD_SHA, "after": NEW_HEAD_SHA,
-                 "pull_request": pull_request(fork=True, head_sha=NEW_HEAD_SHA), "repository": BASE_REPO,
-                 "sender": user("mallory")}
-    created = {"action": "created", "issue": pr_issue(), "comment": comment(1500, "alice", "/driftbot commit"),
-               "repository": BASE_REPO, "sender": user("alice")}
-    edited = {"action": "edited", "changes": {"body": {"from": bot_comment_body(checked=False)}}, "issue": pr_issue(),
-              "comment": comment(1400, BOT, bot_comment_body(checked=True)), "repository": BASE_REPO,
-              "sender": user("alice")}
-    run = {"action": "completed", "workflow_run": workflow_run(), "repository": BASE_REPO, "sender": user("mallory"),
-           "workflow": {"id": 161335, "node_id": "W_1", "name": "driftbot", "path": ".github/workflows/driftbot.yml",
-                        "state": "active", "created_at": TIME, "updated_at": TIME,
-                        "url": f"{API}/repos/octo/shop/actions/workflows/161335",
-                        "html_url": f"{WEB}/octo/shop/blob/main/.github/workflows/driftbot.yml",
-                        "badge_url": f"{WEB}/octo/shop/workflows/driftbot/badge.svg"}}
-    return {"pull_request_opened.json": opened, "pull_request_synchronize.json": sync,
-            "pull_request_fork_opened.json": fork_opened, "pull_request_fork_synchronize.json": fork_sync,
-            "issue_comment_created.json": created, "issue_comment_edited.json": edited,
-            "workflow_run_completed.json": run}
+    opened = {
+        "action": "opened",
+        "number": 7,
+        "pull_request": pull_request(fork=False, head_sha=HEAD_SHA),
+        "repository": BASE_REPO,
+        "sender": user("alice"),
+    }
+    sync = {
+        "action": "synchronize",
+        "number": 7,
+        "before": HEAD_SHA,
+        "after": NEW_HEAD_SHA,
+        "pull_request": pull_request(fork=False, head_sha=NEW_HEAD_SHA),
+        "repository": BASE_REPO,
+        "sender": user("alice"),
+    }
+    fork_opened = {
+        "action": "opened",
+        "number": 7,
+        "pull_request": pull_request(fork=True, head_sha=HEAD_SHA),
+        "repository": BASE_REPO,
+        "sender": user("mallory"),
+    }
+    fork_sync = {
+        "action": "synchronize",
+        "number": 7,
+        "before": HEAD_SHA,
+        "after": NEW_HEAD_SHA,
+        "pull_request": pull_request(fork=True, head_sha=NEW_HEAD_SHA),
+        "repository": BASE_REPO,
+        "sender": user("mallory"),
+    }
+    created = {
+        "action": "created",
+        "issue": pr_issue(),
+        "comment": comment(1500, "alice", "/driftbot commit"),
+        "repository": BASE_REPO,
+        "sender": user("alice"),
+    }
+    edited = {
+        "action": "edited",
+        "changes": {"body": {"from": bot_comment_body(checked=False)}},
+        "issue": pr_issue(),
+        "comment": comment(1400, BOT, bot_comment_body(checked=True)),
+        "repository": BASE_REPO,
+        "sender": user("alice"),
+    }
+    run = {
+        "action": "completed",
+        "workflow_run": workflow_run(),
+        "repository": BASE_REPO,
+        "sender": user("mallory"),
+        "workflow": {
+            "id": 161335,
+            "node_id": "W_1",
+            "name": "driftbot",
+            "path": ".github/workflows/driftbot.yml",
+            "state": "active",
+            "created_at": TIME,
+            "updated_at": TIME,
+            "url": f"{API}/repos/octo/shop/actions/workflows/161335",
+            "html_url": f"{WEB}/octo/shop/blob/main/.github/workflows/driftbot.yml",
+            "badge_url": f"{WEB}/octo/shop/workflows/driftbot/badge.svg",
+        },
+    }
+    return {
+        "pull_request_opened.json": opened,
+        "pull_request_synchronize.json": sync,
+        "pull_request_fork_opened.json": fork_opened,
+        "pull_request_fork_synchronize.json": fork_sync,
+        "issue_comment_created.json": created,
+        "issue_comment_edited.json": edited,
+        "workflow_run_completed.json": run,
+    }
 
 
 def build(name: str) -> dict[str, Any]:
@@ -304,8 +475,9 @@ def event_payload(name: str, **changes: Any) -> dict[str, Any]:
         node[last] = value
     errors = validate_webhook(payload, FIXTURES[name])
     if errors:
-        raise AssertionError(f"{name} with {sorted(changes)} is no longer a valid {FIXTURES[name]} payload:\n"
-                             + "\n".join(errors[:20]))
+        raise AssertionError(
+            f"{name} with {sorted(changes)} is no longer a valid {FIXTURES[name]} payload:\n" + "\n".join(errors[:20])
+        )
     return payload
 
 

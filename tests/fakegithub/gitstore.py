@@ -69,9 +69,14 @@ class GitStore:
         return sha
 
     def put_commit(self, tree: str, parents: tuple[str, ...], message: str, author: Person, committer: Person) -> str:
-        lines = [f"tree {tree}", *(f"parent {p}" for p in parents),
-                 f"author {author.name} <{author.email}> {_epoch(author.date)} +0000",
-                 f"committer {committer.name} <{committer.email}> {_epoch(committer.date)} +0000", "", message]
+        lines = [
+            f"tree {tree}",
+            *(f"parent {p}" for p in parents),
+            f"author {author.name} <{author.email}> {_epoch(author.date)} +0000",
+            f"committer {committer.name} <{committer.email}> {_epoch(committer.date)} +0000",
+            "",
+            message,
+        ]
         sha = _hash("commit", "\n".join(lines).encode())
         self.commits[sha] = CommitObject(sha, tree, parents, message, author, committer)
         return sha

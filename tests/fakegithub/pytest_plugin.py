@@ -1,6 +1,6 @@
 """pytest fixtures for the fake GitHub. Use them from a conftest:
 
-    from fakegithub.pytest_plugin import fake_github  # noqa: F401  (re-exported fixture)
+from fakegithub.pytest_plugin import fake_github  # noqa: F401  (re-exported fixture)
 """
 
 from __future__ import annotations

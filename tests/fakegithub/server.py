@@ -13,8 +13,10 @@ from fakegithub.app import Exchange, Fault, Handlers, new_pull
 from fakegithub.state import Artifact, Comment, Issue, Repo, Status, Token, WorkflowRun, World
 
 BOT = "github-actions[bot]"
-SECONDARY_RATE_LIMIT = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
-                        "If you reach out to GitHub Support for help, please include the request ID.")
+SECONDARY_RATE_LIMIT = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
+    "If you reach out to GitHub Support for help, please include the request ID."
+)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -43,8 +45,9 @@ class FakeGitHub:
     def start(self) -> FakeGitHub:
         self._server = make_server(self._host, self._port, self.app, threaded=True, request_handler=_QuietHandler)
         server = self._server
-        self._thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05), name="fake-github",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=lambda: server.serve_forever(poll_interval=0.05), name="fake-github", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -86,8 +89,14 @@ class FakeGitHub:
         """Writes outside `writable` answer 403 "Resource not accessible by integration" (a fork's token)."""
         self.world.tokens[token or self.token].writable = set(writable)
 
-    def add_repo(self, full_name: str, files: dict[str, str] | None = None, *, default_branch: str = "main",
-                 private: bool = False) -> Repo:
+    def add_repo(
+        self,
+        full_name: str,
+        files: dict[str, str] | None = None,
+        *,
+        default_branch: str = "main",
+        private: bool = False,
+    ) -> Repo:
         repo = Repo(self.world, full_name, self.world.next_id(), default_branch, private, None)
         self.world.user(repo.owner)
         self.world.repos[full_name] = repo
@@ -101,11 +110,29 @@ class FakeGitHub:
         self.world.repos[full_name] = repo
         return repo
 
-    def open_pull(self, base: Repo, head_ref: str, *, head: Repo | None = None, base_ref: str | None = None,
-                  user: str = "alice", title: str = "Change the models", body: str | None = None,
-                  maintainer_can_modify: bool = False) -> Issue:
-        return new_pull(self.world, base, head or base, head_ref, base_ref or base.default_branch, user, title, body,
-                        maintainer_can_modify)
+    def open_pull(
+        self,
+        base: Repo,
+        head_ref: str,
+        *,
+        head: Repo | None = None,
+        base_ref: str | None = None,
+        user: str = "alice",
+        title: str = "Change the models",
+        body: str | None = None,
+        maintainer_can_modify: bool = False,
+    ) -> Issue:
+        return new_pull(
+            self.world,
+            base,
+            head or base,
+            head_ref,
+            base_ref or base.default_branch,
+            user,
+            title,
+            body,
+            maintainer_can_modify,
+        )
 
     def add_comment(self, repo: Repo, issue_number: int, user: str, body: str) -> Comment:
         """A comment written by someone else (not through the API)."""
@@ -122,14 +149,31 @@ class FakeGitHub:
         repo.issues[number] = issue = Issue(number, title, body, user, now, now)
         return issue
 
-    def add_run(self, repo: Repo, *, head_repo: Repo | None = None, head_branch: str, event: str = "pull_request",
-                conclusion: str | None = "success", artifacts: dict[str, dict[str, bytes]] | None = None,
-                pull_numbers: list[int] | None = None) -> WorkflowRun:
+    def add_run(
+        self,
+        repo: Repo,
+        *,
+        head_repo: Repo | None = None,
+        head_branch: str,
+        event: str = "pull_request",
+        conclusion: str | None = "success",
+        artifacts: dict[str, dict[str, bytes]] | None = None,
+        pull_numbers: list[int] | None = None,
+    ) -> WorkflowRun:
         """A finished workflow run; `artifacts` maps an artifact name to its files (zipped here)."""
         head_repo = head_repo or repo
         now = self.world.clock.tick()
-        run = WorkflowRun(self.world.next_id(), head_repo.ref(head_branch), head_branch, head_repo, event, conclusion,
-                          "completed" if conclusion else "in_progress", now, pull_numbers=list(pull_numbers or []))
+        run = WorkflowRun(
+            self.world.next_id(),
+            head_repo.ref(head_branch),
+            head_branch,
+            head_repo,
+            event,
+            conclusion,
+            "completed" if conclusion else "in_progress",
+            now,
+            pull_numbers=list(pull_numbers or []),
+        )
         for name, files in (artifacts or {}).items():
             buf = io.BytesIO()
             with zipfile.ZipFile(buf, "w") as z:
@@ -140,17 +184,31 @@ class FakeGitHub:
         return run
 
     # ------------------------------------------------------------------ knobs
-    def fail_next(self, count: int = 1, status: int = 502, *, method: str | None = None,
-                  path_contains: str | None = None) -> None:
+    def fail_next(
+        self, count: int = 1, status: int = 502, *, method: str | None = None, path_contains: str | None = None
+    ) -> None:
         """The next `count` matching requests answer `status` (a 5xx: GitHub having a bad minute)."""
-        self.app.faults.append(Fault(count, status, {"message": "Server Error"}, method=method, path_contains=path_contains))
+        self.app.faults.append(
+            Fault(count, status, {"message": "Server Error"}, method=method, path_contains=path_contains)
+        )
 
-    def rate_limit_next(self, count: int = 1, retry_after: int = 1, *, method: str | None = None,
-                        path_contains: str | None = None) -> None:
+    def rate_limit_next(
+        self, count: int = 1, retry_after: int = 1, *, method: str | None = None, path_contains: str | None = None
+    ) -> None:
         """The next `count` matching requests hit the secondary rate limit (403 with Retry-After)."""
-        self.app.faults.append(Fault(count, 403, {"message": SECONDARY_RATE_LIMIT,
-                                                  "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"},
-                                     {"Retry-After": str(retry_after)}, method=method, path_contains=path_contains))
+        self.app.faults.append(
+            Fault(
+                count,
+                403,
+                {
+                    "message": SECONDARY_RATE_LIMIT,
+                    "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+                },
+                {"Retry-After": str(retry_after)},
+                method=method,
+                path_contains=path_contains,
+            )
+        )
 
     # ------------------------------------------------------------------ assertions
     @property
@@ -166,11 +224,17 @@ class FakeGitHub:
         return [e for e in self.app.exchanges if (method is None or e.method == method) and path_contains in e.path]
 
     def comments(self, repo: Repo, issue_number: int, user: str | None = None) -> list[Comment]:
-        return sorted((c for c in repo.comments.values() if c.issue_number == issue_number and (user is None or c.user == user)),
-                      key=lambda c: c.id)
+        return sorted(
+            (c for c in repo.comments.values() if c.issue_number == issue_number and (user is None or c.user == user)),
+            key=lambda c: c.id,
+        )
 
     def statuses(self, repo: Repo, sha: str, context: str | None = None) -> list[Status]:
         return repo.statuses_for(sha, context)
 
     def describe(self) -> dict[str, Any]:
-        return {"repos": sorted(self.world.repos), "requests": len(self.app.exchanges), "violations": len(self.violations)}
+        return {
+            "repos": sorted(self.world.repos),
+            "requests": len(self.app.exchanges),
+            "violations": len(self.violations),
+        }

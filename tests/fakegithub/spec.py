@@ -91,7 +91,9 @@ class _Request:
     parameters: RequestParameters = field(init=False)
 
     def __post_init__(self) -> None:
-        self.parameters = RequestParameters(query=ImmutableMultiDict(self.query), header=Headers(self.headers), cookie=ImmutableMultiDict())
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(self.query), header=Headers(self.headers), cookie=ImmutableMultiDict()
+        )
 
 
 @dataclass
@@ -102,15 +104,35 @@ class _Response:
     headers: Headers
 
 
-def _request(host_url: str, spec_path: str, method: str, query: list[tuple[str, str]],
-             headers: list[tuple[str, str]], body: bytes) -> _Request:
+def _request(
+    host_url: str,
+    spec_path: str,
+    method: str,
+    query: list[tuple[str, str]],
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> _Request:
     content_type = next((v for k, v in headers if k.lower() == "content-type"), "application/json")
-    return _Request(host_url=host_url, path=spec_path, method=method.lower(), query=query, headers=headers,
-                    body=body or None, content_type=content_type)
+    return _Request(
+        host_url=host_url,
+        path=spec_path,
+        method=method.lower(),
+        query=query,
+        headers=headers,
+        body=body or None,
+        content_type=content_type,
+    )
 
 
-def validate_request(*, host_url: str, spec_path: str, method: str, query: list[tuple[str, str]],
-                     headers: list[tuple[str, str]], body: bytes) -> list[str]:
+def validate_request(
+    *,
+    host_url: str,
+    spec_path: str,
+    method: str,
+    query: list[tuple[str, str]],
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> list[str]:
     """Violations of the description by this request ([] when valid).
 
     `spec_path` is the request path with slashes inside a parameter percent-encoded (a git
@@ -121,8 +143,9 @@ def validate_request(*, host_url: str, spec_path: str, method: str, query: list[
     return [f"request {method} {spec_path}: {_describe(e)}" for e in result.errors]
 
 
-def validate_response(*, host_url: str, spec_path: str, method: str, status: int, body: bytes,
-                      headers: list[tuple[str, str]]) -> list[str]:
+def validate_response(
+    *, host_url: str, spec_path: str, method: str, status: int, body: bytes, headers: list[tuple[str, str]]
+) -> list[str]:
     """Violations of the description by the response to a (valid) request."""
     request = _request(host_url, spec_path, method, [], [], b"")
     response_headers = Headers(headers)
@@ -135,9 +158,13 @@ def validate_schema(name: str, data: Any) -> list[str]:
     """Errors of `data` against one component schema (OpenAPI 3.0 semantics, nullable enums as above)."""
     doc = copy.deepcopy(rest_description())
     _null_in_nullable_enums(doc)
-    validator = OAS30Validator({**doc["components"]["schemas"][name], "components": doc["components"]},
-                               format_checker=OAS30Validator.FORMAT_CHECKER)
-    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[-300:]}" for e in validator.iter_errors(data)]
+    validator = OAS30Validator(
+        {**doc["components"]["schemas"][name], "components": doc["components"]},
+        format_checker=OAS30Validator.FORMAT_CHECKER,
+    )
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[-300:]}" for e in validator.iter_errors(data)
+    ]
 
 
 def _describe(error: BaseException) -> str:
@@ -148,7 +175,9 @@ def _describe(error: BaseException) -> str:
         for e in getattr(cause, "schema_errors", None) or ():
             where = "/".join(map(str, e.absolute_path)) or "<root>"
             if e.context:  # oneOf/anyOf: say why each option failed, not the whole value
-                reasons = sorted({f"{'/'.join(map(str, c.absolute_path)) or '<root>'}: {c.message[:160]}" for c in e.context})
+                reasons = sorted(
+                    {f"{'/'.join(map(str, c.absolute_path)) or '<root>'}: {c.message[:160]}" for c in e.context}
+                )
                 details.append(f"{where}: matches no option ({'; '.join(reasons[:6])})")
             else:
                 details.append(f"{where}: {e.message[-300:] if len(e.message) > 300 else e.message}")
@@ -191,8 +220,13 @@ def _object_parts(schema: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]
     return props, required
 
 
-_FORMATS = {"date-time": PLACEHOLDER_TIME, "uri": "https://github.invalid/placeholder", "email": "nobody@example.invalid",
-            "uri-template": "https://github.invalid/placeholder{/x}", "date": "2024-01-01"}
+_FORMATS = {
+    "date-time": PLACEHOLDER_TIME,
+    "uri": "https://github.invalid/placeholder",
+    "email": "nobody@example.invalid",
+    "uri-template": "https://github.invalid/placeholder{/x}",
+    "date": "2024-01-01",
+}
 
 
 def sample(schema: Mapping[str, Any]) -> Any:

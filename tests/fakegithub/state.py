@@ -147,8 +147,9 @@ class WorkflowRun:
 
 
 class Repo:
-    def __init__(self, world: World, full_name: str, id: int, default_branch: str, private: bool,
-                 parent: Repo | None) -> None:
+    def __init__(
+        self, world: World, full_name: str, id: int, default_branch: str, private: bool, parent: Repo | None
+    ) -> None:
         self.world = world
         self.full_name = full_name
         self.owner, self.name = full_name.split("/")
@@ -174,8 +175,7 @@ class Repo:
         self.world.user(login)
         self.permissions[login] = permission
 
-    def commit(self, branch: str, files: dict[str, str | None], message: str = "change",
-               author: str = "Dev") -> str:
+    def commit(self, branch: str, files: dict[str, str | None], message: str = "change", author: str = "Dev") -> str:
         """Commit `files` (None deletes) on top of `branch` (created from nothing if new); the new SHA."""
         store = self.world.git
         parent = self.refs.get(f"refs/heads/{branch}")

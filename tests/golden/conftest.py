@@ -14,8 +14,12 @@ import pytest
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true", default=False,
-                     help="rewrite tests/golden/*/comment.md and summary.md from the current templates")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/golden/*/comment.md and summary.md from the current templates",
+    )
 
 
 @pytest.fixture

@@ -27,8 +27,13 @@ from driftbot.safety.escape import ZWSP
 GOLDEN = Path(__file__).parent
 SCENARIOS = sorted(d.name for d in GOLDEN.iterdir() if (d / "report.json").is_file())
 HEAD = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
-DEFAULTS = {"repository": "octo/shop", "head_sha": HEAD, "branch": "add-nickname", "project_path": "backend",
-            "run_url": "https://github.com/octo/shop/actions/runs/30433642"}
+DEFAULTS = {
+    "repository": "octo/shop",
+    "head_sha": HEAD,
+    "branch": "add-nickname",
+    "project_path": "backend",
+    "run_url": "https://github.com/octo/shop/actions/runs/30433642",
+}
 MARKER = marker("default", HEAD)
 
 
@@ -45,8 +50,9 @@ def check_golden(path: Path, rendered: str, update: bool) -> None:
             pytest.fail(f"{path} did not exist: written now, review it and run again")
     expected = path.read_text(encoding="utf-8")
     if rendered != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(True), rendered.splitlines(True),
-                                            str(path), "rendered", n=2))
+        diff = "".join(
+            difflib.unified_diff(expected.splitlines(True), rendered.splitlines(True), str(path), "rendered", n=2)
+        )
         pytest.fail(f"{path.name} differs from the golden file (pytest tests/golden --update-golden):\n{diff[:6000]}")
 
 
@@ -110,8 +116,9 @@ def test_a_huge_report_falls_back_to_the_minimal_comment() -> None:
     report, ctx = scenario("drift")
     finding = report.findings[0]
     many = tuple(dataclasses.replace(finding, object=f"public.t{i}.{'c' * 300}_{i}") for i in range(600))
-    huge = dataclasses.replace(report, findings=many,
-                               error=None, suggestion=dataclasses.replace(report.suggestion, content="x = 1\n" * 20_000))  # type: ignore[arg-type]
+    huge = dataclasses.replace(
+        report, findings=many, error=None, suggestion=dataclasses.replace(report.suggestion, content="x = 1\n" * 20_000)
+    )  # type: ignore[arg-type]
     body = render_comment(huge, ctx, MARKER)
     assert len(body) <= COMMENT_BUDGET
     assert "600 drift findings" in body and "job summary" in body
@@ -145,11 +152,21 @@ def test_giant_untrusted_strings_still_fit() -> None:
     big = "`|<@x>" * 40_000
     assert report.error is not None and report.postgres is not None
     hostile = dataclasses.replace(
-        report, driftbot_version=big, timings={big: 1.0, "total": 2.0},
+        report,
+        driftbot_version=big,
+        timings={big: 1.0, "total": 2.0},
         postgres=dataclasses.replace(report.postgres, version="15" + big),
-        error=dataclasses.replace(report.error, stage=big, message=big, hint=big))
-    for variant_of in (hostile, dataclasses.replace(hostile, error=None, status="drift", findings=(
-            Finding("column_missing", big, "high", big, big, detail=big),) * 50)):
+        error=dataclasses.replace(report.error, stage=big, message=big, hint=big),
+    )
+    for variant_of in (
+        hostile,
+        dataclasses.replace(
+            hostile,
+            error=None,
+            status="drift",
+            findings=(Finding("column_missing", big, "high", big, big, detail=big),) * 50,
+        ),
+    ):
         body = render_comment(variant_of, ctx, MARKER)
         assert len(body) <= COMMENT_LIMIT
         assert [m.sha for m in find_markers(body)] == [HEAD]

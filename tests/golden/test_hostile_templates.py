@@ -36,35 +36,74 @@ def hostile_report() -> Report:
     report = read_report(GOLDEN / "hostile_names" / "report.json")
     s = report.suggestion
     assert s is not None and report.postgres is not None
-    finding = Finding("column_missing", CELL, "high", CELL, CELL, detail=HOSTILE, object_type="column",
-                      schema="public", table=CELL, name=HOSTILE,
-                      source=SourceLocation(f"/github/workspace/backend/{HOSTILE}.py", 3, HOSTILE),
-                      classification="changed_outside_migrations", live=CELL)
+    finding = Finding(
+        "column_missing",
+        CELL,
+        "high",
+        CELL,
+        CELL,
+        detail=HOSTILE,
+        object_type="column",
+        schema="public",
+        table=CELL,
+        name=HOSTILE,
+        source=SourceLocation(f"/github/workspace/backend/{HOSTILE}.py", 3, HOSTILE),
+        classification="changed_outside_migrations",
+        live=CELL,
+    )
     pending = dataclasses.replace(finding, kind="revisions_pending", classification="pending_migration")
-    live = LiveInfo(HOSTILE, HOSTILE, HOSTILE, (HOSTILE,), (HOSTILE,), "behind",
-                    (PendingRevision(HOSTILE, HOSTILE, f"/github/workspace/backend/{HOSTILE}.py"),), (HOSTILE,),
-                    True, 0.1, 5.0, 1.0, fix_error=HOSTILE)
-    suggestion = dataclasses.replace(s, checks=(Check(HOSTILE, False, HOSTILE),), remaining=(finding,),
-                                     hazards=tuple(dataclasses.replace(h, object=HOSTILE, message=HOSTILE)
-                                                   for h in s.hazards),
-                                     path=f"/github/workspace/backend/migrations/versions/{HOSTILE}.py")
+    live = LiveInfo(
+        HOSTILE,
+        HOSTILE,
+        HOSTILE,
+        (HOSTILE,),
+        (HOSTILE,),
+        "behind",
+        (PendingRevision(HOSTILE, HOSTILE, f"/github/workspace/backend/{HOSTILE}.py"),),
+        (HOSTILE,),
+        True,
+        0.1,
+        5.0,
+        1.0,
+        fix_error=HOSTILE,
+    )
+    suggestion = dataclasses.replace(
+        s,
+        checks=(Check(HOSTILE, False, HOSTILE),),
+        remaining=(finding,),
+        hazards=tuple(dataclasses.replace(h, object=HOSTILE, message=HOSTILE) for h in s.hazards),
+        path=f"/github/workspace/backend/migrations/versions/{HOSTILE}.py",
+    )
     return dataclasses.replace(
-        report, findings=(finding, pending), suggestion=suggestion, live=live, driftbot_version=HOSTILE,
-        postgres=dataclasses.replace(report.postgres, version=HOSTILE), timings={HOSTILE: 1.0, "total": 2.0},
-        error=ErrorInfo(HOSTILE, HOSTILE, HOSTILE))
+        report,
+        findings=(finding, pending),
+        suggestion=suggestion,
+        live=live,
+        driftbot_version=HOSTILE,
+        postgres=dataclasses.replace(report.postgres, version=HOSTILE),
+        timings={HOSTILE: 1.0, "total": 2.0},
+        error=ErrorInfo(HOSTILE, HOSTILE, HOSTILE),
+    )
 
 
-CTX = CommentContext(repository="octo/shop", head_sha=HEAD, branch=HOSTILE, project_path="backend",
-                     run_url="https://github.com/octo/shop/actions/runs/1")
+CTX = CommentContext(
+    repository="octo/shop",
+    head_sha=HEAD,
+    branch=HOSTILE,
+    project_path="backend",
+    run_url="https://github.com/octo/shop/actions/runs/1",
+)
 RENDERERS: dict[str, Callable[[Report], str]] = {
     "comment.md.j2": lambda r: render_comment(r, CTX, MARKER),
     "summary.md.j2": lambda r: render_summary(r, CTX),
     "report.md.j2": lambda r: render(r, "markdown"),
     "detect.md.j2": lambda r: render_live(r, "markdown"),
 }
-VARIANTS = {"drift": lambda r: r,
-            "error": lambda r: dataclasses.replace(r, status="error", suggestion=None),
-            "no file": lambda r: dataclasses.replace(r, suggestion=dataclasses.replace(r.suggestion, error=HOSTILE))}
+VARIANTS = {
+    "drift": lambda r: r,
+    "error": lambda r: dataclasses.replace(r, status="error", suggestion=None),
+    "no file": lambda r: dataclasses.replace(r, suggestion=dataclasses.replace(r.suggestion, error=HOSTILE)),
+}
 
 
 MARKER = f"<!-- driftbot:comment v1 id=default sha={HEAD} -->"
@@ -103,7 +142,7 @@ def test_hostile_text_renders_as_text(template: str, variant: str) -> None:
     for i, line in enumerate(lines):  # no `|` from a name splits a table cell
         if line.startswith("|---"):
             width = cells(lines[i - 1])
-            for row in lines[i + 1:]:
+            for row in lines[i + 1 :]:
                 if not row.startswith("|"):
                     break
                 assert cells(row) == width, f"{template}: {row}"

@@ -29,23 +29,39 @@ REPORT = ROOT / "tests" / "golden" / "drift" / "report.json"
 BRANCH = "add-nickname"
 
 
-def run_action(fake: FakeGitHub, workspace: Path, event_name: str, payload: dict[str, Any],
-               **inputs: str) -> tuple[subprocess.CompletedProcess[str], str]:
+def run_action(
+    fake: FakeGitHub, workspace: Path, event_name: str, payload: dict[str, Any], **inputs: str
+) -> tuple[subprocess.CompletedProcess[str], str]:
     workspace.mkdir(parents=True, exist_ok=True)
     (workspace / "event.json").write_text(json.dumps(payload))
     (workspace / "summary.md").write_text("")
     (workspace / "output.txt").write_text("")
-    env = {"PATH": "/usr/bin:/bin", "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event_name,
-           "GITHUB_EVENT_PATH": str(workspace / "event.json"), "GITHUB_REPOSITORY": "octo/shop",
-           "GITHUB_WORKSPACE": str(workspace), "GITHUB_API_URL": fake.url, "GITHUB_SERVER_URL": "https://github.com",
-           "GITHUB_RUN_ID": "9001", "GITHUB_OUTPUT": str(workspace / "output.txt"),
-           "GITHUB_STEP_SUMMARY": str(workspace / "summary.md")}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": event_name,
+        "GITHUB_EVENT_PATH": str(workspace / "event.json"),
+        "GITHUB_REPOSITORY": "octo/shop",
+        "GITHUB_WORKSPACE": str(workspace),
+        "GITHUB_API_URL": fake.url,
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_RUN_ID": "9001",
+        "GITHUB_OUTPUT": str(workspace / "output.txt"),
+        "GITHUB_STEP_SUMMARY": str(workspace / "summary.md"),
+    }
     given = {"github-token": fake.token, "working-directory": "backend", **inputs}
     for name, spec in yaml.safe_load((ROOT / "action.yml").read_text())["inputs"].items():
         default = str(spec.get("default", ""))
         env[f"INPUT_{name.upper()}"] = given.get(name, "" if "${{" in default else default)
-    done = subprocess.run([sys.executable, "-m", "driftbot.action"], env=env, cwd=workspace, capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "driftbot.action"],
+        env=env,
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     return done, (workspace / "summary.md").read_text()
 
 
@@ -61,8 +77,10 @@ def fork_pull(fake_github: FakeGitHub) -> tuple[FakeGitHub, Repo, Repo, int, str
 
 def workflow_run(fake: FakeGitHub, base: Repo, fork: Repo, head: str) -> dict[str, Any]:
     run = fake.add_run(base, head_repo=fork, head_branch=BRANCH, conclusion="failure")
-    return event_payload("workflow_run_completed.json", **{
-        "workflow_run.id": run.id, "workflow_run.head_sha": head, "workflow_run.head_branch": BRANCH})
+    return event_payload(
+        "workflow_run_completed.json",
+        **{"workflow_run.id": run.id, "workflow_run.head_sha": head, "workflow_run.head_branch": BRANCH},
+    )
 
 
 def test_publish_posts_the_fork_comment_and_status_from_the_artifact(fork_pull: Any, tmp_path: Path) -> None:
@@ -71,15 +89,19 @@ def test_publish_posts_the_fork_comment_and_status_from_the_artifact(fork_pull: 
     (tmp_path / "ws" / "artifact").mkdir(parents=True)
     (tmp_path / "ws" / "artifact" / "driftbot-report.json").write_bytes(REPORT.read_bytes())
 
-    done, summary = run_action(fake, tmp_path / "ws", "workflow_run", payload,
-                               **{"report-path": "artifact/driftbot-report.json"})
+    done, summary = run_action(
+        fake, tmp_path / "ws", "workflow_run", payload, **{"report-path": "artifact/driftbot-report.json"}
+    )
 
     assert done.returncode == 0, done.stdout + done.stderr
     [comment] = fake.comments(base, number, BOT)
     assert read_marker(comment.body).sha == head and "public.users.display_name" in comment.body
     assert "Commit this migration to" not in comment.body  # the token cannot push to a fork
     [status] = fake.statuses(base, head, "driftbot")
-    assert status.state == "failure" and status.target_url == f"https://github.com/octo/shop/actions/runs/{payload['workflow_run']['id']}"
+    assert (
+        status.state == "failure"
+        and status.target_url == f"https://github.com/octo/shop/actions/runs/{payload['workflow_run']['id']}"
+    )
     assert "public.users.display_name" in summary
     assert fake.token not in done.stdout + done.stderr
 
@@ -99,8 +121,9 @@ def test_publish_retries_a_github_5xx(fork_pull: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("artifact", ["oversized", "not_json", "not_a_report", "injected_field"])
-def test_publish_refuses_an_artifact_that_is_not_a_driftbot_report(fork_pull: Any, tmp_path: Path,
-                                                                   artifact: str) -> None:
+def test_publish_refuses_an_artifact_that_is_not_a_driftbot_report(
+    fork_pull: Any, tmp_path: Path, artifact: str
+) -> None:
     fake, base, fork, number, head = fork_pull
     payload = workflow_run(fake, base, fork, head)
     report = json.loads(REPORT.read_text())
@@ -124,10 +147,17 @@ def test_publish_refuses_an_artifact_that_is_not_a_driftbot_report(fork_pull: An
     assert fake.comments(base, number) == [] and fake.statuses(base, head) == []
 
 
-@pytest.mark.parametrize("path", ["/github/workspace/backend/conftest.py", "/github/workspace/setup.py",
-                                  "/github/workspace/backend/migrations/versions/x\n::error::forged.py"])
-def test_publish_refuses_a_migration_path_outside_the_versions_directory(fork_pull: Any, tmp_path: Path,
-                                                                         path: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/github/workspace/backend/conftest.py",
+        "/github/workspace/setup.py",
+        "/github/workspace/backend/migrations/versions/x\n::error::forged.py",
+    ],
+)
+def test_publish_refuses_a_migration_path_outside_the_versions_directory(
+    fork_pull: Any, tmp_path: Path, path: str
+) -> None:
     """The artifact picks the file the comment offers: only a migration in the versions directory."""
     fake, base, fork, number, head = fork_pull
     payload = workflow_run(fake, base, fork, head)
@@ -181,10 +211,20 @@ def commented_pull(fake_github: FakeGitHub) -> tuple[FakeGitHub, Repo, int, str,
 def command_event(fake: FakeGitHub, base: Repo, number: int, user: str) -> dict[str, Any]:
     command = fake.add_comment(base, number, user, "/driftbot commit")
     who = fake.world.user(user)  # the account as GitHub's payload names it: login, id, type
-    return event_payload("issue_comment_created.json", **{
-        "comment.id": command.id, "comment.body": command.body, "comment.user.login": user,
-        "comment.user.id": who.id, "comment.user.type": who.type, "sender.login": user, "sender.id": who.id,
-        "sender.type": who.type, "issue.number": number})
+    return event_payload(
+        "issue_comment_created.json",
+        **{
+            "comment.id": command.id,
+            "comment.body": command.body,
+            "comment.user.login": user,
+            "comment.user.id": who.id,
+            "comment.user.type": who.type,
+            "sender.login": user,
+            "sender.id": who.id,
+            "sender.type": who.type,
+            "issue.number": number,
+        },
+    )
 
 
 def test_commit_mode_commits_for_a_writer(commented_pull: Any, tmp_path: Path) -> None:

@@ -49,9 +49,12 @@ def kept_server() -> Iterator[tuple[Server, Path, int]]:
     url, version = json.loads(holder.stdout.readline())
     server = Server(make_url(url), "local", version)
     port = server.admin_url.port
-    workdir = next(d for d in cleanup.work_directories()
-                   if (d / "data" / "postmaster.pid").is_file()
-                   and (d / "data" / "postmaster.pid").read_text().splitlines()[3] == str(port))
+    workdir = next(
+        d
+        for d in cleanup.work_directories()
+        if (d / "data" / "postmaster.pid").is_file()
+        and (d / "data" / "postmaster.pid").read_text().splitlines()[3] == str(port)
+    )
     yield server, workdir, holder.pid
     holder.stdin.close()
     holder.wait(timeout=30)
@@ -61,8 +64,11 @@ def kept_server() -> Iterator[tuple[Server, Path, int]]:
 
 def names(server: Server, catalog: str) -> set[str]:
     """The driftbot_* roles (catalog "role") or databases ("database") on the server."""
-    query = ("SELECT rolname FROM pg_roles WHERE rolname LIKE 'driftbot%'" if catalog == "role"
-             else "SELECT datname FROM pg_database WHERE datname LIKE 'driftbot%'")
+    query = (
+        "SELECT rolname FROM pg_roles WHERE rolname LIKE 'driftbot%'"
+        if catalog == "role"
+        else "SELECT datname FROM pg_database WHERE datname LIKE 'driftbot%'"
+    )
     with psycopg.connect(libpq(server.admin_url)) as conn:
         return {str(r) for (r,) in conn.execute(query)}  # type: ignore[arg-type]
 
@@ -70,8 +76,13 @@ def names(server: Server, catalog: str) -> set[str]:
 def crashed_run(server: Server) -> tuple[str, str]:
     """The role and the database of a run that was killed (SIGKILL: no finally ran)."""
     url = server.admin_url.render_as_string(hide_password=False)
-    done = subprocess.run([sys.executable, "-c", CRASH], input=json.dumps([url, server.version]),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", CRASH],
+        input=json.dumps([url, server.version]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == -9, done.stderr
     role, database = json.loads(done.stdout)
     return role, database
@@ -79,6 +90,7 @@ def crashed_run(server: Server) -> tuple[str, str]:
 
 def run_cleanup(monkeypatch: pytest.MonkeyPatch, workdir: Path, dry_run: bool) -> int:
     """`driftbot cleanup` on this work directory only (the machine's other runs are not this test's)."""
+
     def no_engine(timeout: float) -> None:
         raise InfrastructureError("not this test's containers")
 
@@ -88,14 +100,18 @@ def run_cleanup(monkeypatch: pytest.MonkeyPatch, workdir: Path, dry_run: bool) -
 
 
 def test_cleanup_drops_a_killed_runs_role_and_its_database_on_a_kept_server(
-        kept_server: tuple[Server, Path, int], monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    kept_server: tuple[Server, Path, int], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     server, workdir, owner = kept_server
     admin = server.admin_url.render_as_string(hide_password=False)
     role, database = crashed_run(server)
     other_host = ROLE_COMMENT.format(pid=2**22 + 1, host="another-machine")
-    sql(admin, 'CREATE ROLE "driftbot_by_hand"',  # no comment of driftbot's: not one it made
-        'CREATE ROLE "driftbot_elsewhere"', f"COMMENT ON ROLE \"driftbot_elsewhere\" IS '{other_host}'")
+    sql(
+        admin,
+        'CREATE ROLE "driftbot_by_hand"',  # no comment of driftbot's: not one it made
+        'CREATE ROLE "driftbot_elsewhere"',
+        f"COMMENT ON ROLE \"driftbot_elsewhere\" IS '{other_host}'",
+    )
     with scratch_role(server) as running:  # a run that goes on (this process)
         assert {role, running.name} <= names(server, "role") and database in names(server, "database")
 

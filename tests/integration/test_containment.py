@@ -40,10 +40,13 @@ UrlSettings = Callable[..., Settings]
 @pytest.fixture
 def canary(pg_server: Server) -> Iterator[Database]:
     """The user's real database: rows that a migration run against it would destroy."""
-    yield from scratch_database_with(pg_server, "canary",
-                         "CREATE TABLE canary_rows (id int PRIMARY KEY, note text)",
-                         "INSERT INTO canary_rows VALUES (1, 'keep me'), (2, 'and me')",
-                         "CREATE TABLE users (id int PRIMARY KEY, email varchar(255) NOT NULL)")
+    yield from scratch_database_with(
+        pg_server,
+        "canary",
+        "CREATE TABLE canary_rows (id int PRIMARY KEY, note text)",
+        "INSERT INTO canary_rows VALUES (1, 'keep me'), (2, 'and me')",
+        "CREATE TABLE users (id int PRIMARY KEY, email varchar(255) NOT NULL)",
+    )
 
 
 def point_everything_at(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,10 +54,18 @@ def point_everything_at(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     url = make_url(db.url)
     for name in ("APP_DB_URL", "DATABASE_URL", "SQLALCHEMY_DATABASE_URI"):
         monkeypatch.setenv(name, db.url)
-    for name, value in (("POSTGRES_HOST", url.host), ("POSTGRES_PORT", url.port), ("POSTGRES_USER", url.username),
-                        ("POSTGRES_PASSWORD", url.password), ("POSTGRES_DB", url.database),
-                        ("PGHOST", url.host), ("PGPORT", url.port), ("PGUSER", url.username),
-                        ("PGPASSWORD", url.password), ("PGDATABASE", url.database)):
+    for name, value in (
+        ("POSTGRES_HOST", url.host),
+        ("POSTGRES_PORT", url.port),
+        ("POSTGRES_USER", url.username),
+        ("POSTGRES_PASSWORD", url.password),
+        ("POSTGRES_DB", url.database),
+        ("PGHOST", url.host),
+        ("PGPORT", url.port),
+        ("PGUSER", url.username),
+        ("PGPASSWORD", url.password),
+        ("PGDATABASE", url.database),
+    ):
         monkeypatch.setenv(name, str(value))
 
 
@@ -75,19 +86,26 @@ def assert_drift_found_and_fixed(report: Report) -> None:
     assert report.suggestion is not None and report.suggestion.verified, report.suggestion
 
 
-PATTERNS = ["contained_set_main_option", "contained_settings_object", "contained_cached_engine",
-            "contained_async_engine", "contained_sqlite_default"]
+PATTERNS = [
+    "contained_set_main_option",
+    "contained_settings_object",
+    "contained_cached_engine",
+    "contained_async_engine",
+    "contained_sqlite_default",
+]
 
 
 @pytest.mark.parametrize("scenario", PATTERNS)
 def test_project_code_that_finds_its_own_database_only_reaches_scratch(
-        scenario: str, canary: Database, url_settings: UrlSettings, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario: str, canary: Database, url_settings: UrlSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = project_for(scenario, tmp_path / "project")
     if scenario == "contained_settings_object":  # the pieces come from a .env file only
         url = make_url(canary.url)
-        (project / ".env").write_text(f"POSTGRES_HOST={url.host}\nPOSTGRES_PORT={url.port}\nPOSTGRES_USER={url.username}\n"
-                                      f"POSTGRES_PASSWORD={url.password}\nPOSTGRES_DB={url.database}\n")
+        (project / ".env").write_text(
+            f"POSTGRES_HOST={url.host}\nPOSTGRES_PORT={url.port}\nPOSTGRES_USER={url.username}\n"
+            f"POSTGRES_PASSWORD={url.password}\nPOSTGRES_DB={url.database}\n"
+        )
         monkeypatch.setenv("APP_DB_URL", canary.url)
     else:
         point_everything_at(canary, monkeypatch)
@@ -113,7 +131,8 @@ def test_project_code_that_finds_its_own_database_only_reaches_scratch(
 
 
 def test_a_raw_connection_from_database_url_goes_to_scratch(
-        canary: Database, url_settings: UrlSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    canary: Database, url_settings: UrlSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = project_for("contained_raw_database_url", tmp_path / "project")
     point_everything_at(canary, monkeypatch)
     before = canary.dump()
@@ -126,7 +145,8 @@ def test_a_raw_connection_from_database_url_goes_to_scratch(
 
 
 def test_a_raw_connection_elsewhere_is_refused_naming_the_file_and_target(
-        canary: Database, url_settings: UrlSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    canary: Database, url_settings: UrlSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = project_for("contained_raw_other_url", tmp_path / "project")
     point_everything_at(canary, monkeypatch)
     before = canary.dump()
@@ -141,7 +161,8 @@ def test_a_raw_connection_elsewhere_is_refused_naming_the_file_and_target(
 
 
 def test_a_password_with_url_characters_reaches_env_py_as_alembic_would_pass_it(
-        pg_server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`@ ! % : /` in the server's password: sqlalchemy.url and DATABASE_URL both carry it intact."""
     monkeypatch.setenv("DRIFTBOT_SERVER_SNAPSHOTS", "0")  # a kept copy would be the role's: the role is dropped below
     password = "p@ss!w%rd:/x"
@@ -166,7 +187,8 @@ def test_a_password_with_url_characters_reaches_env_py_as_alembic_would_pass_it(
 
 
 def test_a_password_in_a_query_parameter_is_never_printed(
-        pg_server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pg_server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = pg_server.admin_url
     query_url = f"postgresql://{url.username}@{url.host}:{url.port}/postgres?password={url.password}"
     project = project_for("contained_records_url", tmp_path / "project")
@@ -187,17 +209,23 @@ def live(pg_server: Server) -> Iterator[Database]:
 
 
 def test_detect_never_runs_project_code_on_the_live_database(
-        live: Database, canary: Database, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    live: Database, canary: Database, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = project_for("contained_set_main_option", tmp_path / "project")
-    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=project, check=True, capture_output=True,
-                   env={**os.environ, "APP_DB_URL": live.url}, timeout=120)  # production, deployed by alembic
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "APP_DB_URL": live.url},
+        timeout=120,
+    )  # production, deployed by alembic
     point_everything_at(canary, monkeypatch)
     monkeypatch.setenv("DATABASE_URL", live.url)  # the user's shell names production too
     monkeypatch.setenv("APP_DB_URL", live.url)
     live_before, canary_before = live.dump(), canary.dump()
 
-    settings = Settings(project_dir=project, postgres="url").replace(
-        database_url=Secret(pg_url))
+    settings = Settings(project_dir=project, postgres="url").replace(database_url=Secret(pg_url))
     report = run_detect(settings, live_target(live.url), fix=True)
 
     assert live.dump() == live_before and canary.dump() == canary_before

@@ -41,7 +41,8 @@ def found(report: Report) -> list[tuple[str, str]]:
 
 
 def test_suggestion_without_script_py_mako_uses_alembics_generic_template(
-        make_project: Make, url_settings: UrlSettings) -> None:
+    make_project: Make, url_settings: UrlSettings
+) -> None:
     project = make_project("corpus_no_mako")
     (project / "migrations" / "script.py.mako").unlink()
 
@@ -61,7 +62,8 @@ def test_suggestion_without_script_py_mako_uses_alembics_generic_template(
 
 
 def test_relative_script_location_resolved_against_the_ini_s_parent_directories(
-        make_project: Make, url_settings: UrlSettings, caplog: pytest.LogCaptureFixture) -> None:
+    make_project: Make, url_settings: UrlSettings, caplog: pytest.LogCaptureFixture
+) -> None:
     project = make_project("corpus_relative_script_location")
     ini = project / "pkg" / "db_migrations" / "alembic.ini"
 
@@ -74,12 +76,12 @@ def test_relative_script_location_resolved_against_the_ini_s_parent_directories(
     assert report.suggestion is not None and report.suggestion.verified, report.suggestion  # its own config too
     assert report.project is not None
     assert Path(report.project.script_location) == (project / "pkg" / "db_migrations").resolve()
-    assert any("pkg/db_migrations" in r.getMessage() and str(project.resolve()) in r.getMessage()
-               for r in caplog.records), [r.getMessage() for r in caplog.records]
+    assert any(
+        "pkg/db_migrations" in r.getMessage() and str(project.resolve()) in r.getMessage() for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]
 
 
-def test_script_location_that_exists_nowhere_is_still_an_error(
-        make_project: Make, url_settings: UrlSettings) -> None:
+def test_script_location_that_exists_nowhere_is_still_an_error(make_project: Make, url_settings: UrlSettings) -> None:
     project = make_project("corpus_relative_script_location")
     ini = project / "pkg" / "db_migrations" / "alembic.ini"
     ini.write_text(ini.read_text().replace("script_location = pkg/db_migrations", "script_location = pkg/nowhere"))
@@ -94,7 +96,8 @@ def test_script_location_that_exists_nowhere_is_still_an_error(
 
 
 def test_alembic_ini_without_script_location_is_an_error_naming_the_flag(
-        make_project: Make, url_settings: UrlSettings) -> None:
+    make_project: Make, url_settings: UrlSettings
+) -> None:
     project = make_project("corpus_no_script_location")
 
     report = run_check(url_settings(project, config_file=project / "migrations" / "alembic.ini", suggest=False))
@@ -106,8 +109,11 @@ def test_alembic_ini_without_script_location_is_an_error_naming_the_flag(
 def test_script_location_flag_sets_it(make_project: Make, url_settings: UrlSettings) -> None:
     project = make_project("corpus_no_script_location")
 
-    report = run_check(url_settings(project, config_file=project / "migrations" / "alembic.ini",
-                                    script_location=project / "migrations"))
+    report = run_check(
+        url_settings(
+            project, config_file=project / "migrations" / "alembic.ini", script_location=project / "migrations"
+        )
+    )
 
     assert report.error is None, report.error
     assert applied(report) == ["0001"]
@@ -146,7 +152,8 @@ def test_env_py_setting_version_locations_at_run_time(make_project: Make, url_se
 
 
 def test_a_later_revision_needing_a_base_schema_asks_for_baseline(
-        make_project: Make, url_settings: UrlSettings) -> None:
+    make_project: Make, url_settings: UrlSettings
+) -> None:
     project = make_project("corpus_second_revision_needs_base")
 
     report = run_check(url_settings(project, suggest=False))
@@ -157,10 +164,10 @@ def test_a_later_revision_needing_a_base_schema_asks_for_baseline(
     assert "--baseline" in report.error.hint and "0002" in report.error.hint
 
 
-@pytest.mark.parametrize("baseline", ["initial_models:metadata", "initial_models:Base",
-                                      "initial_models:Base.metadata"])
+@pytest.mark.parametrize("baseline", ["initial_models:metadata", "initial_models:Base", "initial_models:Base.metadata"])
 def test_baseline_names_a_metadata_or_declarative_base(
-        make_project: Make, url_settings: UrlSettings, baseline: str) -> None:
+    make_project: Make, url_settings: UrlSettings, baseline: str
+) -> None:
     project = make_project("corpus_second_revision_needs_base")
 
     report = run_check(url_settings(project, baseline=baseline, suggest=False))
@@ -171,7 +178,8 @@ def test_baseline_names_a_metadata_or_declarative_base(
 
 
 def test_baseline_of_the_current_models_is_named_when_a_revision_collides_with_it(
-        make_project: Make, url_settings: UrlSettings) -> None:
+    make_project: Make, url_settings: UrlSettings
+) -> None:
     """buildbot: `--baseline buildbot.db.model:Model.metadata` (the current models) makes revision 060 fail with
     DuplicateTable; the hint says why, instead of `fix the migration`."""
     project = make_project("corpus_second_revision_needs_base")
@@ -196,8 +204,7 @@ def test_flask_migrate_env_py_without_an_app_names_the_flag(make_project: Make, 
     assert "--flask-app" in report.error.hint
 
 
-def test_flask_app_flag_runs_env_py_in_the_application_s_context(
-        make_project: Make, url_settings: UrlSettings) -> None:
+def test_flask_app_flag_runs_env_py_in_the_application_s_context(make_project: Make, url_settings: UrlSettings) -> None:
     project = make_project("corpus_flask_app")
 
     report = run_check(url_settings(project, flask_app="app:create_app"))
@@ -206,8 +213,9 @@ def test_flask_app_flag_runs_env_py_in_the_application_s_context(
     assert applied(report) == ["0001"]
     assert found(report) == [("column_missing", "public.users.display_name")]
     assert report.suggestion is not None and report.suggestion.verified, report.suggestion
-    assert any(r.requested.startswith("postgresql+psycopg://app@db.invalid") for r in report.redirects), \
+    assert any(r.requested.startswith("postgresql+psycopg://app@db.invalid") for r in report.redirects), (
         report.redirects
+    )
 
 
 def test_flask_app_that_migrates_itself_needs_no_metadata_flag(make_project: Make, url_settings: UrlSettings) -> None:
@@ -223,7 +231,8 @@ def test_flask_app_that_migrates_itself_needs_no_metadata_flag(make_project: Mak
 
 
 def test_flask_app_that_migrates_itself_without_a_flask_sqlalchemy_db_names_metadata(
-        make_project: Make, url_settings: UrlSettings) -> None:
+    make_project: Make, url_settings: UrlSettings
+) -> None:
     project = make_project("corpus_flask_app_migrates_itself")
     models = project / "models.py"
     models.write_text(models.read_text().replace("db = SQLAlchemy()", "db = SQLAlchemy()\nother_db = SQLAlchemy()"))
@@ -248,7 +257,8 @@ def test_flask_app_that_is_not_one(make_project: Make, url_settings: UrlSettings
 
 
 def test_env_py_leaving_its_connection_open_still_gets_a_verified_suggestion(
-        make_project: Make, url_settings: UrlSettings) -> None:
+    make_project: Make, url_settings: UrlSettings
+) -> None:
     project = make_project("corpus_leaked_connection")
 
     report = run_check(url_settings(project))

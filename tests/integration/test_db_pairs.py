@@ -76,26 +76,35 @@ def expected(case: str) -> list[str]:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_detect_names_every_object_that_differs(case: str, tmp_path: Path, pg_url: str,
-                                                 live_from: Callable[[str], str]) -> None:
+def test_detect_names_every_object_that_differs(
+    case: str, tmp_path: Path, pg_url: str, live_from: Callable[[str], str]
+) -> None:
     live_url = live_from((PAIRS / case / "a.sql").read_text())
     settings = Settings(project_dir=pair_project(case, tmp_path), postgres="url", database_url=Secret(pg_url))
 
     report = run_detect(settings, live_target(live_url))
 
     assert report.error is None, report.error
-    named = sorted(f"{f.kind} {f.object}" for f in report.findings
-                   if f.classification == "changed_outside_migrations" and f.is_drift)
+    named = sorted(
+        f"{f.kind} {f.object}"
+        for f in report.findings
+        if f.classification == "changed_outside_migrations" and f.is_drift
+    )
     assert named == expected(case)
     assert report.live is not None and report.live.state == "up_to_date"
 
 
 # --- who has an opinion ------------------------------------------------------------------------------
 
-OBJECTS = ["comment_missing view public.rich", "function_missing public.no_negative()",
-           "grant_missing public.accounts TO PUBLIC", "policy_missing public.accounts.visible",
-           "row_security_missing public.accounts", "trigger_missing public.accounts.accounts_no_negative",
-           "view_missing public.rich"]
+OBJECTS = [
+    "comment_missing view public.rich",
+    "function_missing public.no_negative()",
+    "grant_missing public.accounts TO PUBLIC",
+    "policy_missing public.accounts.visible",
+    "row_security_missing public.accounts",
+    "trigger_missing public.accounts.accounts_no_negative",
+    "view_missing public.rich",
+]
 
 
 def test_check_never_reports_what_models_cannot_declare(check_fixture: Callable[..., Report]) -> None:
@@ -107,10 +116,12 @@ def test_check_never_reports_what_models_cannot_declare(check_fixture: Callable[
 
 
 def test_detect_names_them_when_the_live_database_lacks_them(
-        make_project: Callable[[str], Path], pg_url: str, live_from: Callable[[str], str]) -> None:
+    make_project: Callable[[str], Path], pg_url: str, live_from: Callable[[str], str]
+) -> None:
     live_url = live_from("CREATE TABLE public.accounts (id serial PRIMARY KEY, balance integer NOT NULL)")
-    settings = Settings(project_dir=make_project("objects_only_in_migrations"), postgres="url",
-                        database_url=Secret(pg_url))
+    settings = Settings(
+        project_dir=make_project("objects_only_in_migrations"), postgres="url", database_url=Secret(pg_url)
+    )
 
     report = run_detect(settings, live_target(live_url))
 
@@ -119,7 +130,10 @@ def test_detect_names_them_when_the_live_database_lacks_them(
     assert {f.classification for f in report.findings} == {"changed_outside_migrations"}
     [view] = [f for f in report.findings if f.kind == "view_missing"]
     assert (view.live, view.models) == (None, None)
-    assert view.migrations == "CREATE VIEW public.rich AS SELECT accounts.id\n   FROM accounts\n  WHERE (accounts.balance > 1000)"
+    assert (
+        view.migrations
+        == "CREATE VIEW public.rich AS SELECT accounts.id\n   FROM accounts\n  WHERE (accounts.balance > 1000)"
+    )
 
 
 # --- toward the migrations: undo the hand changes, converge --------------------------------------------
@@ -130,17 +144,33 @@ UNDONE = [c for c in CASES if all(line.split()[0].rsplit("_", 1)[0] in OBJECT_TY
 def pg_dump(server: Server, url: URL) -> str:
     """The schema as pg_dump writes it, owners and the per-run \\restrict key aside."""
     pg_dump = client_bindir(server.major, server.major) / "pg_dump"
-    out = subprocess.run([str(pg_dump), "--schema-only", "--no-owner", "--no-sync", "--restrict-key=driftbot",
-                          f"--dbname={libpq_conninfo(url)}"], capture_output=True, text=True, check=True,
-                         timeout=60).stdout
-    keep = [line for line in out.splitlines() if line.strip() and not line.startswith(("--", "SET ", "SELECT pg_catalog."))]
+    out = subprocess.run(
+        [
+            str(pg_dump),
+            "--schema-only",
+            "--no-owner",
+            "--no-sync",
+            "--restrict-key=driftbot",
+            f"--dbname={libpq_conninfo(url)}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    keep = [
+        line for line in out.splitlines() if line.strip() and not line.startswith(("--", "SET ", "SELECT pg_catalog."))
+    ]
     return "\n".join(keep)
 
 
 @pytest.mark.parametrize("case", UNDONE)
 def test_fix_to_migrations_converges(case: str, pg_server: Server) -> None:
-    with scratch_role(pg_server) as role, scratch_database(pg_server, "live", owner=role) as live, \
-            scratch_database(pg_server, "m") as built:
+    with (
+        scratch_role(pg_server) as role,
+        scratch_database(pg_server, "live", owner=role) as live,
+        scratch_database(pg_server, "m") as built,
+    ):
         as_role = role.url(live)
         # the live side is the role's own, as a restored copy of production is (never a superuser's)
         with psycopg.connect(libpq_conninfo(as_role), autocommit=True) as conn:
@@ -162,18 +192,20 @@ def test_fix_to_migrations_converges(case: str, pg_server: Server) -> None:
         if not not_undone:
             assert bool(undo.statements) == bool(expected(case))  # nothing to undo: nothing done
             assert script(undo).startswith("-- driftbot") or not undo.statements
-            assert pg_dump(pg_server, as_role).replace(role.name, "OWNER") == \
-                pg_dump(pg_server, built).replace(str(pg_server.admin_url.username), "OWNER")
+            assert pg_dump(pg_server, as_role).replace(role.name, "OWNER") == pg_dump(pg_server, built).replace(
+                str(pg_server.admin_url.username), "OWNER"
+            )
 
 
 def test_detect_fix_to_migrations_writes_sql_that_undoes_the_hand_changes(
-        make_project: Callable[[str], Path], pg_server: Server, pg_url: str,
-        live_from: Callable[[str], str]) -> None:
+    make_project: Callable[[str], Path], pg_server: Server, pg_url: str, live_from: Callable[[str], str]
+) -> None:
     live_url = live_from(
         "CREATE TABLE public.accounts (id serial PRIMARY KEY, balance integer NOT NULL);"
         "CREATE FUNCTION public.audit() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;"
         "CREATE TRIGGER accounts_audit AFTER UPDATE ON public.accounts FOR EACH ROW EXECUTE FUNCTION public.audit();"
-        "GRANT INSERT ON public.accounts TO PUBLIC;")
+        "GRANT INSERT ON public.accounts TO PUBLIC;"
+    )
     project = make_project("objects_only_in_migrations")
     settings = Settings(project_dir=project, postgres="url", database_url=Secret(pg_url), suggest=False)
     before = pg_dump(pg_server, make_url(live_url))
@@ -201,16 +233,12 @@ def test_detect_fix_to_migrations_writes_sql_that_undoes_the_hand_changes(
 # --- toward the live database: adopt the hand changes as a revision -------------------------------------
 
 # pairs no revision of driftbot's can adopt, and what detect says instead of writing one
-NOT_ADOPTED = {
-    "partition_key_changed": "partition_key public.events",
-}
+NOT_ADOPTED = {"partition_key_changed": "partition_key public.events"}
 
 
 # what pg_dump still writes otherwise after the revision: no ALTER makes a column that a table has of
 # its own an inherited one only (attislocal), so the adopted child keeps `id` as its own column too
-STILL_DUMPED = {
-    "inherits_by_hand": "    id integer,\n",
-}
+STILL_DUMPED = {"inherits_by_hand": "    id integer,\n"}
 
 
 def migrated(project: Path, url: URL) -> None:
@@ -223,7 +251,8 @@ def migrated(project: Path, url: URL) -> None:
 
 @pytest.mark.parametrize("case", CASES)
 def test_fix_to_live_makes_the_migrations_build_the_live_database(
-        case: str, tmp_path: Path, pg_server: Server, pg_url: str, live_from: Callable[[str], str]) -> None:
+    case: str, tmp_path: Path, pg_server: Server, pg_url: str, live_from: Callable[[str], str]
+) -> None:
     live_url = live_from((PAIRS / case / "a.sql").read_text())
     project = pair_project(case, tmp_path)
     versions = project / "migrations" / "versions"

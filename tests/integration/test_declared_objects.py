@@ -16,7 +16,10 @@ def test_check_reports_the_declared_view_the_migrations_lack(check_fixture: Call
     assert [f"{f.kind} {f.object}" for f in report.findings] == ["view_missing public.rich"]
     [view] = report.findings
     assert view.migrations is None
-    assert view.models == "CREATE VIEW public.rich AS SELECT accounts.id\n   FROM accounts\n  WHERE (accounts.balance > 1000)"
+    assert (
+        view.models
+        == "CREATE VIEW public.rich AS SELECT accounts.id\n   FROM accounts\n  WHERE (accounts.balance > 1000)"
+    )
     assert (report.status, report.exit_code) == ("drift", 1)
 
 
@@ -44,7 +47,8 @@ def test_the_verified_suggestion_creates_the_declared_view(check_fixture: Callab
 
 
 def test_a_projects_declarations_do_not_reach_the_next_run_in_the_same_process(
-        check_fixture: Callable[..., Report]) -> None:
+    check_fixture: Callable[..., Report],
+) -> None:
     # alembic_utils keeps its registry in its installed module, which outlives the project's modules:
     # left registered, its comparator put the view into the next project's suggestion, which failed
     check_fixture("declared_view_missing", suggest=False)

@@ -57,8 +57,13 @@ def test_the_server_has_postgresql_defaults(default_server: Server) -> None:
 def test_a_project_that_would_exhaust_the_lock_table_passes(default_server: Server, tmp_path: Path) -> None:
     project = tmp_path / "project"
     generate(1000, 3, project)
-    settings = Settings(project_dir=project, postgres="url", suggest=False, cache=False,
-                        database_url=Secret(default_server.admin_url.render_as_string(hide_password=False)))
+    settings = Settings(
+        project_dir=project,
+        postgres="url",
+        suggest=False,
+        cache=False,
+        database_url=Secret(default_server.admin_url.render_as_string(hide_password=False)),
+    )
     report = run_check(settings)
     assert report.error is None, report.error
     assert report.exit_code == 0 and report.findings == ()  # the generated project has no drift

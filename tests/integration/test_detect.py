@@ -53,6 +53,7 @@ UrlSettings = Callable[..., Settings]
 
 # --- a live database and how it gets there ---------------------------------------------------------------
 
+
 @pytest.fixture
 def live_url(pg_server: Server) -> Iterator[str]:
     """A fresh database on the session's server, standing in for production."""
@@ -68,18 +69,27 @@ def alembic(project: Path, url: str, *args: str) -> None:
     ini = (project / "alembic.ini").read_text()
     deploy = project / "deploy.ini"
     deploy.write_text(ini.replace("postgresql+psycopg://localhost/placeholder", url.replace("%", "%%")))
-    subprocess.run([sys.executable, "-m", "alembic", "-c", str(deploy), *args], cwd=project, check=True,
-                   capture_output=True, text=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(deploy), *args],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def drifted_production(make_project: MakeProject, url: str) -> Path:
     """live_three_way at 0001 (0002 pending), a hotfix index and a widened column made by hand, some rows."""
     project = make_project("live_three_way")
     alembic(project, url, "upgrade", "0001")
-    sql(url, "CREATE INDEX hotfix_orders_total ON orders (total)",
+    sql(
+        url,
+        "CREATE INDEX hotfix_orders_total ON orders (total)",
         "ALTER TABLE users ALTER email TYPE varchar(320)",
         "INSERT INTO users (email) VALUES ('ada@example.com'), ('grace@example.com')",
-        "INSERT INTO orders (user_id, total) SELECT id, 9.99 FROM users")
+        "INSERT INTO orders (user_id, total) SELECT id, 9.99 FROM users",
+    )
     return project
 
 
@@ -88,8 +98,14 @@ def dump(url: str, server: Server) -> str:
     parsed = make_url(url)
     env = {**os.environ, "PGPASSWORD": str(parsed.password)}
     pg_dump = client_bindir(server.major, server.major) / "pg_dump"
-    out = subprocess.run([str(pg_dump), "--no-sync", f"--dbname={libpq(parsed.set(password=None))}"],
-                         capture_output=True, text=True, env=env, check=True, timeout=60).stdout
+    out = subprocess.run(
+        [str(pg_dump), "--no-sync", f"--dbname={libpq(parsed.set(password=None))}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    ).stdout
     return "\n".join(line for line in out.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
 
 
@@ -130,8 +146,10 @@ def load_models(project: Path) -> object:
 
 # --- the three-way comparison --------------------------------------------------------------------------
 
+
 def test_live_database_at_the_heads_matching_the_models_is_in_line(
-        make_project: MakeProject, url_settings: UrlSettings, live_url: str) -> None:
+    make_project: MakeProject, url_settings: UrlSettings, live_url: str
+) -> None:
     project = make_project("clean_everything")  # enums, identity, checks, partial and expression indexes
     alembic(project, live_url, "upgrade", "heads")
 
@@ -146,7 +164,8 @@ def test_live_database_at_the_heads_matching_the_models_is_in_line(
 
 
 def test_each_difference_is_classified_three_ways(
-        make_project: MakeProject, url_settings: UrlSettings, live_url: str) -> None:
+    make_project: MakeProject, url_settings: UrlSettings, live_url: str
+) -> None:
     project = drifted_production(make_project, live_url)
 
     report = run_detect(url_settings(project), target(live_url))
@@ -162,18 +181,28 @@ def test_each_difference_is_classified_three_ways(
     }
     # each finding carries the live database's, the migrations' (heads) and the models' definitions
     assert by_object(report, "column_type_changed", "public.users.email") == (
-        "character varying(320)", "character varying(255)", "character varying(255)")
+        "character varying(320)",
+        "character varying(255)",
+        "character varying(255)",
+    )
     assert by_object(report, "column_missing", "public.users.nickname") == (
-        None, "character varying(50)", "character varying(50)")
+        None,
+        "character varying(50)",
+        "character varying(50)",
+    )
     assert by_object(report, "column_missing", "public.users.created_at") == (
-        None, None, "timestamp with time zone NOT NULL DEFAULT now()")
+        None,
+        None,
+        "timestamp with time zone NOT NULL DEFAULT now()",
+    )
     live, migrations, models = by_object(report, "index_extra", "public.orders.hotfix_orders_total")
     assert live == "CREATE INDEX hotfix_orders_total ON public.orders USING btree (total)"
     assert (migrations, models) == (None, None)
     assert report.live is not None
     assert report.live.state == "behind" and report.live.current == ("0001",) and report.live.heads == ("0002",)
     assert [(p.revision, p.message) for p in report.live.pending] == [
-        ("0002", "add users.nickname and an index on orders.user_id")]
+        ("0002", "add users.nickname and an index on orders.user_id")
+    ]
     assert report.live.database == mask_url(live_url) and password_of(live_url) not in report.live.database
 
     data = json.loads(to_json(report))
@@ -183,14 +212,17 @@ def test_each_difference_is_classified_three_ways(
     assert "behind by 1 revision(s)" in text_report
     assert "Changed outside migrations" in text_report and "Models ahead of migrations" in text_report
     markdown = render_markdown(report)
-    assert ("| `public.users.email` | column\\_type\\_changed | `character varying(320)` | "
-            "`character varying(255)` | `character varying(255)` |") in markdown
+    assert (
+        "| `public.users.email` | column\\_type\\_changed | `character varying(320)` | "
+        "`character varying(255)` | `character varying(255)` |"
+    ) in markdown
     assert "#### Changed outside migrations" in markdown
     assert password_of(live_url) not in text_report + markdown
 
 
 def test_constant_defaults_are_settled_on_a_scratch_database(
-        make_project: MakeProject, url_settings: UrlSettings, live_url: str) -> None:
+    make_project: MakeProject, url_settings: UrlSettings, live_url: str
+) -> None:
     """numeric 1.0 / 1.00 / 1.000 are one value (IS NOT DISTINCT FROM, asked of the scratch M, never the
     live database): notes in all three directions; 1.0 vs 2.0 and a hand-made 3 stay drift."""
     project = make_project("default_not_distinct")
@@ -204,11 +236,13 @@ def test_constant_defaults_are_settled_on_a_scratch_database(
         ("changed_outside_migrations", "public.items.price", "info"),
         ("changed_outside_migrations", "public.items.qty", "high"),
         ("models_ahead_of_migrations", "public.items.price", "info"),
-        ("models_ahead_of_migrations", "public.items.qty", "high")]
+        ("models_ahead_of_migrations", "public.items.qty", "high"),
+    ]
 
 
 def test_a_live_database_without_a_version_table_is_at_the_base(
-        make_project: MakeProject, url_settings: UrlSettings, live_url: str) -> None:
+    make_project: MakeProject, url_settings: UrlSettings, live_url: str
+) -> None:
     project = make_project("live_three_way")
     alembic(project, live_url, "upgrade", "heads")
     sql(live_url, "DROP TABLE alembic_version")  # built by hand (or create_all) and never stamped
@@ -225,7 +259,8 @@ def test_a_live_database_without_a_version_table_is_at_the_base(
 
 
 def test_an_unknown_revision_is_reported_with_the_findings_and_exits_3(
-        make_project: MakeProject, url_settings: UrlSettings, live_url: str) -> None:
+    make_project: MakeProject, url_settings: UrlSettings, live_url: str
+) -> None:
     project = make_project("live_three_way")
     alembic(project, live_url, "upgrade", "heads")
     sql(live_url, "UPDATE alembic_version SET version_num = 'feedfacecafe'")
@@ -243,15 +278,34 @@ def test_an_unknown_revision_is_reported_with_the_findings_and_exits_3(
 
 # --- read-only, and the fix ----------------------------------------------------------------------------
 
+
 def test_detect_fix_leaves_the_live_database_byte_identical_and_writes_a_verified_migration(
-        make_project: MakeProject, pg_url: str, pg_server: Server, live_url: str, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    make_project: MakeProject,
+    pg_url: str,
+    pg_server: Server,
+    live_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     project = drifted_production(make_project, live_url)
     before = dump(live_url, pg_server)
     report_file = tmp_path / "drift-report.json"
 
-    code = main(["detect", str(project), "--database-url", live_url, "--scratch-database-url", pg_url,
-                 "--fix", "--format", "json", "-o", str(report_file)])
+    code = main(
+        [
+            "detect",
+            str(project),
+            "--database-url",
+            live_url,
+            "--scratch-database-url",
+            pg_url,
+            "--fix",
+            "--format",
+            "json",
+            "-o",
+            str(report_file),
+        ]
+    )
 
     out, err = capsys.readouterr()
     assert code == 1, out + err
@@ -261,7 +315,12 @@ def test_detect_fix_leaves_the_live_database_byte_identical_and_writes_a_verifie
     suggestion = data["suggestion"]
     assert suggestion["verified"] and suggestion["written"], suggestion
     assert [c["name"] for c in suggestion["checks"] if c["passed"]] == [
-        "upgrade", "no_drift", "downgrade", "downgrade_restores", "upgrade_again"]
+        "upgrade",
+        "no_drift",
+        "downgrade",
+        "downgrade_restores",
+        "upgrade_again",
+    ]
     assert suggestion["down_revision"] == ["0002"]  # after the pending revision
     fix = Path(suggestion["path"])
     assert fix.parent == project / "migrations" / "versions" and fix.is_file()
@@ -276,8 +335,11 @@ def test_detect_fix_leaves_the_live_database_byte_identical_and_writes_a_verifie
     copy_name = f"copy_{secrets.token_hex(4)}"
     models_name = f"models_{secrets.token_hex(4)}"
     base = make_url(live_url)
-    sql(libpq(pg_server.admin_url), f'CREATE DATABASE "{copy_name}" TEMPLATE "{base.database}"',
-        f'CREATE DATABASE "{models_name}"')
+    sql(
+        libpq(pg_server.admin_url),
+        f'CREATE DATABASE "{copy_name}" TEMPLATE "{base.database}"',
+        f'CREATE DATABASE "{models_name}"',
+    )
     copy_url = base.set(database=copy_name).render_as_string(hide_password=False)
     try:
         alembic(project, copy_url, "upgrade", "heads")
@@ -294,12 +356,16 @@ def test_detect_fix_leaves_the_live_database_byte_identical_and_writes_a_verifie
         engine.dispose()
         assert [f for f in diff_catalogs(upgraded, declared) if f.is_drift] == []
     finally:
-        sql(libpq(pg_server.admin_url), f'DROP DATABASE IF EXISTS "{copy_name}" WITH (FORCE)',
-            f'DROP DATABASE IF EXISTS "{models_name}" WITH (FORCE)')
+        sql(
+            libpq(pg_server.admin_url),
+            f'DROP DATABASE IF EXISTS "{copy_name}" WITH (FORCE)',
+            f'DROP DATABASE IF EXISTS "{models_name}" WITH (FORCE)',
+        )
 
 
 def test_fix_when_upgrade_heads_alone_brings_it_to_the_models(
-        make_project: MakeProject, url_settings: UrlSettings, live_url: str) -> None:
+    make_project: MakeProject, url_settings: UrlSettings, live_url: str
+) -> None:
     project = make_project("clean_everything")
     alembic(project, live_url, "upgrade", "0001")
 
@@ -313,7 +379,8 @@ def test_fix_when_upgrade_heads_alone_brings_it_to_the_models(
 
 
 def test_fix_reports_a_pending_revision_that_would_fail_on_the_live_database(
-        make_project: MakeProject, url_settings: UrlSettings, live_url: str) -> None:
+    make_project: MakeProject, url_settings: UrlSettings, live_url: str
+) -> None:
     project = make_project("live_three_way")
     alembic(project, live_url, "upgrade", "0001")
     sql(live_url, "ALTER TABLE users ADD COLUMN nickname varchar(50)")  # what 0002 adds, by hand
@@ -333,13 +400,20 @@ def test_every_live_connection_is_read_only_and_bounded(make_project: MakeProjec
     live = target(live_url, statement_timeout=0.5, lock_timeout=0.25)
 
     with read_only(live) as conn:
-        settings = conn.execute(text(
-            "SELECT current_setting('transaction_read_only'), current_setting('default_transaction_read_only'), "
-            "current_setting('statement_timeout'), current_setting('lock_timeout'), "
-            "current_setting('transaction_isolation'), current_setting('application_name')")).one()
+        settings = conn.execute(
+            text(
+                "SELECT current_setting('transaction_read_only'), current_setting('default_transaction_read_only'), "
+                "current_setting('statement_timeout'), current_setting('lock_timeout'), "
+                "current_setting('transaction_isolation'), current_setting('application_name')"
+            )
+        ).one()
         assert tuple(settings) == ("on", "on", "500ms", "250ms", "repeatable read", "driftbot")
-    for statement in ("CREATE TABLE intruder (id int)", "INSERT INTO alembic_version VALUES ('x')",
-                      "UPDATE alembic_version SET version_num = 'x'", "DROP INDEX ix_orders_user_id"):
+    for statement in (
+        "CREATE TABLE intruder (id int)",
+        "INSERT INTO alembic_version VALUES ('x')",
+        "UPDATE alembic_version SET version_num = 'x'",
+        "DROP INDEX ix_orders_user_id",
+    ):
         with pytest.raises(LiveDatabaseError, match="read-only transaction"), read_only(live) as conn:
             conn.execute(text(statement))
     with pytest.raises(LiveDatabaseError, match="read-only transaction"), read_only(live) as conn:
@@ -352,17 +426,21 @@ def test_every_live_connection_is_read_only_and_bounded(make_project: MakeProjec
 
 
 def test_reading_the_catalog_takes_no_locks_beyond_the_catalog_and_the_version_table(
-        make_project: MakeProject, live_url: str) -> None:
+    make_project: MakeProject, live_url: str
+) -> None:
     alembic(make_project("live_three_way"), live_url, "upgrade", "heads")
 
     with read_only(target(live_url)) as conn:
         read_catalog(conn)
         assert read_revisions(conn, ("public", "alembic_version")) == ("0002",)
-        locks = conn.execute(text(
-            "SELECT c.relname, n.nspname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE l.locktype = 'relation' AND l.pid = pg_backend_pid() AND l.database = "
-            "(SELECT oid FROM pg_database WHERE datname = current_database())")).all()
+        locks = conn.execute(
+            text(
+                "SELECT c.relname, n.nspname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE l.locktype = 'relation' AND l.pid = pg_backend_pid() AND l.database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        ).all()
     assert {mode for _, _, mode in locks} == {"AccessShareLock"}
     user_relations = {name for name, schema, _ in locks if schema != "pg_catalog"}
     # the version table and its primary key (planning the SELECT); no table, index or sequence of the application
@@ -371,7 +449,8 @@ def test_reading_the_catalog_takes_no_locks_beyond_the_catalog_and_the_version_t
 
 
 def test_a_lock_held_by_another_session_makes_it_give_up_not_wait(
-        make_project: MakeProject, live_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    make_project: MakeProject, live_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     project = make_project("live_three_way")
     alembic(project, live_url, "upgrade", "heads")
     with psycopg.connect(libpq(live_url)) as ddl:  # a migration holding its lock
@@ -388,8 +467,10 @@ def test_a_lock_held_by_another_session_makes_it_give_up_not_wait(
 
 # --- status --------------------------------------------------------------------------------------------
 
+
 def test_status_lists_the_pending_revisions_like_alembic(
-        make_project: MakeProject, live_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_project: MakeProject, live_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     project = make_project("live_three_way")
     alembic(project, live_url, "upgrade", "0001")
     report_file = tmp_path / "status.json"
@@ -399,8 +480,10 @@ def test_status_lists_the_pending_revisions_like_alembic(
     out, _ = capsys.readouterr()
     assert code == 1
     assert "public.alembic_version: 0001 · heads: 0002" in out
-    assert "0002  add users.nickname and an index on orders.user_id  " \
-           "(migrations/versions/0002_nickname_and_order_index.py)" in out
+    assert (
+        "0002  add users.nickname and an index on orders.user_id  "
+        "(migrations/versions/0002_nickname_and_order_index.py)" in out
+    )
     data = json.loads(report_file.read_text())
     jsonschema.validate(data, SCHEMA)
     assert data["live"]["state"] == "behind" and data["live"]["compared"] is False
@@ -413,7 +496,8 @@ def test_status_lists_the_pending_revisions_like_alembic(
 
 
 def test_status_finds_the_version_table_env_py_renames(
-        make_project: MakeProject, url_settings: UrlSettings, live_url: str) -> None:
+    make_project: MakeProject, url_settings: UrlSettings, live_url: str
+) -> None:
     project = make_project("version_table_custom")  # an online-only env.py: version_table="schema_migrations"
     alembic(project, live_url, "upgrade", "heads")
 
@@ -421,16 +505,21 @@ def test_status_finds_the_version_table_env_py_renames(
 
     assert report.live is not None
     assert (report.live.version_table, report.live.current, report.live.state) == (
-        "public.schema_migrations", ("0001",), "up_to_date")
+        "public.schema_migrations",
+        ("0001",),
+        "up_to_date",
+    )
     assert report.exit_code == 0
 
 
 # --- connection failures: one line, exit 4, no password --------------------------------------------------
 
+
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DRIFTBOT_", "PG")) and k != "DATABASE_URL"}
-    return subprocess.run([sys.executable, "-m", "driftbot", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "driftbot", *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
 
 
 @pytest.fixture
@@ -461,7 +550,8 @@ def silent_server() -> Iterator[int]:
 
 @pytest.mark.parametrize("case", ["bad_host", "bad_password", "timeout", "ssl_required_by_client"])
 def test_connection_failures_are_one_line_and_exit_4(
-        case: str, make_project: MakeProject, live_url: str, silent_server: int) -> None:
+    case: str, make_project: MakeProject, live_url: str, silent_server: int
+) -> None:
     project = make_project("live_three_way")
     url = make_url(live_url)
     secret = "s3cr3t-" + secrets.token_hex(6)
@@ -479,8 +569,14 @@ def test_connection_failures_are_one_line_and_exit_4(
     }
     command = "detect" if case == "bad_password" else "status"  # detect fails before any scratch work
     started = time.perf_counter()
-    result = run_cli(command, str(project), "--database-url", urls[case].render_as_string(hide_password=False),
-                     "--connect-timeout", "1")
+    result = run_cli(
+        command,
+        str(project),
+        "--database-url",
+        urls[case].render_as_string(hide_password=False),
+        "--connect-timeout",
+        "1",
+    )
 
     assert result.returncode == 4, result.stdout + result.stderr
     assert time.perf_counter() - started < 30
@@ -502,8 +598,14 @@ def test_a_server_that_requires_ssl_is_named_as_such(make_project: MakeProject) 
             # only unix-socket connections: a TCP client without SSL finds no entry, as with hostssl
             Path(str(hba[0])).write_text("local all all trust\n")
             conn.execute("SELECT pg_reload_conf()")
-        result = run_cli("status", str(project), "--database-url",
-                         server.admin_url.render_as_string(hide_password=False), "--connect-timeout", "2")
+        result = run_cli(
+            "status",
+            str(project),
+            "--database-url",
+            server.admin_url.render_as_string(hide_password=False),
+            "--connect-timeout",
+            "2",
+        )
 
     assert result.returncode == 4
     [line] = result.stderr.splitlines()
@@ -513,11 +615,15 @@ def test_a_server_that_requires_ssl_is_named_as_such(make_project: MakeProject) 
 
 def test_bad_urls_and_timeouts_are_usage_errors(make_project: MakeProject) -> None:
     project = make_project("live_three_way")
-    for args, message in ((["--database-url", "mysql://u:topsecret@h/db"], "must point at PostgreSQL"),
-                          (["--database-url", "not a url topsecret"], "not a valid database URL"),
-                          ([], "no live database given"),
-                          (["--database-url", "postgresql://u:topsecret@h/db", "--lock-timeout", "0"],
-                           "--lock-timeout must be a positive")):
+    for args, message in (
+        (["--database-url", "mysql://u:topsecret@h/db"], "must point at PostgreSQL"),
+        (["--database-url", "not a url topsecret"], "not a valid database URL"),
+        ([], "no live database given"),
+        (
+            ["--database-url", "postgresql://u:topsecret@h/db", "--lock-timeout", "0"],
+            "--lock-timeout must be a positive",
+        ),
+    ):
         result = run_cli("status", str(project), *args)
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and "topsecret" not in result.stderr

@@ -21,32 +21,60 @@ MakeProject = Callable[[str], Path]
 def live(pg_server: Server) -> Iterator[Callable[[], str]]:
     """Fresh databases on the session's server, standing in for production."""
     with ExitStack() as stack:
+
         def make() -> str:
             return stack.enter_context(scratch_database(pg_server, "live")).render_as_string(hide_password=False)
+
         yield make
 
 
 def deploy(project: Path, url: str) -> None:
     """`alembic upgrade head` as a deployment runs it."""
-    ini = (project / "alembic.ini").read_text().replace("postgresql+psycopg://localhost/placeholder",
-                                                         url.replace("%", "%%"))
+    ini = (
+        (project / "alembic.ini")
+        .read_text()
+        .replace("postgresql+psycopg://localhost/placeholder", url.replace("%", "%%"))
+    )
     (project / "deploy.ini").write_text(ini)
-    subprocess.run([sys.executable, "-m", "alembic", "-c", "deploy.ini", "upgrade", "head"], cwd=project,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", "deploy.ini", "upgrade", "head"],
+        cwd=project,
+        check=True,
+        capture_output=True,
+    )
 
 
 def detect(project: Path, live_url: str, pg_url: str, fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch) -> int:
     monkeypatch.setenv("GITHUB_REPOSITORY", "octo/shop")
     monkeypatch.setenv("GITHUB_TOKEN", fake.token)
     monkeypatch.setenv("GITHUB_API_URL", fake.url)
-    return main(["detect", str(project), "--database-url", live_url, "--postgres", "url",
-                 "--scratch-database-url", pg_url, "--github-issue", "--format", "json", "-o",
-                 str(project / "report.json")])
+    return main(
+        [
+            "detect",
+            str(project),
+            "--database-url",
+            live_url,
+            "--postgres",
+            "url",
+            "--scratch-database-url",
+            pg_url,
+            "--github-issue",
+            "--format",
+            "json",
+            "-o",
+            str(project / "report.json"),
+        ]
+    )
 
 
-def test_one_issue_opened_updated_and_closed(make_project: MakeProject, live: Callable[[], str], pg_url: str,
-                                            fake_github: FakeGitHub, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_issue_opened_updated_and_closed(
+    make_project: MakeProject,
+    live: Callable[[], str],
+    pg_url: str,
+    fake_github: FakeGitHub,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     repo = fake_github.add_repo("octo/shop", {"README.md": "shop"})
     fake_github.add_issue(repo, "an unrelated issue", "<!-- driftbot:issue v1 id=production -->", user="mallory")
 
@@ -75,9 +103,9 @@ def test_one_issue_opened_updated_and_closed(make_project: MakeProject, live: Ca
     assert [i.state for i in forged] == ["open"]  # someone else's issue with our marker is not ours
 
 
-def test_a_check_that_could_not_run_leaves_the_issue_alone(make_project: MakeProject, pg_url: str,
-                                                          fake_github: FakeGitHub,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_check_that_could_not_run_leaves_the_issue_alone(
+    make_project: MakeProject, pg_url: str, fake_github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_github.add_repo("octo/shop", {"README.md": "shop"})
     project = make_project("column_missing")
     dead = "postgresql://postgres:secret@127.0.0.1:1/nowhere"
@@ -85,12 +113,19 @@ def test_a_check_that_could_not_run_leaves_the_issue_alone(make_project: MakePro
     assert not fake_github.requests("POST") and not fake_github.requests("PATCH")
 
 
-def test_missing_github_environment_is_a_usage_error(make_project: MakeProject, pg_url: str,
-                                                    monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_github_environment_is_a_usage_error(
+    make_project: MakeProject, pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-    code = main(["detect", str(make_project("column_missing")), "--database-url", "postgresql://x@127.0.0.1:1/x",
-                 "--github-issue"])
+    code = main(
+        [
+            "detect",
+            str(make_project("column_missing")),
+            "--database-url",
+            "postgresql://x@127.0.0.1:1/x",
+            "--github-issue",
+        ]
+    )
     assert code == 2
     assert "GITHUB_REPOSITORY and GITHUB_TOKEN" in capsys.readouterr().err

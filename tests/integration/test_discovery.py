@@ -23,8 +23,10 @@ from driftbot.settings import Settings
 @pytest.fixture
 def url_settings(url_settings: Callable[..., Settings]) -> Callable[..., Settings]:
     """These tests are about detection: the suggested migration has its own tests (test_suggestion.py)."""
+
     def settings(project: Path, **changes: object) -> Settings:
         return url_settings(project, **{"suggest": False, **changes})
+
     return settings
 
 
@@ -65,7 +67,8 @@ def test_async_env_py_runs_through_run_sync(check_fixture: Check) -> None:
 
 
 def test_env_py_reading_database_url_gets_the_scratch_database(
-        check_fixture: Check, monkeypatch: pytest.MonkeyPatch) -> None:
+    check_fixture: Check, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A URL the developer has set for their own database must not be the one migrated ...
     unreachable = "postgresql+psycopg://developer:devpass@127.0.0.1:1/development"
     monkeypatch.setenv("DATABASE_URL", unreachable)
@@ -79,7 +82,8 @@ def test_env_py_reading_database_url_gets_the_scratch_database(
 
 
 def test_env_py_reading_a_custom_variable_with_url_env_vars(
-        check_fixture: Check, monkeypatch: pytest.MonkeyPatch) -> None:
+    check_fixture: Check, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("APP_DB_URL", raising=False)
 
     report = check_fixture("env_custom_url_var", url_env_vars=("APP_DB_URL",))
@@ -90,8 +94,8 @@ def test_env_py_reading_a_custom_variable_with_url_env_vars(
 
 
 def test_env_py_reading_a_variable_driftbot_was_not_told_about(
-        make_project: Callable[[str], Path], url_settings: Callable[..., Settings],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    make_project: Callable[[str], Path], url_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("APP_DB_URL", raising=False)
     project = make_project("env_custom_url_var")
 
@@ -116,11 +120,9 @@ def test_custom_version_table_is_not_reported(check_fixture: Check) -> None:
 def test_include_schemas_finds_drift_in_each_schema(check_fixture: Check) -> None:
     report = check_fixture("include_schemas_two")
 
-    assert_drift(report, [("column_missing", "public.users.display_name"),
-                          ("column_extra", "audit.events.payload")])
+    assert_drift(report, [("column_missing", "public.users.display_name"), ("column_extra", "audit.events.payload")])
     where = {(f.schema, f.table, f.name, f.object_type) for f in report.findings}
-    assert where == {("public", "users", "display_name", "column"),
-                     ("audit", "events", "payload", "column")}
+    assert where == {("public", "users", "display_name", "column"), ("audit", "events", "payload", "column")}
 
 
 # ---------------------------------------------------------------------------- include hooks
@@ -140,16 +142,26 @@ def test_include_name_excludes_tables_and_columns(check_fixture: Check) -> None:
     assert (finding.migrations, finding.models) == ("character varying(30)", "character varying(50)")
 
 
-@pytest.mark.parametrize(("scenario", "excluded"), [
-    ("hooks_include_object", [("table_extra", "public.legacy"),
-                              ("column_extra", "public.users.internal_note"),
-                              ("column_missing", "public.users.search_vector")]),
-    ("hooks_include_name", [("table_extra", "public.legacy_sessions"),
-                            ("column_extra", "public.users.old_flag")]),
-])
+@pytest.mark.parametrize(
+    ("scenario", "excluded"),
+    [
+        (
+            "hooks_include_object",
+            [
+                ("table_extra", "public.legacy"),
+                ("column_extra", "public.users.internal_note"),
+                ("column_missing", "public.users.search_vector"),
+            ],
+        ),
+        ("hooks_include_name", [("table_extra", "public.legacy_sessions"), ("column_extra", "public.users.old_flag")]),
+    ],
+)
 def test_without_the_hook_the_excluded_objects_are_drift(
-        scenario: str, excluded: list[tuple[str, str]], make_project: Callable[[str], Path],
-        url_settings: Callable[..., Settings]) -> None:
+    scenario: str,
+    excluded: list[tuple[str, str]],
+    make_project: Callable[[str], Path],
+    url_settings: Callable[..., Settings],
+) -> None:
     """The hook fixtures are not vacuous: with the plain env.py the hidden drift shows."""
     project = make_project(scenario)
     shutil.copy(PROJECTS / "_base" / "migrations" / "env.py", project / "migrations" / "env.py")
@@ -166,8 +178,9 @@ def test_without_the_hook_the_excluded_objects_are_drift(
 def test_target_metadata_list_compares_every_metadata(check_fixture: Check) -> None:
     report = check_fixture("metadata_list")
 
-    assert_drift(report, [("column_missing", "public.users.display_name"),
-                          ("column_extra", "public.daily_totals.total")])
+    assert_drift(
+        report, [("column_missing", "public.users.display_name"), ("column_extra", "public.daily_totals.total")]
+    )
 
 
 def test_env_py_target_metadata_is_the_default(check_fixture: Check) -> None:
@@ -201,7 +214,8 @@ def test_metadata_setting_without_attribute_is_a_usage_error(check_fixture: Chec
 
 
 def test_first_revision_needing_a_base_schema_asks_for_baseline(
-        make_project: Callable[[str], Path], url_settings: Callable[..., Settings]) -> None:
+    make_project: Callable[[str], Path], url_settings: Callable[..., Settings]
+) -> None:
     project = make_project("baseline_required")
 
     report = run_check(url_settings(project))
@@ -232,8 +246,8 @@ def test_baseline_prepares_the_empty_database(check_fixture: Check, baseline: st
 
 
 def test_baseline_file_relative_to_the_working_directory(
-        make_project: Callable[[str], Path], url_settings: Callable[..., Settings],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    make_project: Callable[[str], Path], url_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = make_project("baseline_required")
     monkeypatch.chdir(project.parent)
 

@@ -37,8 +37,10 @@ def client() -> Iterator[docker.DockerClient]:
         engine = docker.from_env()
         engine.ping()
     except docker.errors.DockerException as exc:
-        pytest.fail(f"these tests need a Docker engine (DOCKER_HOST={os.environ.get('DOCKER_HOST')}): {exc}\n"
-                    "start one with: eval \"$(../shared/tools/offline-docker.sh)\"")
+        pytest.fail(
+            f"these tests need a Docker engine (DOCKER_HOST={os.environ.get('DOCKER_HOST')}): {exc}\n"
+            'start one with: eval "$(../shared/tools/offline-docker.sh)"'
+        )
     try:
         engine.images.get(IMAGE)
     except docker.errors.ImageNotFound:
@@ -56,8 +58,9 @@ def _labelled(client: docker.DockerClient) -> set[str]:
 
 
 def _check(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "driftbot", "check", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "driftbot", "check", *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
 
 
 def test_server_is_labelled_published_on_localhost_only_and_removed(client: docker.DockerClient) -> None:
@@ -89,8 +92,9 @@ def test_container_is_removed_when_the_run_fails(client: docker.DockerClient) ->
     assert _ours(client, os.getpid()) == []
 
 
-def test_check_in_docker_finds_the_drift_and_records_the_version(client: docker.DockerClient,
-                                                                 make_project: Callable[[str], Path]) -> None:
+def test_check_in_docker_finds_the_drift_and_records_the_version(
+    client: docker.DockerClient, make_project: Callable[[str], Path]
+) -> None:
     project = make_project("column_missing")
     before = _labelled(client)
     out = _check(str(project), "--postgres", "docker", "--postgres-image", IMAGE, "--no-suggest", "--format", "json")
@@ -102,16 +106,25 @@ def test_check_in_docker_finds_the_drift_and_records_the_version(client: docker.
     assert _labelled(client) <= before  # the run's container is gone
 
 
-def test_a_version_the_image_does_not_run_is_an_error(client: docker.DockerClient,
-                                                      make_project: Callable[[str], Path]) -> None:
-    out = _check(str(make_project("column_missing")), "--postgres", "docker", "--postgres-image", IMAGE,
-                 "--postgres-version", "16")
+def test_a_version_the_image_does_not_run_is_an_error(
+    client: docker.DockerClient, make_project: Callable[[str], Path]
+) -> None:
+    out = _check(
+        str(make_project("column_missing")),
+        "--postgres",
+        "docker",
+        "--postgres-image",
+        IMAGE,
+        "--postgres-version",
+        "16",
+    )
     assert out.returncode == 4
     assert f"--postgres-version 16 was asked for, but {IMAGE} runs PostgreSQL 15." in out.stdout
 
 
-def test_a_missing_image_without_a_registry_is_one_clear_exit_4_error(client: docker.DockerClient,
-                                                                      make_project: Callable[[str], Path]) -> None:
+def test_a_missing_image_without_a_registry_is_one_clear_exit_4_error(
+    client: docker.DockerClient, make_project: Callable[[str], Path]
+) -> None:
     image = "local/driftbot-test-no-such-image:1"
     out = _check(str(make_project("column_missing")), "--postgres", "docker", "--postgres-image", image)
     assert out.returncode == 4, out.stdout + out.stderr
@@ -122,9 +135,18 @@ def test_a_missing_image_without_a_registry_is_one_clear_exit_4_error(client: do
 
 
 def test_a_server_that_is_not_ready_in_time_is_a_clear_error_and_is_removed(
-        client: docker.DockerClient, make_project: Callable[[str], Path]) -> None:
-    out = _check(str(make_project("column_missing")), "--postgres", "docker", "--postgres-image", IMAGE,
-                 "--postgres-timeout", "0.2", "--debug")
+    client: docker.DockerClient, make_project: Callable[[str], Path]
+) -> None:
+    out = _check(
+        str(make_project("column_missing")),
+        "--postgres",
+        "docker",
+        "--postgres-image",
+        IMAGE,
+        "--postgres-timeout",
+        "0.2",
+        "--debug",
+    )
     assert out.returncode == 4
     assert "did not accept connections within 0.2s" in out.stdout
     assert "--postgres-timeout SECONDS" in out.stdout
@@ -132,10 +154,24 @@ def test_a_server_that_is_not_ready_in_time_is_a_clear_error_and_is_removed(
 
 
 def _start_slow(project: Path) -> tuple[subprocess.Popen[str], list[str]]:
-    proc = subprocess.Popen([sys.executable, "-m", "driftbot", "check", str(project), "--postgres", "docker",
-                             "--postgres-image", IMAGE, "--debug"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # see test_signals
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "driftbot",
+            "check",
+            str(project),
+            "--postgres",
+            "docker",
+            "--postgres-image",
+            IMAGE,
+            "--debug",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # see test_signals
     assert proc.stdout is not None
     seen: list[str] = []
     deadline = time.monotonic() + 120
@@ -151,8 +187,9 @@ def _start_slow(project: Path) -> tuple[subprocess.Popen[str], list[str]]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_container_is_removed_on_sigterm_and_ctrl_c(client: docker.DockerClient, make_project: Callable[[str], Path],
-                                                     signum: int) -> None:
+def test_container_is_removed_on_sigterm_and_ctrl_c(
+    client: docker.DockerClient, make_project: Callable[[str], Path], signum: int
+) -> None:
     proc, seen = _start_slow(make_project("slow_migration"))
     assert len(_ours(client, proc.pid)) == 1
     proc.send_signal(signum)
@@ -162,8 +199,9 @@ def test_container_is_removed_on_sigterm_and_ctrl_c(client: docker.DockerClient,
     assert _ours(client, proc.pid) == []
 
 
-def test_cleanup_removes_containers_of_killed_runs_and_keeps_live_ones(client: docker.DockerClient,
-                                                                       make_project: Callable[[str], Path]) -> None:
+def test_cleanup_removes_containers_of_killed_runs_and_keeps_live_ones(
+    client: docker.DockerClient, make_project: Callable[[str], Path]
+) -> None:
     proc, _ = _start_slow(make_project("slow_migration"))
     [container] = _ours(client, proc.pid)
     cleanup = [sys.executable, "-m", "driftbot", "cleanup"]
@@ -194,8 +232,9 @@ def network(client: docker.DockerClient) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("network_kind", ["user-defined", "bridge"])
-def test_inside_a_container_the_server_joins_its_network(client: docker.DockerClient, network: str,
-                                                          make_project: Callable[[str], Path], network_kind: str) -> None:
+def test_inside_a_container_the_server_joins_its_network(
+    client: docker.DockerClient, network: str, make_project: Callable[[str], Path], network_kind: str
+) -> None:
     """driftbot as a GitHub container action runs: in a container, the engine's socket mounted.
     A published 127.0.0.1 port is unreachable from there; the server must join driftbot's network."""
     project = make_project("column_missing")
@@ -203,14 +242,33 @@ def test_inside_a_container_the_server_joins_its_network(client: docker.DockerCl
     site = next(Path(sys.prefix).glob("lib/python3.*/site-packages"))
     out = client.containers.run(
         BASE_IMAGE,
-        ["python3", "-m", "driftbot", "check", "/project", "--postgres", "docker", "--postgres-image", IMAGE,
-         "--no-suggest", "--format", "json", "--debug"],
-        volumes={socket_path: {"bind": "/var/run/docker.sock", "mode": "rw"},
-                 str(REPO): {"bind": "/driftbot", "mode": "ro"}, str(site): {"bind": "/site", "mode": "ro"},
-                 str(project): {"bind": "/project", "mode": "rw"}},
+        [
+            "python3",
+            "-m",
+            "driftbot",
+            "check",
+            "/project",
+            "--postgres",
+            "docker",
+            "--postgres-image",
+            IMAGE,
+            "--no-suggest",
+            "--format",
+            "json",
+            "--debug",
+        ],
+        volumes={
+            socket_path: {"bind": "/var/run/docker.sock", "mode": "rw"},
+            str(REPO): {"bind": "/driftbot", "mode": "ro"},
+            str(site): {"bind": "/site", "mode": "ro"},
+            str(project): {"bind": "/project", "mode": "rw"},
+        },
         environment={"PYTHONPATH": "/driftbot:/site", "HOME": "/tmp"},
         network=network if network_kind == "user-defined" else "bridge",
-        labels={"driftbot-test": "1"}, remove=False, detach=True)
+        labels={"driftbot-test": "1"},
+        remove=False,
+        detach=True,
+    )
     host = out.id[:12]  # Docker's default hostname
     try:
         code = out.wait(timeout=300)["StatusCode"]
@@ -248,6 +306,10 @@ def test_pull_progress_sums_the_layers() -> None:
 
 def test_no_engine_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    with pytest.raises(InfrastructureError, match=re.escape("no Docker engine answers at unix:///nonexistent/docker.sock")), \
-            docker_server(IMAGE):
+    with (
+        pytest.raises(
+            InfrastructureError, match=re.escape("no Docker engine answers at unix:///nonexistent/docker.sock")
+        ),
+        docker_server(IMAGE),
+    ):
         pass

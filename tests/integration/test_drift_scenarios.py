@@ -28,8 +28,10 @@ from driftbot.settings import Settings
 @pytest.fixture
 def url_settings(url_settings: Callable[..., Settings]) -> Callable[..., Settings]:
     """These tests are about detection: the suggested migration has its own tests (test_suggestion.py)."""
+
     def settings(project: Path, **changes: object) -> Settings:
         return url_settings(project, **{"suggest": False, **changes})
+
     return settings
 
 

@@ -24,9 +24,12 @@ def project_for(scenario: str, dest: Path) -> Path:
     return dest
 
 
-@pytest.mark.parametrize("scenario", ["env_anyio_worker_thread", "env_attributes_connection", "migration_imports_models"])
+@pytest.mark.parametrize(
+    "scenario", ["env_anyio_worker_thread", "env_attributes_connection", "migration_imports_models"]
+)
 def test_the_drift_and_only_the_drift_with_a_verified_fix(
-        scenario: str, url_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    scenario: str, url_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
     report = run_check(url_settings(project_for(scenario, tmp_path / "project")))
 
     assert report.error is None, report.error

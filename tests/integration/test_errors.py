@@ -19,8 +19,10 @@ from driftbot.settings import Settings
 @pytest.fixture
 def url_settings(url_settings: Callable[..., Settings]) -> Callable[..., Settings]:
     """These tests are about detection: the suggested migration has its own tests (test_suggestion.py)."""
+
     def settings(project: Path, **changes: object) -> Settings:
         return url_settings(project, **{"suggest": False, **changes})
+
     return settings
 
 
@@ -43,8 +45,7 @@ def error_message(report: Report, exit_code: int) -> str:
 # ---------------------------------------------------------------------------- failing migrations
 
 
-def test_failing_revision_is_named_with_its_file_and_line(make_project: MakeProject,
-                                                          url_settings: UrlSettings) -> None:
+def test_failing_revision_is_named_with_its_file_and_line(make_project: MakeProject, url_settings: UrlSettings) -> None:
     project = make_project("migration_raises")
     versions = (project / "migrations" / "versions").resolve()
     failing = versions / "0003_backfill_ratio.py"
@@ -73,12 +74,16 @@ def test_failing_revision_is_named_with_its_file_and_line(make_project: MakeProj
 # ---------------------------------------------------------------------------- broken Python
 
 
-@pytest.mark.parametrize(("scenario", "needle", "error"), [
-    ("models_import_error", "from myapp_settings_that_do_not_exist import", "ModuleNotFoundError"),
-    ("models_name_error", "Strng(50)", "NameError"),
-])
-def test_models_that_cannot_be_imported(make_project: MakeProject, url_settings: UrlSettings,
-                                        scenario: str, needle: str, error: str) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "needle", "error"),
+    [
+        ("models_import_error", "from myapp_settings_that_do_not_exist import", "ModuleNotFoundError"),
+        ("models_name_error", "Strng(50)", "NameError"),
+    ],
+)
+def test_models_that_cannot_be_imported(
+    make_project: MakeProject, url_settings: UrlSettings, scenario: str, needle: str, error: str
+) -> None:
     project = make_project(scenario)
     models = (project / "models.py").resolve()
 
@@ -144,8 +149,10 @@ def test_alembic_ini_that_is_not_an_ini_file(make_project: MakeProject, url_sett
 def test_two_heads_is_a_finding_listing_both(make_project: MakeProject, url_settings: UrlSettings) -> None:
     project = make_project("two_heads")
     versions = (project / "migrations" / "versions").resolve()
-    heads = {"1a2b3c4d5e6f": versions / "1a2b3c4d5e6f_add_users_name.py",
-             "9f8e7d6c5b4a": versions / "9f8e7d6c5b4a_create_tags.py"}
+    heads = {
+        "1a2b3c4d5e6f": versions / "1a2b3c4d5e6f_add_users_name.py",
+        "9f8e7d6c5b4a": versions / "9f8e7d6c5b4a_create_tags.py",
+    }
 
     report = run_check(url_settings(project))
 
@@ -167,7 +174,8 @@ def test_two_heads_is_a_finding_listing_both(make_project: MakeProject, url_sett
 
 
 def test_rejected_model_object_is_a_finding_and_the_rest_is_compared(
-        make_project: MakeProject, url_settings: UrlSettings) -> None:
+    make_project: MakeProject, url_settings: UrlSettings
+) -> None:
     project = make_project("models_rejected")
 
     report = run_check(url_settings(project))
@@ -193,8 +201,7 @@ def test_rejected_model_object_is_a_finding_and_the_rest_is_compared(
 # ---------------------------------------------------------------------------- source locations
 
 
-def test_column_finding_points_at_the_mapped_attribute(make_project: MakeProject,
-                                                       url_settings: UrlSettings) -> None:
+def test_column_finding_points_at_the_mapped_attribute(make_project: MakeProject, url_settings: UrlSettings) -> None:
     project = make_project("column_missing")
     models = (project / "models.py").resolve()
 
@@ -209,7 +216,8 @@ def test_column_finding_points_at_the_mapped_attribute(make_project: MakeProject
 
 
 def test_source_locations_of_renamed_attributes_plain_columns_and_tables(
-        make_project: MakeProject, url_settings: UrlSettings) -> None:
+    make_project: MakeProject, url_settings: UrlSettings
+) -> None:
     project = make_project("source_locations")
     models = (project / "models.py").resolve()
 

@@ -47,15 +47,25 @@ def live_url(pg_server: Server) -> Iterator[str]:
 def _deploy(project: Path, url: str) -> None:
     """`alembic upgrade heads` on the live database, as a deployment runs it."""
     deploy = project / "deploy.ini"
-    deploy.write_text((project / "alembic.ini").read_text().replace(
-        "postgresql+psycopg://localhost/placeholder", url.replace("%", "%%")))
-    subprocess.run([sys.executable, "-m", "alembic", "-c", str(deploy), "upgrade", "heads"], cwd=project,
-                   check=True, capture_output=True, text=True, timeout=120)
+    deploy.write_text(
+        (project / "alembic.ini")
+        .read_text()
+        .replace("postgresql+psycopg://localhost/placeholder", url.replace("%", "%%"))
+    )
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(deploy), "upgrade", "heads"],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(params=["check", "detect"])
 def run(request: pytest.FixtureRequest, make_project: MakeProject, url_settings: UrlSettings) -> Run:
     """The scenario checked (M against O), or detected with --fix on a live database at the heads."""
+
     def check(scenario: str) -> Report:
         return run_check(url_settings(make_project(scenario)))
 
@@ -99,8 +109,12 @@ def test_enum_to_enum_column_change_converts_through_text(run: Run) -> None:
 def test_create_table_with_an_enum_that_exists_does_not_create_it_again(run: Run) -> None:
     report = run("fix_table_reuses_enum")
 
-    assert kinds(report) == {("table_missing", "public.bugs"), ("enum_missing", "public.severity"),
-                             ("table_extra", "public.legacy"), ("enum_extra", "public.legacy_kind")}
+    assert kinds(report) == {
+        ("table_missing", "public.bugs"),
+        ("enum_missing", "public.severity"),
+        ("table_extra", "public.legacy"),
+        ("enum_extra", "public.legacy_kind"),
+    }
     s = verified(report)
     up, down = section(s.content, "upgrade"), section(s.content, "downgrade")
     assert "create_type=False" in up and "create_type=False" in down
@@ -113,19 +127,24 @@ def test_create_table_with_an_enum_that_exists_does_not_create_it_again(run: Run
 def test_identity_is_added_after_set_not_null_and_dropped_before_drop_not_null(run: Run) -> None:
     report = run("fix_identity_on_nullable")
 
-    assert kinds(report) == {("column_identity_changed", "public.events.seq"),
-                             ("column_nullable_changed", "public.events.seq")}
+    assert kinds(report) == {
+        ("column_identity_changed", "public.events.seq"),
+        ("column_nullable_changed", "public.events.seq"),
+    }
     s = verified(report)
     up, down = section(s.content, "upgrade"), section(s.content, "downgrade")
     assert up.index("SET NOT NULL") < up.index("ADD GENERATED")
     assert down.index("DROP IDENTITY") < down.index("DROP NOT NULL")
 
 
-@pytest.mark.parametrize(("scenario", "drops"), [
-    ("fix_sequence_to_identity", 1),  # the sequence goes, once, after the default that called it
-    ("fix_shared_sequence_to_identity", 0),  # another default still uses it: it stays
-    ("fix_sequence_default_dropped", 1),  # worked before: a default dropped, then its sequence
-])
+@pytest.mark.parametrize(
+    ("scenario", "drops"),
+    [
+        ("fix_sequence_to_identity", 1),  # the sequence goes, once, after the default that called it
+        ("fix_shared_sequence_to_identity", 0),  # another default still uses it: it stays
+        ("fix_sequence_default_dropped", 1),  # worked before: a default dropped, then its sequence
+    ],
+)
 def test_a_sequence_is_dropped_only_after_the_defaults_that_use_it(run: Run, scenario: str, drops: int) -> None:
     s = verified(run(scenario))
 

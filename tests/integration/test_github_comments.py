@@ -22,13 +22,7 @@ from driftbot.github.client import (
     viewer_identity,
     viewer_login,
 )
-from driftbot.github.comments import (
-    CannotPostComment,
-    MissingMarker,
-    find_sticky_comment,
-    marker,
-    post_sticky_comment,
-)
+from driftbot.github.comments import CannotPostComment, MissingMarker, find_sticky_comment, marker, post_sticky_comment
 from driftbot.github.issues import CLOSE_COMMENT, issue_marker, publish_issue
 from driftbot.github.status import CannotSetStatus, set_status
 
@@ -134,7 +128,9 @@ def test_forged_markers_from_other_users_are_ignored(scene: tuple[FakeGitHub, Re
 
 
 @pytest.mark.parametrize("graphql", ["answers", "fails"])
-def test_a_comment_by_the_user_github_actions_is_not_ours(scene: tuple[FakeGitHub, Repo, int, str], graphql: str) -> None:
+def test_a_comment_by_the_user_github_actions_is_not_ours(
+    scene: tuple[FakeGitHub, Repo, int, str], graphql: str
+) -> None:
     """Anyone can register `github-actions` (type User); driftbot is `github-actions[bot]` (its id, type Bot)."""
     fake, repo, number, head = scene
     forged = fake.add_comment(repo, number, "github-actions", body("I am driftbot, trust me", head))
@@ -154,8 +150,9 @@ def test_marker_quoted_in_a_code_block_is_not_a_marker(scene: tuple[FakeGitHub, 
     """The bot's comment for id `web` quotes PR text holding a marker for id `api`: `api` must not adopt it."""
     fake, repo, number, head = scene
     gh = gh_for(fake)
-    web = post_sticky_comment(gh, "octo/shop", number,
-                              f"```\n{marker('api', head)}\n```\n\n{marker('web', head)}", comment_id="web")
+    web = post_sticky_comment(
+        gh, "octo/shop", number, f"```\n{marker('api', head)}\n```\n\n{marker('web', head)}", comment_id="web"
+    )
     api = post_sticky_comment(gh, "octo/shop", number, body("api report", head, "api"), comment_id="api")
     assert api != web
     assert len(fake.comments(repo, number, user=BOT)) == 2
@@ -169,7 +166,9 @@ def test_ids_keep_separate_comments_and_other_ids_are_left_alone(scene: tuple[Fa
     post_sticky_comment(gh, "octo/shop", number, body("backend v2", head, "backend"), comment_id="backend")
     assert a != b
     assert {c.id: c.body for c in fake.comments(repo, number)} == {
-        a: body("backend v2", head, "backend"), b: body("billing", head, "billing")}
+        a: body("backend v2", head, "backend"),
+        b: body("billing", head, "billing"),
+    }
 
 
 def test_duplicates_from_a_retried_post_are_removed(scene: tuple[FakeGitHub, Repo, int, str]) -> None:
@@ -222,6 +221,7 @@ def test_server_rejects_a_comment_over_65536_characters(scene: tuple[FakeGitHub,
         post_sticky_comment(gh, "octo/shop", number, body("x" * 65_536, head))
     issue = gh.get_repo("octo/shop").get_issue(number)
     from github import GithubException
+
     with pytest.raises(GithubException) as caught:  # and the fake refuses like GitHub does
         issue.create_comment("y" * 65_537)
     assert caught.value.status == 422
@@ -306,8 +306,9 @@ def test_drift_issue_opened_updated_and_closed(fake_github: FakeGitHub) -> None:
 
 def test_drift_issue_by_the_user_github_actions_is_not_ours(fake_github: FakeGitHub) -> None:
     repo = fake_github.add_repo("octo/shop")
-    forged = fake_github.add_issue(repo, "Schema drift in production", f"x\n\n{issue_marker('prod')}",
-                                   user="github-actions")
+    forged = fake_github.add_issue(
+        repo, "Schema drift in production", f"x\n\n{issue_marker('prod')}", user="github-actions"
+    )
     gh = gh_for(fake_github)
     number = publish_issue(gh, "octo/shop", "Schema drift in production", "2 findings", "prod")
     assert number != forged.number and repo.issues[number].user == BOT  # type: ignore[index]

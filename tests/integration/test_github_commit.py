@@ -15,28 +15,27 @@ from fakegithub.events import event_payload
 from fakegithub.state import Repo
 
 from driftbot.github.client import Identity, make_github
-from driftbot.github.commands import (
-    MAX_LINK,
-    build_file_block,
-    commit_checkbox,
-    handle_commit_command,
-)
+from driftbot.github.commands import MAX_LINK, build_file_block, commit_checkbox, handle_commit_command
 from driftbot.github.comments import marker
 from driftbot.github.events import IssueCommentEvent
 
 PATH = "migrations/versions/0002_add_nickname.py"
-MIGRATION = ('"""add nickname"""\nfrom alembic import op\nimport sqlalchemy as sa\n\nrevision = "0002"\n'
-             'down_revision = "0001"\n\n\ndef upgrade():\n    # a ``` run and an @mention stay exactly as written\n'
-             '    op.add_column("users", sa.Column("nickname", sa.String(50)))\n\n\n'
-             'def downgrade():\n    op.drop_column("users", "nickname")\n')
+MIGRATION = (
+    '"""add nickname"""\nfrom alembic import op\nimport sqlalchemy as sa\n\nrevision = "0002"\n'
+    'down_revision = "0001"\n\n\ndef upgrade():\n    # a ``` run and an @mention stay exactly as written\n'
+    '    op.add_column("users", sa.Column("nickname", sa.String(50)))\n\n\n'
+    'def downgrade():\n    op.drop_column("users", "nickname")\n'
+)
 BRANCH = "add-nickname"
 ME = Identity(BOT, 41898282, "Bot")  # the workflow token's account, as viewer_identity finds it
 
 
 def bot_body(head: str, *, checked: bool = False, content: str = MIGRATION, block: str | None = None) -> str:
-    return (f"### driftbot found 1 difference\n\n<details><summary>Suggested migration</summary>\n\n"
-            f"{block if block is not None else build_file_block(PATH, content)}\n\n</details>\n\n"
-            f"{commit_checkbox(BRANCH, checked)}\n\n{marker('default', head)}")
+    return (
+        f"### driftbot found 1 difference\n\n<details><summary>Suggested migration</summary>\n\n"
+        f"{block if block is not None else build_file_block(PATH, content)}\n\n</details>\n\n"
+        f"{commit_checkbox(BRANCH, checked)}\n\n{marker('default', head)}"
+    )
 
 
 @dataclass
@@ -61,18 +60,33 @@ class Scene:
 
     def command(self, user: str = "alice", body: str = "/driftbot commit") -> IssueCommentEvent:
         c = self.fake.add_comment(self.base, self.number, user, body)
-        payload = event_payload("issue_comment_created.json", **{
-            "comment.id": c.id, "comment.body": body, **self.who("comment.user", user), **self.who("sender", user),
-            "issue.number": self.number})
+        payload = event_payload(
+            "issue_comment_created.json",
+            **{
+                "comment.id": c.id,
+                "comment.body": body,
+                **self.who("comment.user", user),
+                **self.who("sender", user),
+                "issue.number": self.number,
+            },
+        )
         return IssueCommentEvent.from_payload(payload)
 
     def tick(self, comment_id: int, sender: str = "alice", author: str = BOT) -> IssueCommentEvent:
         before = self.base.comments[comment_id].body
         after = before.replace("- [ ] Commit this migration", "- [x] Commit this migration")
         self.base.comments[comment_id].body = after  # what the user's click did on GitHub
-        payload = event_payload("issue_comment_edited.json", **{
-            "comment.id": comment_id, "comment.body": after, **self.who("comment.user", author),
-            "changes.body.from": before, **self.who("sender", sender), "issue.number": self.number})
+        payload = event_payload(
+            "issue_comment_edited.json",
+            **{
+                "comment.id": comment_id,
+                "comment.body": after,
+                **self.who("comment.user", author),
+                "changes.body.from": before,
+                **self.who("sender", sender),
+                "issue.number": self.number,
+            },
+        )
         return IssueCommentEvent.from_payload(payload)
 
     def replies(self) -> list[str]:
@@ -80,16 +94,23 @@ class Scene:
 
 
 def _scene(fake: FakeGitHub, *, fork: bool = False, can_modify: bool = False) -> Scene:
-    base = fake.add_repo("octo/shop", {"alembic.ini": "[alembic]\n", "migrations/versions/0001_users.py": "# 0001\n",
-                                      "app/models.py": "class User: ...\n"})
+    base = fake.add_repo(
+        "octo/shop",
+        {
+            "alembic.ini": "[alembic]\n",
+            "migrations/versions/0001_users.py": "# 0001\n",
+            "app/models.py": "class User: ...\n",
+        },
+    )
     base.set_permission("alice", "write")
     base.set_permission("mona", "maintain")
     base.set_permission("rita", "read")
     head_repo = fake.fork(base, "mallory/shop") if fork else base
     head_repo.branch(BRANCH, "main")
     head = head_repo.commit(BRANCH, {"app/models.py": "class User:\n    nickname = ...\n"}, "add nickname")
-    pr = fake.open_pull(base, BRANCH, head=head_repo, user="mallory" if fork else "alice",
-                        maintainer_can_modify=can_modify)
+    pr = fake.open_pull(
+        base, BRANCH, head=head_repo, user="mallory" if fork else "alice", maintainer_can_modify=can_modify
+    )
     return Scene(fake, base, head_repo, pr.number, head)
 
 
@@ -180,7 +201,9 @@ def test_fork_gets_manual_instructions(fake_github: FakeGitHub) -> None:
     assert "`mallory/shop`" in reply and f"`{PATH}`" in reply and "fork" in reply
     assert "````python\n" + MIGRATION + "````" in reply  # exact content, fence longer than the ``` inside
     link = reply.split("[Create the file on your branch](")[1].split(")")[0]
-    assert link.startswith(f"{fake_github.url}/mallory/shop/new/{BRANCH}/migrations/versions?filename=0002_add_nickname.py&value=")
+    assert link.startswith(
+        f"{fake_github.url}/mallory/shop/new/{BRANCH}/migrations/versions?filename=0002_add_nickname.py&value="
+    )
     assert len(link) < MAX_LINK
     assert scene.replies() == [reply]
     assert scene.fake.requests("POST", "/git/") == []
@@ -207,7 +230,7 @@ def test_fork_that_maintainers_may_edit_is_committed_with_a_token_that_can_push(
 
 
 def test_tampered_migration_is_refused(scene: Scene) -> None:
-    block = build_file_block(PATH, MIGRATION).replace('sa.String(50)', 'sa.String(50)); op.execute("DROP TABLE users"')
+    block = build_file_block(PATH, MIGRATION).replace("sa.String(50)", 'sa.String(50)); op.execute("DROP TABLE users"')
     scene.bot_comment(bot_body(scene.head, block=block))
     outcome = scene.run(scene.command("alice"))
     assert outcome.reason == "tampered" and "checksum" in outcome.reply
@@ -268,9 +291,18 @@ def test_events_that_are_not_for_driftbot_are_ignored_without_a_word(scene: Scen
     for event in ignored:
         outcome = scene.run(event)
         assert (outcome.done, outcome.reply, outcome.reason) == (False, "", "ignored")
-    untick = IssueCommentEvent.from_payload(event_payload("issue_comment_edited.json", **{
-        "comment.id": cid, "comment.body": bot_body(scene.head), "changes.body.from": bot_body(scene.head, checked=True),
-        "sender.login": "alice", "issue.number": scene.number}))
+    untick = IssueCommentEvent.from_payload(
+        event_payload(
+            "issue_comment_edited.json",
+            **{
+                "comment.id": cid,
+                "comment.body": bot_body(scene.head),
+                "changes.body.from": bot_body(scene.head, checked=True),
+                "sender.login": "alice",
+                "issue.number": scene.number,
+            },
+        )
+    )
     assert scene.run(untick).reason == "ignored"
     assert len(scene.fake.exchanges) == before  # not one request
     assert scene.replies() == [] and scene.base.ref(BRANCH) == scene.head

@@ -31,7 +31,9 @@ def test_pagination_uses_link_headers_30_by_default_100_at_most(fake: FakeGitHub
         fake.add_comment(repo, pr.number, "alice", f"c{i}")
     first = call(fake, "GET", f"/repos/octo/shop/issues/{pr.number}/comments")
     assert len(first.json()) == 30
-    assert first.links["next"]["url"].endswith("page=2&per_page=30") and first.links["last"]["url"].endswith("page=2&per_page=30")
+    assert first.links["next"]["url"].endswith("page=2&per_page=30") and first.links["last"]["url"].endswith(
+        "page=2&per_page=30"
+    )
     second = requests.get(first.links["next"]["url"], headers={"Authorization": f"token {fake.token}"}, timeout=10)
     assert [c["body"] for c in second.json()] == [f"c{i}" for i in range(30, 35)]
     assert "next" not in second.links and "prev" in second.links
@@ -60,7 +62,9 @@ def test_a_response_that_breaks_the_description_is_a_violation(fake: FakeGitHub)
         return data
 
     fake.app.b_status = without_creator  # type: ignore[method-assign]
-    call(fake, "POST", f"/repos/octo/shop/statuses/{repo.ref('main')}", json={"state": "success", "context": "driftbot"})
+    call(
+        fake, "POST", f"/repos/octo/shop/statuses/{repo.ref('main')}", json={"state": "success", "context": "driftbot"}
+    )
     assert len(fake.violations) == 1 and "'creator' is a required property" in fake.violations[0]
 
 
@@ -85,9 +89,15 @@ def test_refs_move_only_by_fast_forward_unless_forced(fake: FakeGitHub) -> None:
     moved = call(fake, "PATCH", "/repos/octo/shop/git/refs/heads/main", json={"sha": side, "force": False})
     assert moved.status_code == 422 and moved.json()["message"] == "Update is not a fast forward"
     assert repo.ref("main") == ahead
-    assert call(fake, "PATCH", "/repos/octo/shop/git/refs/heads/main", json={"sha": base, "force": True}).status_code == 200
+    assert (
+        call(fake, "PATCH", "/repos/octo/shop/git/refs/heads/main", json={"sha": base, "force": True}).status_code
+        == 200
+    )
     assert repo.ref("main") == base
-    assert call(fake, "PATCH", "/repos/octo/shop/git/refs/heads/main", json={"sha": ahead}).json()["object"]["sha"] == ahead
+    assert (
+        call(fake, "PATCH", "/repos/octo/shop/git/refs/heads/main", json={"sha": ahead}).json()["object"]["sha"]
+        == ahead
+    )
     assert fake.violations == []
 
 
@@ -103,7 +113,9 @@ def test_git_data_objects_have_gits_own_ids(fake: FakeGitHub) -> None:
 def test_artifacts_list_and_download(fake: FakeGitHub) -> None:
     repo = fake.add_repo("octo/shop")
     repo.branch("f", "main")
-    run = fake.add_run(repo, head_branch="f", artifacts={"driftbot-report": {"driftbot-report.json": b'{"status": "drift"}'}})
+    run = fake.add_run(
+        repo, head_branch="f", artifacts={"driftbot-report": {"driftbot-report.json": b'{"status": "drift"}'}}
+    )
     listed = call(fake, "GET", f"/repos/octo/shop/actions/runs/{run.id}/artifacts").json()
     assert listed["total_count"] == 1 and listed["artifacts"][0]["name"] == "driftbot-report"
     redirect = call(fake, "GET", f"/repos/octo/shop/actions/artifacts/{listed['artifacts'][0]['id']}/zip")
@@ -118,24 +130,66 @@ def test_artifacts_list_and_download(fake: FakeGitHub) -> None:
 def test_check_runs_contents_and_statuses_validate(fake: FakeGitHub) -> None:
     repo = fake.add_repo("octo/shop", {"app/models.py": "x = 1\n", "app/sub/y.py": "y\n"})
     sha = repo.ref("main")
-    run = call(fake, "POST", "/repos/octo/shop/check-runs", json={
-        "name": "driftbot", "head_sha": sha, "status": "in_progress",
-        "output": {"title": "checking", "summary": "…", "annotations": [
-            {"path": "app/models.py", "start_line": 1, "end_line": 1, "annotation_level": "failure", "message": "drift"}]}})
+    run = call(
+        fake,
+        "POST",
+        "/repos/octo/shop/check-runs",
+        json={
+            "name": "driftbot",
+            "head_sha": sha,
+            "status": "in_progress",
+            "output": {
+                "title": "checking",
+                "summary": "…",
+                "annotations": [
+                    {
+                        "path": "app/models.py",
+                        "start_line": 1,
+                        "end_line": 1,
+                        "annotation_level": "failure",
+                        "message": "drift",
+                    }
+                ],
+            },
+        },
+    )
     assert run.status_code == 201
     run_id = run.json()["id"]
-    done = call(fake, "PATCH", f"/repos/octo/shop/check-runs/{run_id}", json={
-        "conclusion": "failure", "output": {"title": "1 finding", "summary": "s", "annotations": [
-            {"path": "app/models.py", "start_line": 1, "end_line": 1, "annotation_level": "warning", "message": "more"}]}})
+    done = call(
+        fake,
+        "PATCH",
+        f"/repos/octo/shop/check-runs/{run_id}",
+        json={
+            "conclusion": "failure",
+            "output": {
+                "title": "1 finding",
+                "summary": "s",
+                "annotations": [
+                    {
+                        "path": "app/models.py",
+                        "start_line": 1,
+                        "end_line": 1,
+                        "annotation_level": "warning",
+                        "message": "more",
+                    }
+                ],
+            },
+        },
+    )
     assert done.json()["status"] == "completed" and done.json()["output"]["annotations_count"] == 2
     assert len(repo.check_runs[run_id].annotations) == 2
     listing = call(fake, "GET", "/repos/octo/shop/contents/app").json()
     assert sorted((e["name"], e["type"]) for e in listing) == [("models.py", "file"), ("sub", "dir")]
-    assert call(fake, "GET", f"/repos/octo/shop/contents/app/models.py?ref={sha}").json()["content"].strip() == "eCA9IDEK"
+    assert (
+        call(fake, "GET", f"/repos/octo/shop/contents/app/models.py?ref={sha}").json()["content"].strip() == "eCA9IDEK"
+    )
     assert call(fake, "GET", "/repos/octo/shop/contents/nope.py").status_code == 404
     for state in ("pending", "failure"):
         call(fake, "POST", f"/repos/octo/shop/statuses/{sha}", json={"state": state, "context": "driftbot"})
     combined = call(fake, "GET", "/repos/octo/shop/commits/main/status").json()
     assert (combined["state"], combined["total_count"]) == ("failure", 1)
-    assert [s["state"] for s in call(fake, "GET", f"/repos/octo/shop/commits/{sha}/statuses").json()] == ["failure", "pending"]
+    assert [s["state"] for s in call(fake, "GET", f"/repos/octo/shop/commits/{sha}/statuses").json()] == [
+        "failure",
+        "pending",
+    ]
     assert fake.violations == []

@@ -41,8 +41,7 @@ def _boot_and_query() -> None:
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_second_boot_copies_the_cached_data_directory(
-        cache_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_second_boot_copies_the_cached_data_directory(cache_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     binaries = find_binaries()
     assert binaries is not None
     caplog.set_level(logging.DEBUG, logger="driftbot.postgres")
@@ -57,8 +56,9 @@ def test_second_boot_copies_the_cached_data_directory(
     # how fast that is: benchmarks/boot.py (speed is measured in benchmarks, not in tests)
 
 
-def test_cache_switched_off_runs_initdb(cache_dir: Path, caplog: pytest.LogCaptureFixture,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_switched_off_runs_initdb(
+    cache_dir: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRIFTBOT_PG_CACHE", "0")
     caplog.set_level(logging.DEBUG, logger="driftbot.postgres")
     _boot_and_query()
@@ -73,16 +73,20 @@ def test_each_server_gets_its_own_password_and_stays_private(cache_dir: Path) ->
         with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
             psycopg.connect(libpq_conninfo(second.admin_url.set(password=first.admin_url.password)))
         with pytest.raises(psycopg.OperationalError, match="no password supplied"):
-            psycopg.connect(host="127.0.0.1", port=second.admin_url.port, user="postgres", dbname="postgres",
-                            passfile="/dev/null")
+            psycopg.connect(
+                host="127.0.0.1", port=second.admin_url.port, user="postgres", dbname="postgres", passfile="/dev/null"
+            )
         with psycopg.connect(libpq_conninfo(second.admin_url)) as conn:
             assert conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",)
             assert conn.execute("SHOW fsync").fetchone() == ("off",)
             socket_dir = Path(str(conn.execute("SHOW unix_socket_directories").fetchone()[0]))  # type: ignore[index]
             pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
             # read while the connection is open: its backend process exits with it
-            uid = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                       if line.startswith("Uid:"))
+            uid = next(
+                int(line.split()[1])
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith("Uid:")
+            )
         assert socket_dir.name.startswith(WORKDIR_PREFIX) and socket_dir.stat().st_mode & 0o077 == 0
         assert uid != 0 and (os.geteuid() == 0 or uid == os.geteuid())
     assert not socket_dir.exists()
@@ -109,9 +113,25 @@ def test_version_choice_picks_the_binaries_of_that_major(cache_dir: Path, make_p
     majors = sorted({b.major for b in available_binaries()})
     assert majors, "no local PostgreSQL binaries"
     project = make_project("column_missing")
-    out = subprocess.run([sys.executable, "-m", "driftbot", "check", str(project), "--postgres", "local",
-                          "--postgres-version", str(majors[0]), "--no-suggest", "--format", "json"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "driftbot",
+            "check",
+            str(project),
+            "--postgres",
+            "local",
+            "--postgres-version",
+            str(majors[0]),
+            "--no-suggest",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 1, out.stderr
     report = json.loads(out.stdout)
     assert report["postgres"]["provider"] == "local"
@@ -120,8 +140,12 @@ def test_version_choice_picks_the_binaries_of_that_major(cache_dir: Path, make_p
 
 def test_a_version_without_binaries_is_a_clear_error(make_project: Callable[[str], Path]) -> None:
     project = make_project("column_missing")
-    out = subprocess.run([sys.executable, "-m", "driftbot", "check", str(project), "--postgres", "local",
-                          "--postgres-version", "9"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "driftbot", "check", str(project), "--postgres", "local", "--postgres-version", "9"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 4
     found = available_binaries()[0]
     text = out.stdout + out.stderr  # the report says what failed
@@ -132,8 +156,12 @@ def test_a_version_without_binaries_is_a_clear_error(make_project: Callable[[str
 
 def test_cleanup_stops_and_removes_what_a_killed_run_left(make_project: Callable[[str], Path]) -> None:
     project = make_project("slow_migration")
-    proc = subprocess.Popen([sys.executable, "-m", "driftbot", "check", str(project), "--postgres", "local", "--debug"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "driftbot", "check", str(project), "--postgres", "local", "--debug"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.stdout is not None
     workdir = None
     deadline = time.monotonic() + 60
@@ -163,7 +191,9 @@ def test_cleanup_stops_and_removes_what_a_killed_run_left(make_project: Callable
     assert not workdir.exists()
     deadline = time.monotonic() + 10
     while Path(f"/proc/{postmaster}").exists() and time.monotonic() < deadline:
-        status = Path(f"/proc/{postmaster}/stat").read_text().split()[2] if Path(f"/proc/{postmaster}").exists() else "X"
+        status = (
+            Path(f"/proc/{postmaster}/stat").read_text().split()[2] if Path(f"/proc/{postmaster}").exists() else "X"
+        )
         if status == "Z":
             break
         time.sleep(0.05)

@@ -77,8 +77,9 @@ def check_and_write(make_project: MakeProject, url_settings: UrlSettings, scenar
 VERSION_DRIFT = {("column_missing", "public.users.display_name"), ("check_missing", "public.users.ck_users_email_at")}
 
 
-def test_env_py_that_sets_version_locations(make_project: MakeProject, url_settings: UrlSettings,
-                                            fresh_db: Database) -> None:
+def test_env_py_that_sets_version_locations(
+    make_project: MakeProject, url_settings: UrlSettings, fresh_db: Database
+) -> None:
     """env.py's config.set_main_option("version_locations", ...) drops driftbot's temporary location
     from the config; the second generation (for the CHECK autogenerate does not emit) and the
     verification must still find the suggestion."""
@@ -90,8 +91,9 @@ def test_env_py_that_sets_version_locations(make_project: MakeProject, url_setti
     plain_alembic_accepts(project, fresh_db, s.revision)
 
 
-def test_env_py_that_replaces_the_script_directorys_locations(make_project: MakeProject, url_settings: UrlSettings,
-                                                              fresh_db: Database) -> None:
+def test_env_py_that_replaces_the_script_directorys_locations(
+    make_project: MakeProject, url_settings: UrlSettings, fresh_db: Database
+) -> None:
     """env.py's context.script.version_locations = [...] replaces them on the ScriptDirectory itself."""
     project, report = check_and_write(make_project, url_settings, "real_script_directory")
     assert drift(report) == VERSION_DRIFT
@@ -103,8 +105,9 @@ def test_env_py_that_replaces_the_script_directorys_locations(make_project: Make
 # ---------------------------------------------------------------------------- 4. custom types
 
 
-def test_custom_type_of_the_project_is_imported(make_project: MakeProject, url_settings: UrlSettings,
-                                                fresh_db: Database) -> None:
+def test_custom_type_of_the_project_is_imported(
+    make_project: MakeProject, url_settings: UrlSettings, fresh_db: Database
+) -> None:
     """Alembic renders shop.types.Email(...) and imports nothing: the file must import shop.types."""
     project, report = check_and_write(make_project, url_settings, "real_custom_types")
     assert drift(report) == {("table_missing", "public.contacts"), ("column_missing", "public.users.backup_email")}
@@ -120,13 +123,17 @@ def test_custom_type_of_the_project_is_imported(make_project: MakeProject, url_s
 UNNAMED = {"users_email_key", "posts_author_id_fkey", "posts_editor_id_fkey"}
 
 
-def test_unnamed_constraints_get_the_names_postgresql_gives_them(make_project: MakeProject,
-                                                                 url_settings: UrlSettings,
-                                                                 fresh_db: Database) -> None:
+def test_unnamed_constraints_get_the_names_postgresql_gives_them(
+    make_project: MakeProject, url_settings: UrlSettings, fresh_db: Database
+) -> None:
     project, report = check_and_write(make_project, url_settings, "real_unnamed_constraints")
-    assert drift(report) == {("column_missing", "public.posts.author_id"),
-                             *(("unique_missing" if n.endswith("_key") else "foreign_key_missing",
-                                f"public.{n.split('_', 1)[0]}.{n}") for n in UNNAMED)}
+    assert drift(report) == {
+        ("column_missing", "public.posts.author_id"),
+        *(
+            ("unique_missing" if n.endswith("_key") else "foreign_key_missing", f"public.{n.split('_', 1)[0]}.{n}")
+            for n in UNNAMED
+        ),
+    }
     s = written_and_verified(report, project)
     assert "drop_constraint(None" not in s.content and "create_foreign_key(None" not in s.content, s.content
     downgrade = section(s.content, "downgrade")
@@ -141,16 +148,18 @@ def test_unnamed_constraints_get_the_names_postgresql_gives_them(make_project: M
 
 
 def unique_and_foreign_keys(db: Database) -> set[str]:
-    rows = query(db, "SELECT conname FROM pg_constraint WHERE contype IN ('u', 'f') "
-                     "AND connamespace = 'public'::regnamespace")
+    rows = query(
+        db, "SELECT conname FROM pg_constraint WHERE contype IN ('u', 'f') AND connamespace = 'public'::regnamespace"
+    )
     return {str(row[0]) for row in rows}
 
 
 # ---------------------------------------------------------------------------- 6. include_name / include_object
 
 
-def test_what_the_project_filters_out_is_not_remaining_drift(make_project: MakeProject, url_settings: UrlSettings,
-                                                             fresh_db: Database) -> None:
+def test_what_the_project_filters_out_is_not_remaining_drift(
+    make_project: MakeProject, url_settings: UrlSettings, fresh_db: Database
+) -> None:
     """Objects env.py's hooks leave out are neither findings, nor "remaining" in no_drift, nor touched."""
     project, report = check_and_write(make_project, url_settings, "real_include_filters")
     assert drift(report) == {("column_missing", "public.users.display_name")}
@@ -158,8 +167,9 @@ def test_what_the_project_filters_out_is_not_remaining_drift(make_project: MakeP
     for hidden in ("legacy_orders", "tmp_import", "internal_note", "search_vector", "ix_users_email_search"):
         assert hidden not in s.content, s.content
     plain_alembic_accepts(project, fresh_db, s.revision)
-    assert query(fresh_db, "SELECT indexname FROM pg_indexes WHERE tablename = 'users' AND indexname LIKE 'ix_%'") \
-        == [("ix_users_email_search",)]
+    assert query(fresh_db, "SELECT indexname FROM pg_indexes WHERE tablename = 'users' AND indexname LIKE 'ix_%'") == [
+        ("ix_users_email_search",)
+    ]
 
 
 # ---------------------------------------------------------------------------- 7. model objects PostgreSQL rejects
@@ -168,14 +178,17 @@ REJECTED = ["public.input_tags.input_tags_input_uuid_fkey", "public.trace_tags.i
 
 
 def test_model_objects_postgresql_rejects_are_left_out_and_the_rest_verifies(
-        make_project: MakeProject, url_settings: UrlSettings, fresh_db: Database) -> None:
+    make_project: MakeProject, url_settings: UrlSettings, fresh_db: Database
+) -> None:
     """mlflow: autogenerate emits the FK to inputs.input_uuid (not unique) and re-creates an index with
     no columns; both fail on PostgreSQL. The suggestion leaves them out, says so, and verifies the rest."""
     project, report = check_and_write(make_project, url_settings, "corpus_rejected_model_objects")
     assert sorted(f.object for f in report.findings if f.kind == "model_rejected") == REJECTED
     # the models' broken index is not in O, so M's index on request_id shows as extra
-    assert drift(report) - {("model_rejected", o) for o in REJECTED} == {("column_missing", "public.inputs.step"),
-                             ("index_extra", "public.trace_tags.index_trace_tags_request_id")}
+    assert drift(report) - {("model_rejected", o) for o in REJECTED} == {
+        ("column_missing", "public.inputs.step"),
+        ("index_extra", "public.trace_tags.index_trace_tags_request_id"),
+    }
     s = written_and_verified(report, project)
     upgrade, downgrade = section(s.content, "upgrade"), section(s.content, "downgrade")
     assert "add_column(sa.Column('step'" in upgrade, s.content
@@ -188,18 +201,25 @@ def test_model_objects_postgresql_rejects_are_left_out_and_the_rest_verifies(
 
     # the terminal and the PR comment say so next to "verified"
     text = render(report, "text")
-    assert "VERIFIED" in text and f"except 2 model objects PostgreSQL rejects, left out of the migration: " \
-        f"{', '.join(REJECTED)}" in text, text
-    comment = render_comment(report, CommentContext(repository="octo/shop", head_sha="0" * 40, branch="b"), "<!-- m -->")
-    assert "except 2 model objects PostgreSQL rejects, left out of the migration: " \
-        "`public.input_tags.input_tags_input_uuid_fkey`, `public.trace_tags.index_trace_tags_request_id`" in comment, \
-        comment
+    assert (
+        "VERIFIED" in text
+        and f"except 2 model objects PostgreSQL rejects, left out of the migration: {', '.join(REJECTED)}" in text
+    ), text
+    comment = render_comment(
+        report, CommentContext(repository="octo/shop", head_sha="0" * 40, branch="b"), "<!-- m -->"
+    )
+    assert (
+        "except 2 model objects PostgreSQL rejects, left out of the migration: "
+        "`public.input_tags.input_tags_input_uuid_fkey`, `public.trace_tags.index_trace_tags_request_id`" in comment
+    ), comment
 
     upgrade_run = plain_alembic(project, fresh_db, "upgrade", "head")
     assert upgrade_run.returncode == 0, output(upgrade_run)
     assert query(fresh_db, "SELECT version_num FROM alembic_version") == [(s.revision,)]
-    assert query(fresh_db, "SELECT column_name FROM information_schema.columns "
-                           "WHERE table_name = 'inputs' AND column_name = 'step'") == [("step",)]
+    assert query(
+        fresh_db,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'inputs' AND column_name = 'step'",
+    ) == [("step",)]
     # plain alembic check still wants what PostgreSQL cannot build, and nothing else
     check = plain_alembic(project, fresh_db, "check")
     assert check.returncode != 0, output(check)
@@ -209,8 +229,9 @@ def test_model_objects_postgresql_rejects_are_left_out_and_the_rest_verifies(
 # ---------------------------------------------------------------------------- a type change under a CHECK (mlflow)
 
 
-def test_type_change_of_a_column_under_a_check_verifies(make_project: MakeProject, url_settings: UrlSettings,
-                                                        fresh_db: Database) -> None:
+def test_type_change_of_a_column_under_a_check_verifies(
+    make_project: MakeProject, url_settings: UrlSettings, fresh_db: Database
+) -> None:
     """mlflow's runs.status VARCHAR(9) -> String(20) under CHECK (status IN (...)): ALTER COLUMN TYPE makes
     PostgreSQL re-spell the CHECK (`(ARRAY[...])::text[]` comes back as `ARRAY[(...)::text]`), and changing
     the type back keeps the new spelling: the downgrade restores the catalog up to that spelling."""

@@ -47,7 +47,8 @@ def test_a_downgrade_that_leaves_an_enum_type_behind(check_fixture: Check) -> No
     r = reviewed(report, "0002")
     assert not r.downgrade.passed and r.downgrade.error is None
     assert [(f.kind, f.object, f.migrations, f.models) for f in r.downgrade.residue] == [
-        ("enum_missing", "public.label_kind", None, "ENUM ('bug', 'feature')")]
+        ("enum_missing", "public.label_kind", None, "ENUM ('bug', 'feature')")
+    ]
     assert r.downgrade.upgrade_again and 'type "label_kind" already exists' in r.downgrade.upgrade_again
     [finding] = [f for f in report.findings if f.kind == "downgrade_residue"]
     assert finding.object == "public.label_kind" and finding.severity == "high"
@@ -65,8 +66,9 @@ def test_a_downgrade_that_fails(check_fixture: Check) -> None:
     assert r.downgrade.error and 'column "prio" of relation "tickets" does not exist' in r.downgrade.error
     [finding] = report.findings
     assert finding.kind == "downgrade_failed" and finding.object == "revision 0002"
-    assert "revision 0002 (migrations/versions/0002_priority.py): downgrading it fails: UndefinedColumn" \
-        in finding.detail
+    assert (
+        "revision 0002 (migrations/versions/0002_priority.py): downgrading it fails: UndefinedColumn" in finding.detail
+    )
     assert report.exit_code == EXIT_DRIFT
 
 
@@ -133,7 +135,10 @@ def test_a_data_migration_and_what_its_downgrade_loses(check_fixture: Check) -> 
     r = reviewed(report, "0002")
     assert r.downgrade.passed  # the schema comes back exactly ...
     assert r.data is not None  # ... the rows do not
-    assert r.data.statements == ("INSERT INTO public.archived_products (2 rows)", "DELETE FROM public.products (2 rows)")
+    assert r.data.statements == (
+        "INSERT INTO public.archived_products (2 rows)",
+        "DELETE FROM public.products (2 rows)",
+    )
     products = next(t for t in r.data.tables if t.table == "public.products")
     assert (products.before, products.after_upgrade, products.after_downgrade, products.restored) == (3, 1, 1, False)
     assert r.data.loss == "public.products: 3 rows before, 1 after the downgrade (2 lost)"
@@ -151,12 +156,14 @@ def test_sample_data_file(check_fixture: Check, tmp_path: Path) -> None:
 
 
 def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=cwd, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=cwd, check=True, capture_output=True
+    )
 
 
 def test_since_a_git_ref_reviews_the_revision_files_changed_since_it(
-        make_project: Callable[[str], Path], url_settings: Callable[..., Settings]) -> None:
+    make_project: Callable[[str], Path], url_settings: Callable[..., Settings]
+) -> None:
     project = make_project("review_type_rewrite")
     later = sorted((project / "migrations" / "versions").glob("000[23]_*.py"))
     moved = {p: p.read_text() for p in later}
@@ -197,8 +204,9 @@ def test_the_review_in_text_and_markdown(check_fixture: Check) -> None:
     assert "- ✅ `0003` `migrations/versions/0003_placed_index.py`: rollback proven · " in md
 
 
-@pytest.mark.parametrize("body,empty", [("pass", True), ('"""nothing"""\n    pass', True), ("...", True),
-                                        ("op.drop_table('t')", False)])
+@pytest.mark.parametrize(
+    "body,empty", [("pass", True), ('"""nothing"""\n    pass', True), ("...", True), ("op.drop_table('t')", False)]
+)
 def test_downgrade_is_empty(tmp_path: Path, body: str, empty: bool) -> None:
     f = tmp_path / "r.py"
     f.write_text(f"def upgrade():\n    pass\n\n\ndef downgrade():\n    {body}\n")

@@ -31,8 +31,14 @@ def alembic(project: Path, url: str, *args: str) -> None:
     ini = (project / "alembic.ini").read_text()
     deploy = project / "deploy.ini"
     deploy.write_text(ini.replace("postgresql+psycopg://localhost/placeholder", url.replace("%", "%%")))
-    subprocess.run([sys.executable, "-m", "alembic", "-c", str(deploy), *args], cwd=project, check=True,
-                   capture_output=True, text=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(deploy), *args],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -66,11 +72,17 @@ def all_scratch_roles(server: Server) -> set[str]:
 
 
 def test_a_live_trigger_that_runs_shell_commands_as_superuser_never_fires_with_privileges(
-        live_owner: str, make_project: MakeProject, url_settings: UrlSettings, live_url: str, marker: Path,
-        pg_server: Server) -> None:  # live_owner first: dropped after the live database
+    live_owner: str,
+    make_project: MakeProject,
+    url_settings: UrlSettings,
+    live_url: str,
+    marker: Path,
+    pg_server: Server,
+) -> None:  # live_owner first: dropped after the live database
     project = make_project("live_three_way")
     alembic(project, live_url, "upgrade", "0001")  # 0002 pending: the copy is migrated, alembic_version updated
-    sql(live_url,
+    sql(
+        live_url,
         "CREATE INDEX hotfix_orders_total ON orders (total)",
         f'ALTER TABLE alembic_version OWNER TO "{live_owner}"',
         f'ALTER TABLE users OWNER TO "{live_owner}"',
@@ -88,7 +100,8 @@ def test_a_live_trigger_that_runs_shell_commands_as_superuser_never_fires_with_p
         "CREATE TRIGGER audit BEFORE INSERT OR UPDATE OR DELETE ON users FOR EACH ROW EXECUTE FUNCTION audit()",
         # fires even under session_replication_role = replica
         "ALTER TABLE alembic_version ENABLE ALWAYS TRIGGER audit",
-        "RESET ROLE")
+        "RESET ROLE",
+    )
     roles_before = all_scratch_roles(pg_server)
 
     report = run_detect(url_settings(project), live_target(live_url), fix=True)
@@ -101,7 +114,8 @@ def test_a_live_trigger_that_runs_shell_commands_as_superuser_never_fires_with_p
 
 
 def test_a_live_sequence_named_like_sql_stays_a_name_in_the_fix(
-        make_project: MakeProject, url_settings: UrlSettings, live_url: str, marker: Path) -> None:
+    make_project: MakeProject, url_settings: UrlSettings, live_url: str, marker: Path
+) -> None:
     project = make_project("live_three_way")
     alembic(project, live_url, "upgrade", "heads")
     evil = f"x.y;COPY(SELECT)TO PROGRAM $$touch {marker}$$;--"

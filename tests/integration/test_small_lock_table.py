@@ -26,8 +26,13 @@ def test_a_big_project_passes_on_a_server_with_a_small_lock_table(tmp_path: Path
     project = tmp_path / "project"
     generate(300, 2, project)
     with local_server(settings=SMALL_LOCK_TABLE) as server:
-        settings = Settings(project_dir=project, postgres="url", suggest=False, cache=False,
-                            database_url=Secret(server.admin_url.render_as_string(hide_password=False)))
+        settings = Settings(
+            project_dir=project,
+            postgres="url",
+            suggest=False,
+            cache=False,
+            database_url=Secret(server.admin_url.render_as_string(hide_password=False)),
+        )
         report = run_check(settings)
     assert report.error is None, report.error
     assert report.exit_code == 0 and report.findings == ()  # the generated project has no drift

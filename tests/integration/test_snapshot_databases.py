@@ -28,18 +28,21 @@ UrlSettings = Callable[..., Settings]
 def copies(server: Server) -> dict[str, bool]:
     """The snapshot databases on the server: name → whether connections are allowed."""
     with psycopg.connect(libpq_conninfo(server.admin_url), autocommit=True) as conn:
-        rows = conn.execute("SELECT datname, datallowconn FROM pg_database WHERE starts_with(datname, %s)",
-                            (PREFIX,)).fetchall()
+        rows = conn.execute(
+            "SELECT datname, datallowconn FROM pg_database WHERE starts_with(datname, %s)", (PREFIX,)
+        ).fetchall()
     return {str(name): bool(allowed) for name, allowed in rows}
 
 
 @pytest.fixture
 def no_copies_left(pg_server: Server) -> Iterator[None]:
     """Other tests of this session keep copies too: start and end without any."""
+
     def drop_all() -> None:
         with psycopg.connect(libpq_conninfo(pg_server.admin_url), autocommit=True) as conn:
             for name in copies(pg_server):
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
     drop_all()
     yield
     drop_all()
@@ -48,14 +51,17 @@ def no_copies_left(pg_server: Server) -> Iterator[None]:
 def no_archive_restores(monkeypatch: pytest.MonkeyPatch) -> None:
     """From here on, restoring an archive fails the test: only the copy can give a run its head. (The
     archive itself stays as it is: a copy stands in for exactly the archive it was made with.)"""
+
     def refused(*_: object) -> None:
         raise AssertionError("the archive was restored, not the server's copy")
+
     monkeypatch.setattr(SnapshotCache, "restore", refused)
 
 
 @pytest.mark.usefixtures("no_copies_left")
 def test_a_copy_stands_in_only_for_the_archive_it_was_made_with(
-        make_project: Callable[[str], Path], url_settings: UrlSettings, pg_server: Server) -> None:
+    make_project: Callable[[str], Path], url_settings: UrlSettings, pg_server: Server
+) -> None:
     # same key, another archive (a revision reading a file another run changed; another user's cache
     # on a shared server): the copy made for one is not the other's
     project = make_project("column_missing")
@@ -69,8 +75,8 @@ def test_a_copy_stands_in_only_for_the_archive_it_was_made_with(
 
 @pytest.mark.usefixtures("no_copies_left")
 def test_a_later_run_copies_the_kept_database_and_finds_what_the_cold_run_found(
-        make_project: Callable[[str], Path], url_settings: UrlSettings, pg_server: Server,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    make_project: Callable[[str], Path], url_settings: UrlSettings, pg_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = make_project("column_missing")
     cold = run_check(url_settings(project))
     assert cold.cache is not None and cold.cache.stored == ("0001",)
@@ -86,8 +92,12 @@ def test_a_later_run_copies_the_kept_database_and_finds_what_the_cold_run_found(
 
 @pytest.mark.usefixtures("no_copies_left")
 def test_a_copy_is_used_only_for_an_archive_the_cache_holds(
-        make_project: Callable[[str], Path], url_settings: UrlSettings, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch, pg_server: Server) -> None:
+    make_project: Callable[[str], Path],
+    url_settings: UrlSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pg_server: Server,
+) -> None:
     project = make_project("column_missing")
     run_check(url_settings(project, suggest=False))
     assert copies(pg_server)
@@ -100,8 +110,8 @@ def test_a_copy_is_used_only_for_an_archive_the_cache_holds(
 
 @pytest.mark.usefixtures("no_copies_left")
 def test_an_archive_restored_the_slow_way_is_kept_as_a_copy_for_the_next_run(
-        make_project: Callable[[str], Path], url_settings: UrlSettings,
-        monkeypatch: pytest.MonkeyPatch, pg_server: Server) -> None:
+    make_project: Callable[[str], Path], url_settings: UrlSettings, monkeypatch: pytest.MonkeyPatch, pg_server: Server
+) -> None:
     project = make_project("column_missing")
     monkeypatch.setenv("DRIFTBOT_SERVER_SNAPSHOTS", "0")  # off: archives only
     cold = run_check(url_settings(project, suggest=False))
@@ -124,8 +134,8 @@ def test_an_archive_restored_the_slow_way_is_kept_as_a_copy_for_the_next_run(
 
 @pytest.mark.usefixtures("no_copies_left")
 def test_a_server_keeps_at_most_the_configured_number_of_copies_the_least_recently_used_go(
-        make_project: Callable[[str], Path], url_settings: UrlSettings,
-        monkeypatch: pytest.MonkeyPatch, pg_server: Server) -> None:
+    make_project: Callable[[str], Path], url_settings: UrlSettings, monkeypatch: pytest.MonkeyPatch, pg_server: Server
+) -> None:
     monkeypatch.setenv("DRIFTBOT_SERVER_SNAPSHOTS", "2")
     project = make_project("column_missing")
     run_check(url_settings(project, suggest=False))

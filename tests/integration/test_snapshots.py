@@ -45,7 +45,8 @@ def twice(project: Path, settings: UrlSettings, **changes: object) -> tuple[Repo
 
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
 def test_a_cached_run_finds_exactly_what_a_cold_run_finds(
-        scenario: str, make_project: Callable[[str], Path], url_settings: UrlSettings) -> None:
+    scenario: str, make_project: Callable[[str], Path], url_settings: UrlSettings
+) -> None:
     cold, cached = twice(make_project(scenario), url_settings, suggest=False)
 
     assert cold.cache is not None and cold.cache.restored is None
@@ -54,10 +55,13 @@ def test_a_cached_run_finds_exactly_what_a_cold_run_finds(
     assert comparable(cached) == comparable(cold)
 
 
-@pytest.mark.parametrize("scenario", ["column_missing", "check_changed", "enum_value_added", "suggest_table_rename",
-                                      "migration_imports_models"])
+@pytest.mark.parametrize(
+    "scenario",
+    ["column_missing", "check_changed", "enum_value_added", "suggest_table_rename", "migration_imports_models"],
+)
 def test_a_cached_run_suggests_and_verifies_exactly_what_a_cold_run_does(
-        scenario: str, url_settings: UrlSettings, tmp_path: Path) -> None:
+    scenario: str, url_settings: UrlSettings, tmp_path: Path
+) -> None:
     project = tmp_path / "project"
     layers = ("_base", "column_missing", scenario) if scenario == "migration_imports_models" else ("_base", scenario)
     for layer in layers:
@@ -105,7 +109,8 @@ def applied(report: Report) -> list[str]:
 
 
 def test_a_new_revision_runs_alone_and_an_edit_invalidates_exactly_what_follows(
-        make_project: Callable[[str], Path], url_settings: UrlSettings) -> None:
+    make_project: Callable[[str], Path], url_settings: UrlSettings
+) -> None:
     project = make_project("column_missing")  # 0001 creates users; the models add display_name
     settings = url_settings(project, suggest=False)
     assert applied(run_check(settings)) == ["0001"]
@@ -147,7 +152,8 @@ def test_a_revision_that_imports_the_project_depends_on_the_project_code(tmp_pat
 
 
 def test_the_review_starts_from_the_cached_snapshot_of_main(
-        make_project: Callable[[str], Path], url_settings: UrlSettings) -> None:
+    make_project: Callable[[str], Path], url_settings: UrlSettings
+) -> None:
     project = make_project("column_missing")
     run_check(url_settings(project, suggest=False))  # main's run keeps its head, 0001
     add_revision(project, "0002", "0001", "age")
@@ -160,7 +166,8 @@ def test_the_review_starts_from_the_cached_snapshot_of_main(
 
 
 def test_an_archive_restored_while_env_py_runs_gives_the_cold_answer_and_a_damaged_one_runs_cold(
-        make_project: Callable[[str], Path], url_settings: UrlSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_project: Callable[[str], Path], url_settings: UrlSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRIFTBOT_SERVER_SNAPSHOTS", "0")  # no copies on the server: the archive restores in a thread
     project = make_project("column_missing")
     add_revision(project, "0002", "0001", "age")

@@ -82,8 +82,10 @@ def plain_database(pg_url: str) -> Iterator[Database]:
     with psycopg.connect(admin_conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
     try:
-        yield Database(admin.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False),
-                       admin.set(drivername="postgresql", database=name).render_as_string(hide_password=False))
+        yield Database(
+            admin.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False),
+            admin.set(drivername="postgresql", database=name).render_as_string(hide_password=False),
+        )
     finally:
         with psycopg.connect(admin_conninfo, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -95,13 +97,21 @@ def plain_alembic(project: Path, db: Database, *args: str) -> subprocess.Complet
     The copy sits next to alembic.ini so that `%(here)s` still means the project directory;
     the base env.py reads the URL from `sqlalchemy.url`.
     """
-    text, count = re.subn(r"(?m)^sqlalchemy\.url\s*=.*$", lambda _: "sqlalchemy.url = " + db.url.replace("%", "%%"),
-                          (project / "alembic.ini").read_text())
+    text, count = re.subn(
+        r"(?m)^sqlalchemy\.url\s*=.*$",
+        lambda _: "sqlalchemy.url = " + db.url.replace("%", "%%"),
+        (project / "alembic.ini").read_text(),
+    )
     assert count == 1, "alembic.ini has no sqlalchemy.url line"
     ini = project / "alembic.plain-test.ini"
     ini.write_text(text)
-    return subprocess.run([sys.executable, "-m", "alembic", "-c", str(ini), *args], cwd=project,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ini), *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def output(proc: subprocess.CompletedProcess[str]) -> str:
@@ -164,8 +174,9 @@ ALEMBIC_CHECK_DEFAULT_SCHEMA_ONLY = {"non_default_schema": "billing"}
 
 
 @pytest.mark.parametrize("scenario", DRIFT_SCENARIOS)
-def test_suggestion_removes_the_drift_and_plain_alembic_agrees(make_project: MakeProject, url_settings: UrlSettings,
-                                                               fresh_db: Database, scenario: str) -> None:
+def test_suggestion_removes_the_drift_and_plain_alembic_agrees(
+    make_project: MakeProject, url_settings: UrlSettings, fresh_db: Database, scenario: str
+) -> None:
     project = make_project(scenario)
     versions = project / "migrations" / "versions"
     report = run_check(url_settings(project, write=True))
@@ -193,7 +204,9 @@ def test_suggestion_removes_the_drift_and_plain_alembic_agrees(make_project: Mak
         return
     assert check.returncode != 0
     complaint = check.stdout + check.stderr
-    assert "New upgrade operations detected: [('add_table'" in complaint and f"schema='{schema}'" in complaint, output(check)
+    assert "New upgrade operations detected: [('add_table'" in complaint and f"schema='{schema}'" in complaint, output(
+        check
+    )
     env_py = project / "migrations" / "env.py"
     configure = "context.configure(connection=connection, target_metadata=target_metadata)"
     assert configure in env_py.read_text()
@@ -205,8 +218,9 @@ def test_suggestion_removes_the_drift_and_plain_alembic_agrees(make_project: Mak
 # ---------------------------------------------------------------------------- 2. determinism
 
 
-def test_same_heads_and_drift_give_the_same_revision(make_project: MakeProject, url_settings: UrlSettings,
-                                                     tmp_path: Path) -> None:
+def test_same_heads_and_drift_give_the_same_revision(
+    make_project: MakeProject, url_settings: UrlSettings, tmp_path: Path
+) -> None:
     project = make_project("column_missing")
     first = verified_suggestion(run_check(url_settings(project)))
     second = verified_suggestion(run_check(url_settings(project)))
@@ -222,10 +236,19 @@ def test_same_heads_and_drift_give_the_same_revision(make_project: MakeProject, 
 # ---------------------------------------------------------------------------- 3. no write, no change
 
 
-@pytest.mark.parametrize("scenario", ["column_missing", "suggest_custom_template", "suggest_post_write_hook",
-                                      "suggest_column_rename", "suggest_not_null_on_existing_rows"])
-def test_project_tree_is_untouched_without_write(make_project: MakeProject, url_settings: UrlSettings,
-                                                 scenario: str) -> None:
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        "column_missing",
+        "suggest_custom_template",
+        "suggest_post_write_hook",
+        "suggest_column_rename",
+        "suggest_not_null_on_existing_rows",
+    ],
+)
+def test_project_tree_is_untouched_without_write(
+    make_project: MakeProject, url_settings: UrlSettings, scenario: str
+) -> None:
     project = make_project(scenario)
     before = tree(project)
     report = run_check(url_settings(project))
@@ -239,8 +262,9 @@ def test_project_tree_is_untouched_without_write(make_project: MakeProject, url_
 
 
 @pytest.mark.parametrize("scenario", ["column_missing", "suggest_custom_template", "suggest_post_write_hook"])
-def test_write_adds_exactly_the_suggestion_and_then_there_is_no_drift(make_project: MakeProject,
-                                                                      url_settings: UrlSettings, scenario: str) -> None:
+def test_write_adds_exactly_the_suggestion_and_then_there_is_no_drift(
+    make_project: MakeProject, url_settings: UrlSettings, scenario: str
+) -> None:
     project = make_project(scenario)
     versions = project / "migrations" / "versions"
     before = tree(project)
@@ -302,8 +326,9 @@ def test_post_write_hooks_run_on_the_suggestion(check_fixture: CheckFixture) -> 
 # ---------------------------------------------------------------------------- 7. renames
 
 
-def test_probable_rename_is_a_rename_that_keeps_the_data(make_project: MakeProject, url_settings: UrlSettings,
-                                                         fresh_db: Database) -> None:
+def test_probable_rename_is_a_rename_that_keeps_the_data(
+    make_project: MakeProject, url_settings: UrlSettings, fresh_db: Database
+) -> None:
     project = make_project("suggest_column_rename")
     s = verified_suggestion(run_check(url_settings(project, write=True)))
     assert s.remaining == ()
@@ -334,8 +359,9 @@ def test_probable_rename_is_a_rename_that_keeps_the_data(make_project: MakeProje
     assert query(fresh_db, "SELECT id, fullname FROM users") == [(1, "Ada Lovelace")]
 
 
-def test_probable_table_rename_keeps_the_rows(make_project: MakeProject, url_settings: UrlSettings,
-                                             fresh_db: Database) -> None:
+def test_probable_table_rename_keeps_the_rows(
+    make_project: MakeProject, url_settings: UrlSettings, fresh_db: Database
+) -> None:
     project = make_project("suggest_table_rename")  # clients in the migrations, customers in the models
     s = verified_suggestion(run_check(url_settings(project, write=True)))
     upgrade, downgrade = section(s.content, "upgrade"), section(s.content, "downgrade")
@@ -358,10 +384,12 @@ def test_probable_table_rename_keeps_the_rows(make_project: MakeProject, url_set
 # ---------------------------------------------------------------------------- 8. hazards
 
 
-@pytest.mark.parametrize(("scenario", "obj"), [("table_extra", "public.audit_log"),
-                                               ("column_extra", "public.users.legacy_code")])
+@pytest.mark.parametrize(
+    ("scenario", "obj"), [("table_extra", "public.audit_log"), ("column_extra", "public.users.legacy_code")]
+)
 def test_dropping_what_only_the_migrations_have_is_destructive_and_models_behind(
-        check_fixture: CheckFixture, scenario: str, obj: str) -> None:
+    check_fixture: CheckFixture, scenario: str, obj: str
+) -> None:
     s = verified_suggestion(check_fixture(scenario))
     kinds = {h.kind for h in s.hazards if h.object == obj}
     assert {"destructive", "models_behind"} <= kinds, s.hazards
@@ -400,8 +428,9 @@ def test_no_suggestion_when_the_migrations_fail(check_fixture: CheckFixture) -> 
     assert "revision 0003" in report.error.message
 
 
-def test_suggestion_that_fails_verification_is_reported_and_not_written(make_project: MakeProject,
-                                                                        url_settings: UrlSettings) -> None:
+def test_suggestion_that_fails_verification_is_reported_and_not_written(
+    make_project: MakeProject, url_settings: UrlSettings
+) -> None:
     project = make_project("suggest_not_null_on_existing_rows")
     before = tree(project)
     report = run_check(url_settings(project, write=True))
@@ -438,5 +467,6 @@ def test_json_report_with_a_suggestion_validates_against_the_schema(check_fixtur
     assert suggestion["verified"] is report.suggestion.verified
     assert [c["name"] for c in suggestion["checks"]] == [c.name for c in report.suggestion.checks]
     assert all(isinstance(c["passed"], bool) and isinstance(c["detail"], str) for c in suggestion["checks"])
-    assert suggestion["verified"] == (len(suggestion["checks"]) == len(CHECKS)
-                                      and all(c["passed"] for c in suggestion["checks"]))
+    assert suggestion["verified"] == (
+        len(suggestion["checks"]) == len(CHECKS) and all(c["passed"] for c in suggestion["checks"])
+    )

@@ -19,16 +19,37 @@ from driftbot.compare.findings import Finding
 from driftbot.safety.sqlnames import qualified, quote_ident
 
 
-def col(name: str, type_: str = "integer", *, nullable: bool = True, default: str | None = None,
-        identity: str | None = None, generated: str | None = None, comment: str | None = None,
-        collation: str | None = None, sequence: TableKey | None = None) -> Column:
+def col(
+    name: str,
+    type_: str = "integer",
+    *,
+    nullable: bool = True,
+    default: str | None = None,
+    identity: str | None = None,
+    generated: str | None = None,
+    comment: str | None = None,
+    collation: str | None = None,
+    sequence: TableKey | None = None,
+) -> Column:
     return Column(name, type_, nullable, default, identity, generated, comment, collation, sequence)
 
 
-def table(name: str, *columns: Column, schema: str = "public", comment: str | None = None,
-          constraints: Iterable[Constraint] = (), indexes: Iterable[Index] = ()) -> Table:
-    return Table(schema, name, comment, {c.name: c for c in columns}, {c.name: c for c in constraints},
-                 {i.name: i for i in indexes})
+def table(
+    name: str,
+    *columns: Column,
+    schema: str = "public",
+    comment: str | None = None,
+    constraints: Iterable[Constraint] = (),
+    indexes: Iterable[Index] = (),
+) -> Table:
+    return Table(
+        schema,
+        name,
+        comment,
+        {c.name: c for c in columns},
+        {c.name: c for c in constraints},
+        {i.name: i for i in indexes},
+    )
 
 
 def pk(name: str, *columns: str) -> Constraint:
@@ -43,11 +64,14 @@ def unique(name: str, *columns: str) -> Constraint:
     return Constraint(name, "u", f"UNIQUE ({', '.join(columns)})")
 
 
-def index(name: str, table_name: str, *columns: str, schema: str = "public", unique: bool = False,
-          where: str | None = None) -> Index:
+def index(
+    name: str, table_name: str, *columns: str, schema: str = "public", unique: bool = False, where: str | None = None
+) -> Index:
     """As pg_get_indexdef writes it: `CREATE [UNIQUE ]INDEX name ON schema.table USING btree (cols)`."""
     kind = "UNIQUE INDEX" if unique else "INDEX"
-    body = f"ON {qualified(schema, table_name)} USING btree ({', '.join(columns)})" + (f" WHERE {where}" if where else "")
+    body = f"ON {qualified(schema, table_name)} USING btree ({', '.join(columns)})" + (
+        f" WHERE {where}" if where else ""
+    )
     return Index(name, f"CREATE {kind} {quote_ident(name)} {body}", f"CREATE {kind} {body}", unique, "btree", where)
 
 
@@ -55,14 +79,18 @@ def enum(name: str, *labels: str, schema: str = "public") -> EnumType:
     return EnumType(schema, name, labels)
 
 
-def sequence(name: str, definition: str = "AS bigint START WITH 1 INCREMENT BY 1", schema: str = "public") -> SequenceDef:
+def sequence(
+    name: str, definition: str = "AS bigint START WITH 1 INCREMENT BY 1", schema: str = "public"
+) -> SequenceDef:
     return SequenceDef(schema, name, definition)
 
 
 def catalog(*objects: Table | EnumType | SequenceDef) -> Catalog:
-    return Catalog(tables={(o.schema, o.name): o for o in objects if isinstance(o, Table)},
-                   enums={(o.schema, o.name): o for o in objects if isinstance(o, EnumType)},
-                   sequences={(o.schema, o.name): o for o in objects if isinstance(o, SequenceDef)})
+    return Catalog(
+        tables={(o.schema, o.name): o for o in objects if isinstance(o, Table)},
+        enums={(o.schema, o.name): o for o in objects if isinstance(o, EnumType)},
+        sequences={(o.schema, o.name): o for o in objects if isinstance(o, SequenceDef)},
+    )
 
 
 def findings(migrations: Catalog, models: Catalog) -> list[Finding]:

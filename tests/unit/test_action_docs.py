@@ -21,8 +21,12 @@ WORKFLOWS = sorted((ROOT / "examples" / "workflows").glob("*.yml"))
 
 
 def test_readme_tables_are_generated_from_action_yml() -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "action_docs.py"), "--check"],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "action_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     readme = (ROOT / "README.md").read_text()
     for name in [*ACTION["inputs"], *ACTION["outputs"]]:
@@ -81,7 +85,12 @@ def test_example_workflows_follow_least_privilege_and_pin_actions(path: Path) ->
 
 def test_example_workflows_pass_zizmor() -> None:
     zizmor = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
-    done = subprocess.run([zizmor, "--offline", "--no-progress", "--config", str(ROOT / "examples" / "zizmor.yml"),
-                           *map(str, WORKFLOWS)], capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [zizmor, "--offline", "--no-progress", "--config", str(ROOT / "examples" / "zizmor.yml"), *map(str, WORKFLOWS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "No findings" in done.stdout + done.stderr

@@ -14,23 +14,41 @@ from driftbot.action.worker import scrubbed_environ
 from driftbot.errors import EXIT_USAGE, ConfigError
 
 TOKEN = "ghs_0123456789abcdefSECRET"
-CONTEXT = {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": "/github/workflow/event.json",
-           "GITHUB_REPOSITORY": "octo/shop", "GITHUB_WORKSPACE": "/github/workspace", "GITHUB_RUN_ID": "77",
-           "GITHUB_OUTPUT": "/github/file_commands/out", "GITHUB_STEP_SUMMARY": "/github/file_commands/sum"}
+CONTEXT = {
+    "GITHUB_EVENT_NAME": "pull_request",
+    "GITHUB_EVENT_PATH": "/github/workflow/event.json",
+    "GITHUB_REPOSITORY": "octo/shop",
+    "GITHUB_WORKSPACE": "/github/workspace",
+    "GITHUB_RUN_ID": "77",
+    "GITHUB_OUTPUT": "/github/file_commands/out",
+    "GITHUB_STEP_SUMMARY": "/github/file_commands/sum",
+}
 
 
 def environ(**inputs: str) -> dict[str, str]:
     """The runner's environment: inputs as INPUT_<NAME> with the name upper-cased, hyphens kept."""
-    return CONTEXT | {"INPUT_GITHUB-TOKEN": TOKEN} | {f"INPUT_{k.replace('_', '-').upper()}": v
-                                                     for k, v in inputs.items()}
+    return (
+        CONTEXT | {"INPUT_GITHUB-TOKEN": TOKEN} | {f"INPUT_{k.replace('_', '-').upper()}": v for k, v in inputs.items()}
+    )
 
 
 def test_inputs_are_read_with_hyphens_kept() -> None:
-    s = Settings.from_environ(environ(working_directory="backend", config="conf/alembic.ini",
-                                      metadata="app.models:Base", url_env="DATABASE_URL, APP_DB",
-                                      install="pip install -r requirements.txt", postgres="docker",
-                                      postgres_version="16", fail_on="error", comment="off", suggest="false",
-                                      id="api", report_path="out/report.json"))
+    s = Settings.from_environ(
+        environ(
+            working_directory="backend",
+            config="conf/alembic.ini",
+            metadata="app.models:Base",
+            url_env="DATABASE_URL, APP_DB",
+            install="pip install -r requirements.txt",
+            postgres="docker",
+            postgres_version="16",
+            fail_on="error",
+            comment="off",
+            suggest="false",
+            id="api",
+            report_path="out/report.json",
+        )
+    )
     assert s.github_token.value == TOKEN
     assert s.project_dir == Path("/github/workspace/backend")
     assert s.config == Path("conf/alembic.ini") and s.metadata == "app.models:Base"
@@ -51,22 +69,48 @@ def test_empty_inputs_take_the_defaults() -> None:
 
 def test_the_token_never_shows() -> None:
     s = Settings.from_environ(environ(database_url="postgresql://u:dbSECRETpw@db:5432/postgres"))
-    for text in (str(s), repr(s), str(s.github_token), repr(s.github_token), f"{s.github_token}",
-                 str(s.database_url), repr(s.database_url)):
+    for text in (
+        str(s),
+        repr(s),
+        str(s.github_token),
+        repr(s.github_token),
+        f"{s.github_token}",
+        str(s.database_url),
+        repr(s.database_url),
+    ):
         assert TOKEN not in text and "dbSECRETpw" not in text
     assert s.database_url is not None and "dbSECRETpw" in s.database_url.value
 
 
 def test_every_invalid_input_is_reported_at_once() -> None:
-    bad = environ(fail_on="sometimes", comment="maybe", postgres="mysql", postgres_version="sixteen",
-                  working_directory="../elsewhere", metadata="models", url_env="DATABASE-URL", id="a b",
-                  database_url="mysql://root:rootSECRET@db/x", mode="deploy")
+    bad = environ(
+        fail_on="sometimes",
+        comment="maybe",
+        postgres="mysql",
+        postgres_version="sixteen",
+        working_directory="../elsewhere",
+        metadata="models",
+        url_env="DATABASE-URL",
+        id="a b",
+        database_url="mysql://root:rootSECRET@db/x",
+        mode="deploy",
+    )
     with pytest.raises(InvalidInputs) as caught:
         Settings.from_environ(bad)
     problems = caught.value.problems
     named = {p.split(":")[0] for p in problems}
-    assert named == {"fail-on", "comment", "postgres", "postgres-version", "working-directory", "metadata",
-                     "url-env", "id", "database-url", "mode"}
+    assert named == {
+        "fail-on",
+        "comment",
+        "postgres",
+        "postgres-version",
+        "working-directory",
+        "metadata",
+        "url-env",
+        "id",
+        "database-url",
+        "mode",
+    }
     assert caught.value.exit_code == EXIT_USAGE
     assert "rootSECRET" not in str(caught.value)  # a bad URL is not echoed: it may carry a password
 
@@ -80,11 +124,17 @@ def test_missing_runner_context_and_contradictions_are_named() -> None:
     assert "database-url" in text
 
 
-@pytest.mark.parametrize(("event", "payload", "mode"), [
-    ("pull_request", {}, "check"), ("push", {}, "check"), ("merge_group", {}, "check"),
-    ("workflow_dispatch", {}, "check"), ("workflow_run", {}, "publish"),
-    ("issue_comment", {"issue": {"pull_request": {}}}, "commit"),
-])
+@pytest.mark.parametrize(
+    ("event", "payload", "mode"),
+    [
+        ("pull_request", {}, "check"),
+        ("push", {}, "check"),
+        ("merge_group", {}, "check"),
+        ("workflow_dispatch", {}, "check"),
+        ("workflow_run", {}, "publish"),
+        ("issue_comment", {"issue": {"pull_request": {}}}, "commit"),
+    ],
+)
 def test_mode_follows_the_event(event: str, payload: dict[str, object], mode: str) -> None:
     assert find_mode(event, payload) == mode
 
@@ -98,15 +148,32 @@ def test_mode_input_overrides_and_unsafe_or_unknown_events_are_refused() -> None
 
 
 def test_worker_environment_keeps_nothing_token_like() -> None:
-    env = {"PATH": "/usr/bin", "INPUT_GITHUB-TOKEN": TOKEN, "GITHUB_TOKEN": TOKEN, "ACTIONS_RUNTIME_TOKEN": "r",
-           "ACTIONS_ID_TOKEN_REQUEST_URL": "https://x", "NPM_TOKEN": "n", "GITHUB_ENV": "/f", "GITHUB_OUTPUT": "/o",
-           "COPY": f"Bearer {TOKEN}", "APP_SETTING": "kept", "DRIFTBOT_DATABASE_URL": "postgresql://x"}
+    env = {
+        "PATH": "/usr/bin",
+        "INPUT_GITHUB-TOKEN": TOKEN,
+        "GITHUB_TOKEN": TOKEN,
+        "ACTIONS_RUNTIME_TOKEN": "r",
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "https://x",
+        "NPM_TOKEN": "n",
+        "GITHUB_ENV": "/f",
+        "GITHUB_OUTPUT": "/o",
+        "COPY": f"Bearer {TOKEN}",
+        "APP_SETTING": "kept",
+        "DRIFTBOT_DATABASE_URL": "postgresql://x",
+    }
     assert scrubbed_environ(env, [TOKEN]) == {"PATH": "/usr/bin", "APP_SETTING": "kept"}
 
 
 def run_action(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "driftbot.action"], env={"PATH": "/usr/bin:/bin", **env},
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "driftbot.action"],
+        env={"PATH": "/usr/bin:/bin", **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_action_exits_2_with_one_error_line_for_bad_inputs(tmp_path: Path) -> None:
@@ -120,7 +187,8 @@ def test_action_exits_2_with_one_error_line_for_bad_inputs(tmp_path: Path) -> No
 def test_action_refuses_pull_request_target(tmp_path: Path) -> None:
     event = tmp_path / "event.json"
     event.write_text("{}")
-    done = run_action(environ() | {"GITHUB_EVENT_NAME": "pull_request_target", "GITHUB_EVENT_PATH": str(event)},
-                      tmp_path)
+    done = run_action(
+        environ() | {"GITHUB_EVENT_NAME": "pull_request_target", "GITHUB_EVENT_PATH": str(event)}, tmp_path
+    )
     assert done.returncode == EXIT_USAGE
     assert "::error" in done.stdout and "pull_request_target" in done.stdout

@@ -72,8 +72,10 @@ def _users(email_type: str) -> Catalog:
 def test_three_different_definitions_are_all_carried() -> None:
     live, heads, models = _users("character varying(320)"), _users("text"), _users("character varying(255)")
     found = classify(live, None, heads, models)
-    assert summary(found) == [("changed_outside_migrations", "column_type_changed", "public.users.email"),
-                              ("models_ahead_of_migrations", "column_type_changed", "public.users.email")]
+    assert summary(found) == [
+        ("changed_outside_migrations", "column_type_changed", "public.users.email"),
+        ("models_ahead_of_migrations", "column_type_changed", "public.users.email"),
+    ]
     outside, ahead = found
     assert sides(outside) == ("character varying(320)", "text", "character varying(255)")
     assert sides(ahead) == ("character varying(320)", "text", "character varying(255)")

@@ -32,14 +32,21 @@ def carrier(*, sha: str = SHA, block: str | None = None, comment_id: str = "defa
 
 
 def pull(**over: object) -> PullState:
-    return replace(PullState("open", SHA, "add-nickname", "octo/shop", "https://github.com/octo/shop"),
-                   **over)  # type: ignore[arg-type]
+    return replace(PullState("open", SHA, "add-nickname", "octo/shop", "https://github.com/octo/shop"), **over)  # type: ignore[arg-type]
 
 
 def request(**over: object) -> CommitRequest:
     """alice (write access) asks to commit driftbot's comment for SHA, the open PR's head, same repository."""
-    base = CommitRequest(repo="octo/shop", number=7, actor="alice", comment_id="default", carrier=carrier(),
-                         carrier_is_bots=True, permission="write", pull=pull())
+    base = CommitRequest(
+        repo="octo/shop",
+        number=7,
+        actor="alice",
+        comment_id="default",
+        carrier=carrier(),
+        carrier_is_bots=True,
+        permission="write",
+        pull=pull(),
+    )
     return replace(base, **over)  # type: ignore[arg-type]
 
 
@@ -58,6 +65,7 @@ def approved(req: CommitRequest) -> CommitPlan:
 
 # --- the carrying comment -------------------------------------------------------------------------
 
+
 def test_without_a_driftbot_comment_nothing_is_committed() -> None:
     outcome = refused(request(carrier=None))
     assert outcome.reason == "no_comment" and "Run the check first" in outcome.reply
@@ -74,10 +82,13 @@ def test_a_comment_without_the_marker_of_this_id_is_refused() -> None:
 
 # --- who may commit ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("permission", ["read", "triage", "none", ""])
 def test_only_write_access_may_commit(permission: str) -> None:
     outcome = refused(request(permission=permission))
-    assert outcome.reason == "forbidden" and outcome.reply.startswith("Sorry `alice`") and "write access" in outcome.reply
+    assert (
+        outcome.reason == "forbidden" and outcome.reply.startswith("Sorry `alice`") and "write access" in outcome.reply
+    )
 
 
 @pytest.mark.parametrize("permission", ["write", "admin"])
@@ -86,6 +97,7 @@ def test_writers_and_admins_may_commit(permission: str) -> None:
 
 
 # --- the pull request -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("state", ["closed", "merged"])
 def test_a_pull_request_that_is_not_open_is_not_committed_to(state: str) -> None:
@@ -106,6 +118,7 @@ def test_the_marker_sha_is_what_must_match_the_head() -> None:
 
 # --- the migration ----------------------------------------------------------------------------------
 
+
 def test_a_comment_without_a_file_block_carries_no_migration() -> None:
     assert refused(request(carrier=carrier(block="no file here"))).reason == "no_migration"
 
@@ -122,6 +135,7 @@ def test_a_path_outside_the_repository_is_never_committed() -> None:
 
 
 # --- where it goes ----------------------------------------------------------------------------------
+
 
 def test_a_deleted_head_repository_cannot_be_committed_to() -> None:
     outcome = refused(request(pull=pull(head_repo=None, head_html=None)))
@@ -146,25 +160,35 @@ def test_a_fork_maintainers_may_edit_is_committed_with_a_token_that_can_push() -
 def test_the_plan_is_the_carried_file_on_the_analysed_commit() -> None:
     plan = approved(request())
     assert (plan.head_repo, plan.branch, plan.parent, plan.path, plan.content) == (
-        "octo/shop", "add-nickname", SHA, PATH, MIGRATION)
+        "octo/shop",
+        "add-nickname",
+        SHA,
+        PATH,
+        MIGRATION,
+    )
     assert plan.message.startswith("Add driftbot's verified migration 0002_add_nickname.py\n")
     assert f"for {SHA[:12]}" in plan.message and "Requested by alice in octo/shop#7" in plan.message
 
 
 # --- the order of the rules: the first refusal wins ---------------------------------------------------
 
-@pytest.mark.parametrize(("over", "reason"), [
-    ({"carrier": None, "permission": "read"}, "no_comment"),
-    ({"carrier_is_bots": False, "permission": "read"}, "not_bot_comment"),
-    ({"permission": "read", "pull": pull(state="closed", head_sha=NEWER)}, "forbidden"),
-    ({"pull": pull(state="closed", head_sha=NEWER)}, "closed"),
-    ({"pull": pull(head_sha=NEWER), "carrier": carrier(block="no file")}, "stale"),
-])
+
+@pytest.mark.parametrize(
+    ("over", "reason"),
+    [
+        ({"carrier": None, "permission": "read"}, "no_comment"),
+        ({"carrier_is_bots": False, "permission": "read"}, "not_bot_comment"),
+        ({"permission": "read", "pull": pull(state="closed", head_sha=NEWER)}, "forbidden"),
+        ({"pull": pull(state="closed", head_sha=NEWER)}, "closed"),
+        ({"pull": pull(head_sha=NEWER), "carrier": carrier(block="no file")}, "stale"),
+    ],
+)
 def test_the_first_rule_that_refuses_decides(over: dict[str, object], reason: str) -> None:
     assert refused(request(**over)).reason == reason
 
 
 # --- after the decision: GitHub's answers -------------------------------------------------------------
+
 
 def test_an_existing_file_is_never_overwritten() -> None:
     plan = approved(request())

@@ -37,20 +37,23 @@ def test_a_migration_in_the_versions_directory_is_offered() -> None:
     assert carried is not None and carried[0] == "backend/migrations/versions/0002_add-nickname.py"
 
 
-@pytest.mark.parametrize("path", [
-    "/github/workspace/backend/conftest.py",  # in the project, not a migration directory
-    "/github/workspace/.github/workflows/pwn.yml",
-    "/github/workspace/setup.py",  # outside the project
-    f"{VERSIONS}/../../app/__init__.py",
-    f"{VERSIONS}/../versions/../env.py",
-    "/etc/cron.d/x.py",
-    "relative/x.py",
-    f"{VERSIONS}/x\n::error::pwned.py",
-    f"{VERSIONS}/with space.py",
-    f"{VERSIONS}/x.sh",
-    f"{VERSIONS}/.hidden.py",
-    f"{VERSIONS}/sub/x.py",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/github/workspace/backend/conftest.py",  # in the project, not a migration directory
+        "/github/workspace/.github/workflows/pwn.yml",
+        "/github/workspace/setup.py",  # outside the project
+        f"{VERSIONS}/../../app/__init__.py",
+        f"{VERSIONS}/../versions/../env.py",
+        "/etc/cron.d/x.py",
+        "relative/x.py",
+        f"{VERSIONS}/x\n::error::pwned.py",
+        f"{VERSIONS}/with space.py",
+        f"{VERSIONS}/x.sh",
+        f"{VERSIONS}/.hidden.py",
+        f"{VERSIONS}/sub/x.py",
+    ],
+)
 def test_any_other_path_is_refused_with_a_clear_error(path: str) -> None:
     report = with_path(path)
     with pytest.raises(UnsafeMigrationPath, match="versions directory"):

@@ -63,20 +63,41 @@ def test_every_option_is_read_and_paths_are_relative_to_the_file(tmp_path: Path)
     assert s.config_file == tmp_path / "db/alembic.ini"
     assert s.metadata == "app.models:Base"
     assert s.url_env_vars == ("APP_DATABASE_URL", "DATABASE_URL")
-    assert (s.postgres, s.postgres_version, s.postgres_image, s.postgres_timeout) == ("docker", 16, "postgres:16-alpine", 90.0)
+    assert (s.postgres, s.postgres_version, s.postgres_image, s.postgres_timeout) == (
+        "docker",
+        16,
+        "postgres:16-alpine",
+        90.0,
+    )
     assert s.database_url is not None and s.database_url.value == "postgresql://u:secret@db:5432/postgres"
     assert "secret" not in repr(s)
     assert s.baseline == str(tmp_path / "schema/base.sql")
     assert (s.report_format, s.report_output) == ("json", tmp_path / "reports/drift.json")
     assert (s.suggest, s.write, s.debug, s.verbose) == (False, True, True, True)
-    assert s.ignore == IgnoreRules(schemas=("audit",), tables=("legacy_*",), columns=("*.updated_at",),
-                                   kinds=("column_comment_changed", "index_renamed"))
+    assert s.ignore == IgnoreRules(
+        schemas=("audit",),
+        tables=("legacy_*",),
+        columns=("*.updated_at",),
+        kinds=("column_comment_changed", "index_renamed"),
+    )
 
 
 def test_the_command_line_wins_even_when_it_repeats_a_default(tmp_path: Path) -> None:
     _pyproject(tmp_path, EVERY_OPTION)
-    s = _cli_settings(str(tmp_path), "--postgres", "auto", "--postgres-version", "15", "--format", "text",
-                      "--url-env", "OTHER_URL", "--no-suggest", "--postgres-timeout", "5")
+    s = _cli_settings(
+        str(tmp_path),
+        "--postgres",
+        "auto",
+        "--postgres-version",
+        "15",
+        "--format",
+        "text",
+        "--url-env",
+        "OTHER_URL",
+        "--no-suggest",
+        "--postgres-timeout",
+        "5",
+    )
     assert (s.postgres, s.postgres_version, s.report_format, s.url_env_vars) == ("auto", 15, "text", ("OTHER_URL",))
     assert s.postgres_timeout == 5.0
     assert s.postgres_image == "postgres:16-alpine"  # not given on the command line: from the file
@@ -130,26 +151,40 @@ def test_the_review_keys_are_read_validated_and_lose_to_the_command_line(tmp_pat
     assert revision.since == "" and revision.fail_on == "hazard"
 
 
-@pytest.mark.parametrize(("body", "names"), [
-    ('since = "--output=/tmp/x"', ["[tool.driftbot] since", "not starting with -"]),
-    ('since = "main branch"', ["[tool.driftbot] since", "one word"]),
-    ("since = 2", ["[tool.driftbot] since", "a git ref"]),
-    ('fail-on = "hazards"', ["[tool.driftbot] fail-on", "drift, hazard"]),
-    ("sample-data = ''", ["[tool.driftbot] sample-data", "FILE.sql"]),
-    ('sample_dat = "rows.sql"', ["unknown key", "did you mean 'sample-data'"]),
-    ('postgres = "podman"', ["[tool.driftbot] postgres", "'podman'", "auto, local, docker, embedded, url"]),
-    ("postgres-version = 'latest'", ["postgres-version", "'latest'", "major version"]),
-    ('format = "html"', ["[tool.driftbot] format", "text, markdown, json"]),
-    ("suggest = 'no'", ["[tool.driftbot] suggest", "true, false"]),
-    ("postgres-timeout = -1", ["postgres-timeout", "greater than 0"]),
-    ("url-env = ['NOT A NAME']", ["url-env", "environment variable name"]),
-    ('postgress = "docker"', ["[tool.driftbot] postgress", "unknown key", "did you mean 'postgres'", "postgres-version"]),
-    ("ignore = ['x']", ["[tool.driftbot.ignore]", "schemas, tables, columns, kinds"]),
-    ("[tool.driftbot.ignore]\nindexes = ['x']", ["[tool.driftbot.ignore] indexes", "unknown key", "schemas, tables, columns, kinds"]),
-    ("[tool.driftbot.ignore]\nkinds = ['column_mising']", ["'column_mising'", "matches no finding kind", "column_missing"]),
-    ("[tool.driftbot.ignore]\ntables = [1]", ["[tool.driftbot.ignore] tables", "glob patterns"]),
-])
-def test_invalid_configuration_names_the_key_and_the_allowed_values(tmp_path: Path, body: str, names: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ('since = "--output=/tmp/x"', ["[tool.driftbot] since", "not starting with -"]),
+        ('since = "main branch"', ["[tool.driftbot] since", "one word"]),
+        ("since = 2", ["[tool.driftbot] since", "a git ref"]),
+        ('fail-on = "hazards"', ["[tool.driftbot] fail-on", "drift, hazard"]),
+        ("sample-data = ''", ["[tool.driftbot] sample-data", "FILE.sql"]),
+        ('sample_dat = "rows.sql"', ["unknown key", "did you mean 'sample-data'"]),
+        ('postgres = "podman"', ["[tool.driftbot] postgres", "'podman'", "auto, local, docker, embedded, url"]),
+        ("postgres-version = 'latest'", ["postgres-version", "'latest'", "major version"]),
+        ('format = "html"', ["[tool.driftbot] format", "text, markdown, json"]),
+        ("suggest = 'no'", ["[tool.driftbot] suggest", "true, false"]),
+        ("postgres-timeout = -1", ["postgres-timeout", "greater than 0"]),
+        ("url-env = ['NOT A NAME']", ["url-env", "environment variable name"]),
+        (
+            'postgress = "docker"',
+            ["[tool.driftbot] postgress", "unknown key", "did you mean 'postgres'", "postgres-version"],
+        ),
+        ("ignore = ['x']", ["[tool.driftbot.ignore]", "schemas, tables, columns, kinds"]),
+        (
+            "[tool.driftbot.ignore]\nindexes = ['x']",
+            ["[tool.driftbot.ignore] indexes", "unknown key", "schemas, tables, columns, kinds"],
+        ),
+        (
+            "[tool.driftbot.ignore]\nkinds = ['column_mising']",
+            ["'column_mising'", "matches no finding kind", "column_missing"],
+        ),
+        ("[tool.driftbot.ignore]\ntables = [1]", ["[tool.driftbot.ignore] tables", "glob patterns"]),
+    ],
+)
+def test_invalid_configuration_names_the_key_and_the_allowed_values(
+    tmp_path: Path, body: str, names: list[str]
+) -> None:
     path = _pyproject(tmp_path, "[tool.driftbot]\n" + body + "\n")
     with pytest.raises(ConfigError) as caught:
         load_config(path)
@@ -190,10 +225,12 @@ def test_command_line_rejects_a_bad_version(capsys: pytest.CaptureFixture[str]) 
 
 # --- ignore rules on findings --------------------------------------------------------------------
 
+
 def _f(kind: str, schema: str | None, table: str | None, name: str | None, object_type: str) -> Finding:
     parts = [p for p in (schema, table, name if object_type != "table" else None) if p]
-    return Finding(kind, ".".join(parts), "high", None, None, object_type=object_type,
-                   schema=schema, table=table, name=name)
+    return Finding(
+        kind, ".".join(parts), "high", None, None, object_type=object_type, schema=schema, table=table, name=name
+    )
 
 
 FINDINGS = [
@@ -209,18 +246,26 @@ FINDINGS = [
 ]
 
 
-@pytest.mark.parametrize(("rules", "left_out"), [
-    (IgnoreRules(), []),
-    (IgnoreRules(schemas=("audit",)), ["audit.log"]),
-    (IgnoreRules(tables=("legacy_*",)), ["public.legacy_orders", "public.legacy_status"]),
-    (IgnoreRules(tables=("billing.*",)), ["billing.invoices.updated_at"]),
-    (IgnoreRules(tables=("public.users",)), ["public.users.updated_at", "public.users.email",
-                                             "public.users.ix_users_updated_at", "public.users.email"]),
-    (IgnoreRules(columns=("updated_at",)), ["public.users.updated_at", "billing.invoices.updated_at"]),
-    (IgnoreRules(columns=("public.*.updated_at",)), ["public.users.updated_at"]),
-    (IgnoreRules(columns=("users.e*",)), ["public.users.email", "public.users.email"]),
-    (IgnoreRules(kinds=("column_comment_changed", "table_*")), ["public.legacy_orders", "audit.log", "public.users.email"]),
-])
+@pytest.mark.parametrize(
+    ("rules", "left_out"),
+    [
+        (IgnoreRules(), []),
+        (IgnoreRules(schemas=("audit",)), ["audit.log"]),
+        (IgnoreRules(tables=("legacy_*",)), ["public.legacy_orders", "public.legacy_status"]),
+        (IgnoreRules(tables=("billing.*",)), ["billing.invoices.updated_at"]),
+        (
+            IgnoreRules(tables=("public.users",)),
+            ["public.users.updated_at", "public.users.email", "public.users.ix_users_updated_at", "public.users.email"],
+        ),
+        (IgnoreRules(columns=("updated_at",)), ["public.users.updated_at", "billing.invoices.updated_at"]),
+        (IgnoreRules(columns=("public.*.updated_at",)), ["public.users.updated_at"]),
+        (IgnoreRules(columns=("users.e*",)), ["public.users.email", "public.users.email"]),
+        (
+            IgnoreRules(kinds=("column_comment_changed", "table_*")),
+            ["public.legacy_orders", "audit.log", "public.users.email"],
+        ),
+    ],
+)
 def test_ignore_rules_leave_out_exactly_what_they_match(rules: IgnoreRules, left_out: list[str]) -> None:
     kept = apply_ignore_rules(list(FINDINGS), rules)
     assert sorted(f.object for f in FINDINGS if f not in kept) == sorted(left_out)
@@ -230,36 +275,55 @@ _NOTE = _f("column_missing", "public", "orders", "note", "column")
 _ORDERS = _f("table_missing", "public", "orders", "orders", "table")
 
 
-@pytest.mark.parametrize(("rules", "finding"), [
-    (IgnoreRules(columns=("users*",)), _f("column_missing", "public", "users", "email", "column")),
-    (IgnoreRules(columns=("public.*",)), _NOTE),  # `*` is "note" or "orders", never "orders.note"
-    (IgnoreRules(columns=("orders*",)), _NOTE),
-    (IgnoreRules(tables=("pub*",)), _ORDERS),
-    (IgnoreRules(tables=("*.*.orders",)), _ORDERS),  # more parts than the name has
-    (IgnoreRules(tables=("users",)), _f("table_missing", "public", "users_archive", "users_archive", "table")),
-])
+@pytest.mark.parametrize(
+    ("rules", "finding"),
+    [
+        (IgnoreRules(columns=("users*",)), _f("column_missing", "public", "users", "email", "column")),
+        (IgnoreRules(columns=("public.*",)), _NOTE),  # `*` is "note" or "orders", never "orders.note"
+        (IgnoreRules(columns=("orders*",)), _NOTE),
+        (IgnoreRules(tables=("pub*",)), _ORDERS),
+        (IgnoreRules(tables=("*.*.orders",)), _ORDERS),  # more parts than the name has
+        (IgnoreRules(tables=("users",)), _f("table_missing", "public", "users_archive", "users_archive", "table")),
+    ],
+)
 def test_a_pattern_does_not_match_across_dots(rules: IgnoreRules, finding: Finding) -> None:
     """Matched against the whole dotted name, each of these would match: `*` would cross a dot."""
     assert not rules.ignores(finding)
 
 
-@pytest.mark.parametrize("rules", [IgnoreRules(columns=("*",)), IgnoreRules(columns=("orders.n*",)),
-                                   IgnoreRules(columns=("*.*.note",)), IgnoreRules(tables=("public.ord*",))])
+@pytest.mark.parametrize(
+    "rules",
+    [
+        IgnoreRules(columns=("*",)),
+        IgnoreRules(columns=("orders.n*",)),
+        IgnoreRules(columns=("*.*.note",)),
+        IgnoreRules(tables=("public.ord*",)),
+    ],
+)
 def test_a_pattern_matches_the_last_parts_of_a_dotted_name(rules: IgnoreRules) -> None:
     assert rules.ignores(_NOTE)
 
 
 def test_finding_kinds_cover_what_the_readme_documents() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    for kind in ("column_type_changed", "unique_renamed", "exclusion_changed", "enum_values_reordered",
-                 "sequence_changed", "model_rejected", "multiple_heads"):
+    for kind in (
+        "column_type_changed",
+        "unique_renamed",
+        "exclusion_changed",
+        "enum_values_reordered",
+        "sequence_changed",
+        "model_rejected",
+        "multiple_heads",
+    ):
         assert kind in FINDING_KINDS and kind.split("_")[0] in readme
 
 
 # --- the configuration in a real run (PostgreSQL from the session's server) ------------------------
 
-def test_a_run_applies_the_ignore_rules_and_options_of_the_project(make_project: Callable[[str], Path], pg_url: str,
-                                                                   tmp_path: Path) -> None:
+
+def test_a_run_applies_the_ignore_rules_and_options_of_the_project(
+    make_project: Callable[[str], Path], pg_url: str, tmp_path: Path
+) -> None:
     project = make_project("column_missing")
     report_file = tmp_path / "out" / "report.json"
     _pyproject(project, f'[tool.driftbot]\nformat = "json"\noutput = "{report_file}"\nsuggest = false\n')
@@ -273,14 +337,20 @@ def test_a_run_applies_the_ignore_rules_and_options_of_the_project(make_project:
     assert "DRIFT" in drift.stdout  # with --output, the terminal gets text
 
     (project / "pyproject.toml").write_text(
-        f'[tool.driftbot]\nformat = "json"\noutput = "{report_file}"\n[tool.driftbot.ignore]\ncolumns = ["users.display_name"]\n')
+        f'[tool.driftbot]\nformat = "json"\noutput = "{report_file}"\n[tool.driftbot.ignore]\ncolumns = ["users.display_name"]\n'
+    )
     clean = subprocess.run(env_cmd, capture_output=True, text=True, env=env, timeout=120)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert json.loads(report_file.read_text())["status"] == "clean"
 
     # the command line wins over the file: markdown, to another file, and the file's ignore rule still applies
-    md = subprocess.run([*env_cmd, "--format", "markdown", "--output", str(tmp_path / "r.md")],
-                        capture_output=True, text=True, env=env, timeout=120)
+    md = subprocess.run(
+        [*env_cmd, "--format", "markdown", "--output", str(tmp_path / "r.md")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert md.returncode == 0, md.stdout + md.stderr
     assert (tmp_path / "r.md").read_text().startswith("### driftbot")
     assert json.loads(report_file.read_text())["status"] == "clean"  # untouched since the previous run

@@ -20,8 +20,17 @@ def test_html_comment_delimiters_and_ansi_are_removed() -> None:
     assert "\x1b" not in out and "<!--" not in out and "-->" not in out
 
 
-MENTIONS = ["@org/team", "&commat;org", "&#64;org", "&#x40;org", "&#0064;org", "&#X00040;org",
-            "&#64org", "@&#111;rg", "x&commat;org"]
+MENTIONS = [
+    "@org/team",
+    "&commat;org",
+    "&#64;org",
+    "&#x40;org",
+    "&#0064;org",
+    "&#X00040;org",
+    "&#64org",
+    "@&#111;rg",
+    "x&commat;org",
+]
 
 
 def test_nomention_defuses_every_at_github_would_render_entities_included() -> None:
@@ -45,8 +54,11 @@ def shown(markdown: str) -> str:
     import html
     import re
 
-    return re.sub(r"\\([!-/:-@\[-`{-~])|&(?:#[xX][0-9a-fA-F]+|#[0-9]+|[A-Za-z][A-Za-z0-9]*);",
-                  lambda m: m[1] if m[1] is not None else html.unescape(m[0]), markdown)
+    return re.sub(
+        r"\\([!-/:-@\[-`{-~])|&(?:#[xX][0-9a-fA-F]+|#[0-9]+|[A-Za-z][A-Za-z0-9]*);",
+        lambda m: m[1] if m[1] is not None else html.unescape(m[0]),
+        markdown,
+    )
 
 
 def test_md_and_html_leave_no_entity_that_decodes_to_at() -> None:

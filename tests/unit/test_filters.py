@@ -19,10 +19,16 @@ Table("invoices", MODELS, Column("id", Integer, primary_key=True), Column("total
 ID = col("id", nullable=False)
 # the migrations: users without nickname but with a legacy column, an audit_log the models lack,
 # billing.invoices without total, and an enum
-MIGRATIONS = catalog(table("users", ID, col("email", "text"), col("legacy", "text")), table("audit_log", ID),
-            table("invoices", ID, schema="billing"), enum("mood", "ok"))
-MODEL_CATALOG = catalog(table("users", ID, col("email", "text"), col("nickname", "text")),
-            table("invoices", ID, col("total"), schema="billing"))
+MIGRATIONS = catalog(
+    table("users", ID, col("email", "text"), col("legacy", "text")),
+    table("audit_log", ID),
+    table("invoices", ID, schema="billing"),
+    enum("mood", "ok"),
+)
+MODEL_CATALOG = catalog(
+    table("users", ID, col("email", "text"), col("nickname", "text")),
+    table("invoices", ID, col("total"), schema="billing"),
+)
 FOUND = findings(MIGRATIONS, MODEL_CATALOG)
 
 
@@ -36,9 +42,12 @@ def apply(**hooks: Any) -> list[Finding]:
 
 def test_the_findings_this_module_works_on() -> None:
     assert sorted((f.kind, f.object) for f in FOUND) == [
-        ("column_extra", "public.users.legacy"), ("column_missing", "billing.invoices.total"),
-        ("column_missing", "public.users.nickname"), ("enum_extra", "public.mood"),
-        ("table_extra", "public.audit_log")]
+        ("column_extra", "public.users.legacy"),
+        ("column_missing", "billing.invoices.total"),
+        ("column_missing", "public.users.nickname"),
+        ("enum_extra", "public.mood"),
+        ("table_extra", "public.audit_log"),
+    ]
 
 
 def test_without_hooks_every_finding_is_kept() -> None:
@@ -56,8 +65,11 @@ def test_include_name_leaves_out_a_table_and_its_columns_and_sees_the_schema_as_
     assert objects(apply(include_name=include_name)) == ["billing.invoices.total", "public.mood"]
     assert ("invoices", "table", {"schema_name": "billing"}) in calls
     assert ("audit_log", "table", {"schema_name": None}) in calls  # the default schema is None
-    assert ("total", "column", {"schema_name": "billing", "table_name": "invoices",
-                                "schema_qualified_table_name": "billing.invoices"}) in calls
+    assert (
+        "total",
+        "column",
+        {"schema_name": "billing", "table_name": "invoices", "schema_qualified_table_name": "billing.invoices"},
+    ) in calls
 
 
 def test_include_name_for_schemas_only_with_include_schemas() -> None:
@@ -94,6 +106,7 @@ def test_a_table_left_out_by_include_object_takes_its_columns_with_it() -> None:
 
 def test_objects_alembic_never_asks_about_are_kept() -> None:
     """Alembic calls the hooks for tables, columns, indexes, unique and foreign keys, not enums."""
+
     def nothing(*args: Any) -> bool:
         return False
 

@@ -39,8 +39,10 @@ def test_a_default_the_models_do_not_have_is_dropped_and_restored() -> None:
 
 def test_nullability_follows_the_models() -> None:
     up, down = up_down(users(col("n")), users(col("n", nullable=False)))
-    assert (up, down) == (["ALTER TABLE public.users ALTER COLUMN n SET NOT NULL"],
-                          ["ALTER TABLE public.users ALTER COLUMN n DROP NOT NULL"])
+    assert (up, down) == (
+        ["ALTER TABLE public.users ALTER COLUMN n SET NOT NULL"],
+        ["ALTER TABLE public.users ALTER COLUMN n DROP NOT NULL"],
+    )
 
 
 def test_a_narrowing_type_change_is_destructive_and_a_widening_one_is_not() -> None:
@@ -68,8 +70,10 @@ def test_a_comment_is_a_quoted_literal_both_ways() -> None:
 def test_what_autogenerate_covers_alone_and_notes_get_no_op() -> None:
     """A missing column is autogenerate's; an equivalent spelling (info) is no drift."""
     assert ops(users(), users(col("n"))) == []
-    same = ops(users(col("t", "timestamp with time zone", default="now()")),
-               users(col("t", "timestamp with time zone", default="CURRENT_TIMESTAMP")))
+    same = ops(
+        users(col("t", "timestamp with time zone", default="now()")),
+        users(col("t", "timestamp with time zone", default="CURRENT_TIMESTAMP")),
+    )
     assert same == []
 
 
@@ -81,8 +85,14 @@ def test_a_renamed_constraint_is_renamed_not_dropped() -> None:
 
 def test_a_changed_check_is_dropped_and_added_with_each_sides_definition() -> None:
     up, down = up_down(users(constraints=[check("ck", "id > 0")]), users(constraints=[check("ck", "id > 10")]))
-    assert up == ["ALTER TABLE public.users DROP CONSTRAINT ck", "ALTER TABLE public.users ADD CONSTRAINT ck CHECK (id > 10)"]
-    assert down == ["ALTER TABLE public.users DROP CONSTRAINT ck", "ALTER TABLE public.users ADD CONSTRAINT ck CHECK (id > 0)"]
+    assert up == [
+        "ALTER TABLE public.users DROP CONSTRAINT ck",
+        "ALTER TABLE public.users ADD CONSTRAINT ck CHECK (id > 10)",
+    ]
+    assert down == [
+        "ALTER TABLE public.users DROP CONSTRAINT ck",
+        "ALTER TABLE public.users ADD CONSTRAINT ck CHECK (id > 0)",
+    ]
 
 
 def test_a_renamed_index_is_renamed_in_its_schema() -> None:
@@ -132,7 +142,8 @@ def test_an_enum_for_a_new_table_is_created_by_driftbot_before_the_table() -> No
 def test_a_sequence_is_created_first_and_dropped_last() -> None:
     [new] = ops(catalog(), catalog(sequence("counter")))
     assert new.phase == "pre" and statements(new.upgrade) == [
-        "CREATE SEQUENCE public.counter AS bigint START WITH 1 INCREMENT BY 1"]
+        "CREATE SEQUENCE public.counter AS bigint START WITH 1 INCREMENT BY 1"
+    ]
     [gone] = ops(catalog(sequence("counter")), catalog())
     assert gone.phase == "last" and statements(gone.upgrade) == ["DROP SEQUENCE public.counter"]
 
@@ -148,6 +159,8 @@ def test_a_serial_whose_sequence_was_renamed_renames_the_sequence() -> None:
 
 def test_dropping_a_table_or_column_warns_that_the_models_may_be_behind() -> None:
     hazards = change_hazards(findings(users(col("legacy")), users()))
-    assert [(h.kind, h.object) for h in hazards] == [("destructive", "public.users.legacy"),
-                                                     ("models_behind", "public.users.legacy")]
+    assert [(h.kind, h.object) for h in hazards] == [
+        ("destructive", "public.users.legacy"),
+        ("models_behind", "public.users.legacy"),
+    ]
     assert change_hazards(findings(users(), users(col("n")))) == []  # adding loses nothing

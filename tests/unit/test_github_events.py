@@ -11,13 +11,7 @@ from fakegithub.spec import validate_webhook
 
 from driftbot.github.commands import extract_migration, is_ticked
 from driftbot.github.comments import read_marker
-from driftbot.github.events import (
-    EventError,
-    IssueCommentEvent,
-    PullRequestEvent,
-    WorkflowRunEvent,
-    load_event,
-)
+from driftbot.github.events import EventError, IssueCommentEvent, PullRequestEvent, WorkflowRunEvent, load_event
 
 
 def test_every_fixture_file_is_listed() -> None:
@@ -45,14 +39,22 @@ def test_pull_request_same_repository_and_fork() -> None:
     assert (same.head_repo, same.base_repo, same.is_fork) == ("octo/shop", "octo/shop", False)
     fork = PullRequestEvent.from_payload(load("pull_request_fork_synchronize.json"))
     assert (fork.action, fork.head_repo, fork.is_fork, fork.maintainer_can_modify) == (
-        "synchronize", "mallory/shop", True, False)
+        "synchronize",
+        "mallory/shop",
+        True,
+        False,
+    )
     assert fork.head_sha != HEAD_SHA
 
 
 def test_issue_comment_created_is_the_command() -> None:
     event = IssueCommentEvent.from_payload(load("issue_comment_created.json"))
     assert (event.action, event.body, event.user_login, event.sender_login) == (
-        "created", "/driftbot commit", "alice", "alice")
+        "created",
+        "/driftbot commit",
+        "alice",
+        "alice",
+    )
     assert event.is_pull_request and event.issue_number == 7 and event.previous_body is None
 
 
@@ -71,7 +73,11 @@ def test_issue_comment_edited_ticks_the_box_in_the_bots_comment() -> None:
 def test_workflow_run_of_a_fork() -> None:
     event = WorkflowRunEvent.from_payload(load("workflow_run_completed.json"))
     assert (event.repository, event.head_repository, event.head_branch, event.head_sha) == (
-        "octo/shop", "mallory/shop", "add-nickname", HEAD_SHA)
+        "octo/shop",
+        "mallory/shop",
+        "add-nickname",
+        HEAD_SHA,
+    )
     assert event.conclusion == "failure" and event.event == "pull_request" and event.pull_numbers == ()
 
 

@@ -23,7 +23,7 @@ from driftbot.github.comments import MARKER_PREFIX, find_markers, marker, read_m
 SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
 OTHER = "89e6c98d92887913cadf06b2adb97f26cde4849b"
 PATH = "migrations/versions/0002_add_nickname.py"
-CONTENT = 'def upgrade():\n    op.execute("SELECT \'```\' AS ticks, \'@team\' AS who")\n'
+CONTENT = "def upgrade():\n    op.execute(\"SELECT '```' AS ticks, '@team' AS who\")\n"
 
 
 def test_marker_shape_and_validation() -> None:
@@ -37,8 +37,10 @@ def test_marker_shape_and_validation() -> None:
 
 
 def test_read_marker_takes_the_line_outside_code_blocks() -> None:
-    body = (f"report\n\n````\n{marker('default', OTHER)}\n```\nstill code\n````\n\n~~~\n{marker('default', OTHER)}\n~~~\n"
-            f"inline {marker('default', OTHER)} is not a line of its own\n\n{marker('default', SHA)}")
+    body = (
+        f"report\n\n````\n{marker('default', OTHER)}\n```\nstill code\n````\n\n~~~\n{marker('default', OTHER)}\n~~~\n"
+        f"inline {marker('default', OTHER)} is not a line of its own\n\n{marker('default', SHA)}"
+    )
     assert [m.sha for m in find_markers(body)] == [SHA]
     found = read_marker(body)
     assert found is not None and (found.id, found.sha) == ("default", SHA)
@@ -74,8 +76,15 @@ def test_path_must_stay_inside_the_repository() -> None:
 
 def test_path_keeps_to_plain_characters() -> None:
     """Letters, digits, `.`, `_`, `-` and `/` only: a newline in a path would forge log lines (`::error::`)."""
-    for path in ("migrations/versions/x\n::error::pwned.py", "with space/x.py", "a/b;c.py", "a/\u00fcber.py",
-                 "a/b\r.py", "a/b%0A.py", "a/$(id).py"):
+    for path in (
+        "migrations/versions/x\n::error::pwned.py",
+        "with space/x.py",
+        "a/b;c.py",
+        "a/\u00fcber.py",
+        "a/b\r.py",
+        "a/b%0A.py",
+        "a/$(id).py",
+    ):
         assert not safe_path(path), path
         assert extract_migration(build_file_block(path, CONTENT)) is None, path
     assert "%0A" in build_file_marker("x\n.py", CONTENT)  # quoted in the marker, refused when read back

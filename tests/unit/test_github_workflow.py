@@ -50,7 +50,7 @@ def read_outputs(path: Path) -> dict[str, str]:
         if "<<" in lines[i] and ("=" not in lines[i] or lines[i].index("<<") < lines[i].index("=")):
             name, delim = lines[i].split("<<", 1)
             end = lines.index(delim, i + 1)
-            out[name] = "\n".join(lines[i + 1:end])
+            out[name] = "\n".join(lines[i + 1 : end])
             i = end + 1
         else:
             name, value = lines[i].split("=", 1)
@@ -67,8 +67,12 @@ def test_outputs_single_line_json_and_heredoc(tmp_path: Path) -> None:
     tricky = "line one\nghadelimiter_x\nEOF\nlast"
     assert set_output("migration", tricky, path=path)
     outputs = read_outputs(path)
-    assert outputs == {"drift": "true", "findings": "3", "report-path": "/github/workspace/driftbot-report.json",
-                       "migration": tricky}
+    assert outputs == {
+        "drift": "true",
+        "findings": "3",
+        "report-path": "/github/workspace/driftbot-report.json",
+        "migration": tricky,
+    }
     delimiter = re.search(r"migration<<(\S+)", path.read_text())
     assert delimiter is not None and delimiter.group(1) not in tricky
 

@@ -2,6 +2,7 @@
 
 Read from the source with `ast`, so a violation fails here before a reviewer has to find it.
 """
+
 from __future__ import annotations
 
 import ast
@@ -41,14 +42,19 @@ def _imports(module: str, tree: ast.Module) -> list[tuple[str, str | None, int]]
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("driftbot"):
             for alias in node.names:
                 target = f"{node.module}.{alias.name}"
-                found.append((target, None, node.lineno) if target in MODULES else (node.module, alias.name, node.lineno))
+                found.append(
+                    (target, None, node.lineno) if target in MODULES else (node.module, alias.name, node.lineno)
+                )
     return found
 
 
 def test_no_private_name_is_imported_from_another_module() -> None:
-    private = [f"{m}:{line} imports {name} from {target}"
-               for m, tree in MODULES.items() for target, name, line in _imports(m, tree)
-               if name and name.startswith("_") and name != "__version__" and target != m]
+    private = [
+        f"{m}:{line} imports {name} from {target}"
+        for m, tree in MODULES.items()
+        for target, name, line in _imports(m, tree)
+        if name and name.startswith("_") and name != "__version__" and target != m
+    ]
     assert private == []
 
 
@@ -62,7 +68,7 @@ def test_modules_import_each_other_without_cycles() -> None:
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                cycles.append([*path[path.index(nxt):], nxt] if nxt in path else [node, nxt])
+                cycles.append([*path[path.index(nxt) :], nxt] if nxt in path else [node, nxt])
             elif nxt not in state:
                 visit(nxt, [*path, nxt])
         state[node] = 2
@@ -75,8 +81,11 @@ def test_modules_import_each_other_without_cycles() -> None:
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_functions_are_short(module: str) -> None:
-    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines, line {node.lineno})"
-            for node in ast.walk(MODULES[module])
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno
-            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines, line {node.lineno})"
+        for node in ast.walk(MODULES[module])
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
     assert long == []

@@ -53,8 +53,9 @@ format = %(levelname)-5.5s [%(name)s] %(message)s
 """
 
 
-def test_file_config_output_is_kept_back_and_driftbot_logging_restored(tmp_path: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_file_config_output_is_kept_back_and_driftbot_logging_restored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ini = tmp_path / "alembic.ini"
     ini.write_text(INI)
     root = logging.getLogger()
@@ -66,9 +67,11 @@ def test_file_config_output_is_kept_back_and_driftbot_logging_restored(tmp_path:
         print("a print() in env.py")
     out, err = capsys.readouterr()
     assert out == "" and err == ""  # nothing reached the terminal
-    assert output.tail() == ("INFO  [alembic.runtime.migration] Running upgrade  -> 0001, create users",
-                             "WARNI [app] connecting to postgresql://u:***@db/app",
-                             "a print() in env.py")
+    assert output.tail() == (
+        "INFO  [alembic.runtime.migration] Running upgrade  -> 0001, create users",
+        "WARNI [app] connecting to postgresql://u:***@db/app",
+        "a print() in env.py",
+    )
     assert root.handlers == before
     assert not logging.getLogger("driftbot.project").disabled  # fileConfig disabled it; restored
 
@@ -121,8 +124,10 @@ def test_fileno_is_the_real_streams() -> None:
 def test_quoted_names_what_failed() -> None:
     assert projectlog.quoted((), "revision 0003") == ""
     text = projectlog.quoted(("INFO  [alembic] Running upgrade 0002 -> 0003",), "revision 0003")
-    assert text == ("\nthe project's output before revision 0003 failed (last 1 lines; --verbose shows all):\n"
-                    "  INFO  [alembic] Running upgrade 0002 -> 0003")
+    assert text == (
+        "\nthe project's output before revision 0003 failed (last 1 lines; --verbose shows all):\n"
+        "  INFO  [alembic] Running upgrade 0002 -> 0003"
+    )
 
 
 @pytest.mark.parametrize("debug", [False, True])
@@ -148,8 +153,13 @@ def test_verbose_flag_and_setting() -> None:
     from driftbot.cli.main import build_parser
     from driftbot.cli.options import settings_from_args
 
-    for argv, expected in ((["check", "-v"], True), (["check", "--verbose"], True), (["check"], False),
-                           (["detect", "--verbose"], True), (["status", "--verbose"], True)):
+    for argv, expected in (
+        (["check", "-v"], True),
+        (["check", "--verbose"], True),
+        (["check"], False),
+        (["detect", "--verbose"], True),
+        (["status", "--verbose"], True),
+    ):
         args = build_parser().parse_args(argv)
         assert bool(args.verbose) is expected, argv
     assert settings_from_args(build_parser().parse_args(["check", "-v"])).verbose

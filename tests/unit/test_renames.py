@@ -22,14 +22,18 @@ def users(*columns: Column, name: str = "users", schema: str = "public") -> Cata
 
 def test_a_column_gone_and_one_alike_come_is_a_rename() -> None:
     assert renames(users(col("mail", "text")), users(col("email", "text"))) == [
-        Rename("public", "users", "mail", "email")]
+        Rename("public", "users", "mail", "email")
+    ]
 
 
-@pytest.mark.parametrize(("old", "new"), [
-    (col("mail", "text"), col("email", "character varying(320)")),  # another type
-    (col("mail", "text"), col("email", "text", nullable=False)),  # another nullability
-    (col("mail", "text"), col("email", "text", default="''::text")),  # another default
-])
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (col("mail", "text"), col("email", "character varying(320)")),  # another type
+        (col("mail", "text"), col("email", "text", nullable=False)),  # another nullability
+        (col("mail", "text"), col("email", "text", default="''::text")),  # another default
+    ],
+)
 def test_a_column_of_another_shape_is_a_drop_and_an_add(old: Column, new: Column) -> None:
     assert renames(users(old), users(new)) == []
 
@@ -43,8 +47,10 @@ def test_each_new_column_is_the_partner_of_one_old_column_only() -> None:
 def test_columns_pair_by_their_own_shape() -> None:
     m = users(col("n_old", "integer"), col("s_old", "text"))
     o = users(col("s_new", "text"), col("n_new", "integer"))
-    assert sorted(renames(m, o), key=lambda r: r.old) == [Rename("public", "users", "n_old", "n_new"),
-                                                          Rename("public", "users", "s_old", "s_new")]
+    assert sorted(renames(m, o), key=lambda r: r.old) == [
+        Rename("public", "users", "n_old", "n_new"),
+        Rename("public", "users", "s_old", "s_new"),
+    ]
 
 
 def test_a_column_of_another_table_is_not_a_rename() -> None:
@@ -66,10 +72,13 @@ def test_a_serial_table_renamed_is_still_a_rename_though_its_sequence_name_diffe
     assert renames(serial("user"), serial("users")) == [Rename("public", "user", "user", "users", "table")]
 
 
-@pytest.mark.parametrize("o", [
-    users(col("email", "character varying(320)"), name="users"),  # a column of another type
-    users(col("email", "text"), col("extra"), name="users"),  # one column more
-    users(col("email", "text"), name="users", schema="billing"),  # another schema
-])
+@pytest.mark.parametrize(
+    "o",
+    [
+        users(col("email", "character varying(320)"), name="users"),  # a column of another type
+        users(col("email", "text"), col("extra"), name="users"),  # one column more
+        users(col("email", "text"), name="users", schema="billing"),  # another schema
+    ],
+)
 def test_a_table_of_another_shape_or_schema_is_a_drop_and_a_create(o: Catalog) -> None:
     assert renames(users(col("email", "text"), name="user"), o) == []

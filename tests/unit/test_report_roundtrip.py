@@ -14,14 +14,41 @@ from driftbot.suggest.generate import Check, Suggestion
 
 
 def sample() -> Report:
-    finding = Finding("column_missing", "public.users.name", "high", None, "text", object_type="column",
-                      schema="public", table="users", name="name", source=SourceLocation("models.py", 12, "User.name"))
-    suggestion = Suggestion("abc123", ("0001",), "sync", "abc123_sync.py", "/p/versions/abc123_sync.py", "content",
-                            True, (Check("upgrade", True, "ok"),), (), (Hazard("destructive", "public.t", "drops"),))
-    return Report("drift", 1, ProjectInfo("/p", "/p/alembic.ini", "/p/migrations", ("0001",), ("/p/0001.py",)),
-                  PostgresInfo("local", "15.18"),
-                  MigrationRun((AppliedRevision("0001", "/p/0001.py", 0.01),), MigrationFailure("0002", "f", 3, "boom"), 0.02),
-                  (finding,), {"total": 1.0}, None, suggestion)
+    finding = Finding(
+        "column_missing",
+        "public.users.name",
+        "high",
+        None,
+        "text",
+        object_type="column",
+        schema="public",
+        table="users",
+        name="name",
+        source=SourceLocation("models.py", 12, "User.name"),
+    )
+    suggestion = Suggestion(
+        "abc123",
+        ("0001",),
+        "sync",
+        "abc123_sync.py",
+        "/p/versions/abc123_sync.py",
+        "content",
+        True,
+        (Check("upgrade", True, "ok"),),
+        (),
+        (Hazard("destructive", "public.t", "drops"),),
+    )
+    return Report(
+        "drift",
+        1,
+        ProjectInfo("/p", "/p/alembic.ini", "/p/migrations", ("0001",), ("/p/0001.py",)),
+        PostgresInfo("local", "15.18"),
+        MigrationRun((AppliedRevision("0001", "/p/0001.py", 0.01),), MigrationFailure("0002", "f", 3, "boom"), 0.02),
+        (finding,),
+        {"total": 1.0},
+        None,
+        suggestion,
+    )
 
 
 def test_json_roundtrip_gives_the_same_report() -> None:

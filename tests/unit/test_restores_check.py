@@ -10,16 +10,17 @@ from __future__ import annotations
 from driftbot.compare.catalog import Catalog, Column, Constraint, Table
 from driftbot.suggest.generate import _restores_check
 
-BEFORE = ("CHECK (status::text = ANY (ARRAY['SCHEDULED'::character varying, "
-          "'FAILED'::character varying]::text[]))")
-RESPELLED = ("CHECK (status::text = ANY (ARRAY['SCHEDULED'::character varying::text, "
-             "'FAILED'::character varying::text]))")
+BEFORE = "CHECK (status::text = ANY (ARRAY['SCHEDULED'::character varying, 'FAILED'::character varying]::text[]))"
+RESPELLED = (
+    "CHECK (status::text = ANY (ARRAY['SCHEDULED'::character varying::text, 'FAILED'::character varying::text]))"
+)
 
 
 def catalog(check: str, status_type: str = "character varying(9)") -> Catalog:
     column = Column("status", status_type, True, None, None, None, None, None)
-    table = Table("public", "runs", None, {"status": column},
-                  {"runs_status_check": Constraint("runs_status_check", "c", check)})
+    table = Table(
+        "public", "runs", None, {"status": column}, {"runs_status_check": Constraint("runs_status_check", "c", check)}
+    )
     return Catalog(tables={("public", "runs"): table}, enums={}, sequences={})
 
 

@@ -37,8 +37,13 @@ def parsed_only(source: bytes, root: Path) -> bool:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and node.level:
             return True
-        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
         if any((root / n.split(".")[0]).is_dir() or (root / f"{n.split('.')[0]}.py").is_file() for n in names):
             return True
     return False

@@ -65,6 +65,15 @@ def test_findings_the_models_declare_get_their_source() -> None:
 
 def test_a_column_without_its_own_line_points_at_the_class() -> None:
     sources = locate_sources([Base.metadata], "public", {("public", "src_accounts")})
-    f = Finding("column_comment_changed", "public.src_accounts.unmapped", "high", None, "a comment",
-                object_type="column", schema="public", table="src_accounts", name="unmapped")
+    f = Finding(
+        "column_comment_changed",
+        "public.src_accounts.unmapped",
+        "high",
+        None,
+        "a comment",
+        object_type="column",
+        schema="public",
+        table="src_accounts",
+        name="unmapped",
+    )
     assert with_source(f, sources).source == SourceLocation(HERE, line_of("class Account("), "Account")

@@ -12,7 +12,9 @@ from driftbot.safety.sqlnames import literal, qualified, quote_ident, text_escap
 from driftbot.suggest.fixops import execute
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=40)
-COLONS = st.lists(st.sampled_from([":", "::", "\\", "\\:", ":x", "a", " ", "'", "$", "é", "%"]), max_size=12).map("".join)
+COLONS = st.lists(st.sampled_from([":", "::", "\\", "\\:", ":x", "a", " ", "'", "$", "é", "%"]), max_size=12).map(
+    "".join
+)
 
 
 def unquoted(quoted: str) -> str:
@@ -32,9 +34,20 @@ def test_quote_ident_round_trips_any_name(name: str) -> None:
     assert qualified(name, name) == f"{quoted}.{quoted}" and qualified(None, name) == quoted
 
 
-@pytest.mark.parametrize(("name", "quoted"), [("users", "users"), ("user", '"user"'), ("Users", '"Users"'),
-                                              ("int", '"int"'), ("a$b", '"a$b"'), ("_x1", "_x1"), ("é", '"é"'),
-                                              ("x.y", '"x.y"'), ('"', '""""')])
+@pytest.mark.parametrize(
+    ("name", "quoted"),
+    [
+        ("users", "users"),
+        ("user", '"user"'),
+        ("Users", '"Users"'),
+        ("int", '"int"'),
+        ("a$b", '"a$b"'),
+        ("_x1", "_x1"),
+        ("é", '"é"'),
+        ("x.y", '"x.y"'),
+        ('"', '""""'),
+    ],
+)
 def test_quote_ident_is_bare_only_where_postgresql_is(name: str, quoted: str) -> None:
     assert quote_ident(name) == quoted
 
@@ -56,8 +69,10 @@ def test_text_escaped_survives_sqlalchemy_text(sql: str) -> None:
 
 
 def test_ops_read_as_written() -> None:
-    assert execute("ALTER TABLE t ALTER c SET DEFAULT nextval('s'::regclass)") == \
-        "op.execute(\"ALTER TABLE t ALTER c SET DEFAULT nextval('s'::regclass)\")"
+    assert (
+        execute("ALTER TABLE t ALTER c SET DEFAULT nextval('s'::regclass)")
+        == "op.execute(\"ALTER TABLE t ALTER c SET DEFAULT nextval('s'::regclass)\")"
+    )
 
 
 @given(value=TEXT)

@@ -4,6 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-05 14:30:00
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -22,19 +23,19 @@ def upgrade() -> None:
         "orders",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("customer_id", sa.Integer(), nullable=False),
-        sa.Column("status", postgresql.ENUM(name="order_status", create_type=False),
-                  server_default="pending", nullable=False),
+        sa.Column(
+            "status", postgresql.ENUM(name="order_status", create_type=False), server_default="pending", nullable=False
+        ),
         sa.Column("total", sa.Numeric(10, 2), server_default="0", nullable=False),
-        sa.Column("placed_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        sa.Column("placed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.Column("extra", postgresql.JSONB(), nullable=True),
         sa.CheckConstraint("total >= 0", name=op.f("ck_orders_total_nonneg")),
-        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"],
-                                name="fk_orders_customer_id_customers", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name="fk_orders_customer_id_customers", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_orders"),
     )
-    op.create_index("ix_orders_open", "orders", ["customer_id"],
-                    postgresql_where=sa.text("status = 'pending'"))
+    op.create_index("ix_orders_open", "orders", ["customer_id"], postgresql_where=sa.text("status = 'pending'"))
 
 
 def downgrade() -> None:
