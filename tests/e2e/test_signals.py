@@ -62,6 +62,10 @@ def test_local_server_is_removed_when_stopped(make_project: Callable[[str], Path
     assert leftovers == ""
 
 
+# a run's scratch databases; snapshot copies other tests kept on this shared server are meant to stay
+SCRATCH_DATABASES = "SELECT datname FROM pg_database WHERE datname LIKE 'driftbot\\_%' AND NOT starts_with(datname, 'driftbot_snapshot_')"
+
+
 def test_scratch_databases_are_dropped_when_stopped(
     make_project: Callable[[str], Path], pg_server: Server, pg_url: str
 ) -> None:
@@ -70,11 +74,11 @@ def test_scratch_databases_are_dropped_when_stopped(
     seen: list[str] = []
     _read_until(proc, "migration running", seen)
     with psycopg.connect(libpq_conninfo(pg_server.admin_url)) as conn:
-        during = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'driftbot\\_%'").fetchone()
+        during = conn.execute(SCRATCH_DATABASES.replace("datname", "count(*)", 1)).fetchone()
     assert during == (2,)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 143, "".join(seen) + out
     with psycopg.connect(libpq_conninfo(pg_server.admin_url)) as conn:
-        after = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'driftbot\\_%'").fetchall()
+        after = conn.execute(SCRATCH_DATABASES).fetchall()
     assert after == []
