@@ -28,7 +28,7 @@ from driftbot.compare.objects import SchemaObject
 from driftbot.safety.sqlnames import qualified, quote_ident
 from driftbot.suggest.fixops import Context, FixOp, execute, fix_ops
 from driftbot.suggest.generate import DriftbotOp
-from driftbot.suggest.undo import NOT_UNDONE, object_steps
+from driftbot.suggest.undo import NOT_UNDONE, object_steps, replaceable
 
 Lines = tuple[str, ...]
 _PHASES = ("pre", "post", "last")
@@ -95,22 +95,11 @@ def _column_op(f: Finding, have: Catalog, want: Catalog) -> FixOp | None:
     return FixOp(f.object, _lines(drop), _lines(add(c)), phase="last")
 
 
-def _object(catalog: Catalog, object_type: str, path: str) -> SchemaObject | None:
-    return catalog.objects.get(object_type, {}).get(path)
-
-
 def _in_place(have: SchemaObject, want: SchemaObject, facts: CopyFacts) -> bool:
-    if not want.replace:
+    """As undo's, and ALTER EXTENSION UPDATE only where the extension ships that update path."""
+    if not replaceable(have, want):
         return False
-    if want.type == "function":  # CREATE OR REPLACE cannot change what a function returns
-        return _returns(have.definition) == _returns(want.definition)
-    if want.type == "extension":  # ALTER EXTENSION UPDATE only where the extension ships a path
-        return (want.name, _version(have), _version(want)) in facts.update_paths
-    return True
-
-
-def _returns(definition: str) -> str:
-    return next((line for line in definition.splitlines() if line.strip().startswith("RETURNS ")), "")
+    return want.type != "extension" or (want.name, _version(have), _version(want)) in facts.update_paths
 
 
 def _version(extension: SchemaObject) -> str:

@@ -58,7 +58,8 @@ def _returns(definition: str) -> str:
     return next((line for line in definition.splitlines() if line.strip().startswith("RETURNS ")), "")
 
 
-def _in_place(live: SchemaObject, target: SchemaObject) -> bool:
+def replaceable(live: SchemaObject, target: SchemaObject) -> bool:
+    """Whether `target`'s replace statement turns `live` into it in place."""
     if not target.replace:
         return False
     if target.type == "function":  # CREATE OR REPLACE cannot change what a function returns
@@ -85,7 +86,7 @@ def object_steps(
     have: Catalog,
     want: Catalog,
     *,
-    in_place: Callable[[SchemaObject, SchemaObject], bool] = _in_place,
+    in_place: Callable[[SchemaObject, SchemaObject], bool] = replaceable,
     drop_of: Callable[[SchemaObject], str] = lambda o: o.drop,
     create_of: Callable[[SchemaObject], str] = lambda o: o.create,
 ) -> tuple[list[str], list[str]]:
