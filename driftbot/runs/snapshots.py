@@ -349,12 +349,13 @@ class ProjectSnapshots:
             return None
         revision, key = hit
         database = str(url.database)
-        if self.databases is not None and self.databases.copy_into(self._copy_key(key), database):
+        copy_key = self._copy_key(key) if self.databases is not None else key  # the archive is read once
+        if self.databases is not None and self.databases.copy_into(copy_key, database):
             self.cache.touch(key)
             return revision
         self.cache.restore(key, url, self.bindir)  # one transaction: a failure leaves the database empty
         if self.databases is not None:  # the next run on this server copies it
-            self.databases.keep_copy(self._copy_key(key), database)
+            self.databases.keep_copy(copy_key, database)
         return revision
 
     def _copy_key(self, key: str) -> str:
