@@ -125,6 +125,7 @@ def live_adopt(
 def _base_copy(s: Scratch, role: ScratchRole, stack: ExitStack) -> URL:
     """M's schema, dumped and restored as `role` (the template of every copy after)."""
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="driftbot-adopt-")))
+    s.wait()  # release() would end a pg_dump still writing the head's archive
     release(s.server, str(s.m_url.database))
     m = live_target(s.m_url.render_as_string(hide_password=False))
     table = (s.options.version_table_schema, s.options.version_table)

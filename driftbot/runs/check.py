@@ -106,6 +106,7 @@ def _suggestion(settings: Settings, s: Scratch, findings: list[Finding], run: Ru
     """The verified fix, when there is drift to fix or more than one head to merge."""
     if not settings.suggest or not (any(f.is_drift for f in findings) or len(s.project.heads) > 1):
         return None
+    s.wait()  # its verification copies M: the head's archive first (timed as "snapshot", not "suggest")
     with run.stage("suggest"):
         return suggest(Workspace.from_scratch(s, settings, findings))
 

@@ -13,9 +13,9 @@ import os
 import sys
 import sysconfig
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, chdir, contextmanager, redirect_stdout
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from alembic.config import Config
@@ -108,6 +108,12 @@ class Scratch:
     heads: Catalog  # M's catalog
     models: Catalog  # O's catalog
     rejected: tuple[Finding, ...]  # parts of the models PostgreSQL refused (model_rejected)
+    # the head's archive is written from M in the background (pg_dump is connected to it meanwhile)
+    m_stored: Callable[[], None] = field(default=lambda: None, compare=False, repr=False)
+
+    def wait(self) -> None:
+        """M with nobody connected: every use of M as a template (or release() of it) calls this first."""
+        self.m_stored()
 
     @property
     def model_schemas(self) -> frozenset[str]:
@@ -156,15 +162,16 @@ def build_scratch(
     # disposed after the build: no connection may stay open to M, it is copied as a template later
     with engine_for(m_url) as m_engine, engine_for(o_url) as o_engine:
         request, early = _start_models(b, project, m_engine, o_url)
-        project, options = _migrate(b, project, cfg, script, m_url, m_engine)
+        project, options, m_stored = _migrate(b, project, cfg, script, m_url, m_engine)
         metadatas = _target_metadata(settings, project, options, m_url)
         with m_engine.connect() as conn:
             default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
         exclude = version_table(options, default_schema)
         heads, models, rejected = _catalogs(b, request, early, (m_engine, exclude), o_engine)
-    return Scratch(
+    s = Scratch(
         project, cfg, script, server, m_url, options, metadatas, default_schema, exclude, heads, models, rejected
     )
+    return replace(s, m_stored=m_stored)
 
 
 @dataclass(frozen=True)
@@ -203,9 +210,10 @@ def _start_models(
 
 def _migrate(
     b: _Build, project: Project, cfg: Config, script: ScriptDirectory, m_url: URL, m_engine: Engine
-) -> tuple[Project, EnvOptions]:
+) -> tuple[Project, EnvOptions, Callable[[], None]]:
     """M to the heads, from the deepest cached snapshot (else the baseline); the heads kept for later runs.
-    The project as it ran (env.py may choose other versions directories) and what its env.py configured."""
+    The project as it ran (env.py may choose other versions directories), what its env.py configured,
+    and the wait for the head's archive, written from M in the background (see `_store`)."""
     settings, run = b.settings, b.run
     snapshots, note = project_snapshots(settings, project, b.server)
     restored = None
@@ -237,11 +245,11 @@ def _migrate(
         project = relocated(project, script, run)
         snapshots = None  # keyed by the chain alembic.ini names, which is not the one that ran
     raise_for_failure(run.migrations, project, baseline=settings.baseline is not None)
-    if snapshots is not None:
-        with run.stage("snapshot"):
-            m_engine.dispose()  # a copy of M is kept: nobody may be connected to it
-            run.cache = replace(run.cache, stored=_store(snapshots, project.heads, m_url))
-    return project, options
+    if snapshots is None:
+        return project, options, _nothing_pending
+    with run.stage("snapshot"):
+        m_engine.dispose()  # a copy of M is kept: nobody may be connected to it
+        return project, options, _store(b, snapshots, project.heads, m_url)
 
 
 def _target_metadata(settings: Settings, project: Project, options: EnvOptions, m_url: URL) -> tuple[MetaData, ...]:
@@ -367,12 +375,29 @@ def _restore(snapshots: ProjectSnapshots, url: URL) -> str | None:
         return None
 
 
-def _store(snapshots: ProjectSnapshots, heads: tuple[str, ...], url: URL) -> tuple[str, ...]:
+def _store(b: _Build, snapshots: ProjectSnapshots, heads: tuple[str, ...], url: URL) -> Callable[[], None]:
+    """Keep the heads for later runs: the server copy now, the archive in the background, while the
+    models, catalogs and diff go on. The wait returned ends it: called by whoever needs M with no
+    connections (Scratch.wait), else when the run's stack closes, before M is dropped (registered
+    after M's scratch_database, so it runs first) and before the report says what was stored.
+    The "snapshot" stage is the time the run waited: the copy, and the wait for the archive."""
     try:
-        return snapshots.store_heads(heads, url)
+        pending = snapshots.store_heads(heads, url)
     except (SnapshotError, OSError) as exc:  # a full disk must not fail the check
         log.warning("could not keep a snapshot for later runs: %s", exc)
-        return ()
+        return _nothing_pending
+
+    def wait() -> None:
+        with b.run.stage("snapshot"):
+            stored = pending.wait()
+        b.run.cache = replace(b.run.cache or CacheInfo(), stored=stored)
+
+    b.stack.callback(wait)
+    return wait
+
+
+def _nothing_pending() -> None:
+    return None
 
 
 def version_table(options: EnvOptions, default_schema: str) -> frozenset[tuple[str, str]]:

@@ -101,6 +101,33 @@ class SnapshotDatabases:
             self._evict(conn)
         log.debug("kept snapshot %s as database %s", key, target)
 
+    def rename_copy(self, key: str, new_key: str) -> None:
+        """The copy kept as `key` (nobody connects to one) goes by `new_key` from now on; if that
+        name is taken already (another run kept the same archive's copy), it is dropped instead."""
+        source, target = database_name(key), database_name(new_key)
+        with _admin(self.server) as conn:
+            if conn is None:
+                return
+            try:
+                if _exists(conn, target):
+                    conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(source)}")
+                else:
+                    conn.execute(f"ALTER DATABASE {quote_ident(source)} RENAME TO {quote_ident(target)}")
+            except psycopg.Error as exc:  # evicted by another run meanwhile, say: no copy
+                log.debug("could not rename database %s to %s: %s", source, target, first_line(exc))
+                return
+        log.debug("kept snapshot %s as database %s", new_key, target)
+
+    def drop_copy(self, key: str) -> None:
+        """Drop the copy kept as `key` (its archive could not be written: it stands in for nothing)."""
+        with _admin(self.server) as conn:
+            if conn is None:
+                return
+            try:
+                conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(database_name(key))}")
+            except psycopg.Error as exc:
+                log.debug("could not drop database %s: %s", database_name(key), first_line(exc))
+
     def _strategy(self) -> str:
         # PostgreSQL 15 copies through the WAL by default: 3x slower here for a copy of 1,000 tables
         return " STRATEGY FILE_COPY" if self.server.major >= 15 else ""

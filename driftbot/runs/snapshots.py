@@ -24,12 +24,13 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import stat
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -377,22 +378,71 @@ class ProjectSnapshots:
             return None
         return PendingRestore(hit[0], self.cache, hit[1], url, self.bindir)
 
-    def store_heads(self, heads: tuple[str, ...], url: URL) -> tuple[str, ...]:
-        """Snapshot the database at `url` for its head (one head only: two heads are two chains)."""
+    def store_heads(self, heads: tuple[str, ...], url: URL) -> PendingStore:
+        """Snapshot the database at `url` for its head (one head only: two heads are two chains).
+
+        The server copy is made now (a template: nobody may be connected to it); the archive is
+        written in the background (pg_dump, connected to `url` until it is done): nobody may need
+        `url` free of connections (as a template, or to drop it) before the store's `wait()`.
+        """
         if len(heads) != 1 or heads[0] not in self.keys:
-            return ()
-        key = self.keys[heads[0]]
+            return PendingStore(())
+        key, database = self.keys[heads[0]], str(url.database)
         if self.cache.has(key):
             self.cache.touch(key)
-            stored: tuple[str, ...] = ()
-        elif self.cache.store_root is None:
-            return ()
-        else:
-            self.cache.store(key, url, self.bindir)
-            stored = heads
+            if self.databases is not None:
+                self.databases.keep_copy(self._copy_key(key), database)
+            return PendingStore(())
+        if self.cache.store_root is None:
+            return PendingStore(())
+        # the copy's name hashes the archive's bytes, which do not exist yet: it is kept under a name
+        # of its own, renamed once the archive is written (dropped if it is not)
+        pending = None
         if self.databases is not None:
-            self.databases.keep_copy(self._copy_key(key), str(url.database))
-        return stored
+            pending = f"pending{secrets.token_hex(16)}"
+            self.databases.keep_copy(pending, database)
+        return PendingStore(heads, lambda: self._archive(key, url, pending))
+
+    def _archive(self, key: str, url: URL, pending_copy: str | None) -> None:
+        """Write the archive of `url` under `key`; the copy kept as `pending_copy` then names it."""
+        try:
+            self.cache.store(key, url, self.bindir)
+        except BaseException:
+            if self.databases is not None and pending_copy is not None:
+                self.databases.drop_copy(pending_copy)
+            raise
+        if self.databases is not None and pending_copy is not None:
+            self.databases.rename_copy(pending_copy, self._copy_key(key))
+
+
+class PendingStore:
+    """The head's archive being written (`work`, in a thread: pg_dump is a process of its own) while
+    the run reads the catalogs and compares. Whoever needs the database free of connections (a
+    template copy, its drop) and the end of the run wait for `wait()`: the heads stored, or () when
+    the store failed (logged once as a warning: a full disk never fails the check)."""
+
+    def __init__(self, heads: tuple[str, ...], work: Callable[[], None] | None = None) -> None:
+        self.heads = heads
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if work is not None:
+            self._thread = threading.Thread(target=self._run, args=(work,), name="driftbot-store", daemon=True)
+            self._thread.start()
+
+    def _run(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except Exception as exc:  # any failure (a pg_dump timeout too): kept for wait(), never lost in the thread
+            self._error = exc
+
+    def wait(self) -> tuple[str, ...]:
+        """The heads stored: () if nothing was, or the store failed."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            log.warning("could not keep a snapshot for later runs: %s", self._error)
+            self._error, self.heads = None, ()
+        return self.heads
 
 
 class PendingRestore:

@@ -142,6 +142,8 @@ class Workspace:
     ) -> Workspace:
         """The suggestion's inputs from the scratch build `s`: its M at the heads, or `copy` (another
         database upgraded to the heads, owned by `role`, and its catalog) in M's place."""
+        if copy is None:
+            s.wait()  # M is copied as a template, and release() would end a pg_dump still reading it
         migrated, catalog = copy if copy is not None else (s.m_url, s.heads)
         return cls(
             s.project,

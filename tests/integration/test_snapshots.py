@@ -10,6 +10,7 @@ env.py) invalidates exactly the snapshots after it.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import shutil
@@ -17,11 +18,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from test_drift_scenarios import EXPECTED
 
+from driftbot.compare.findings import Finding
+from driftbot.postgres.base import Server, libpq_conninfo
 from driftbot.report.model import Report, to_dict
+from driftbot.runs import check
 from driftbot.runs.check import run_check
+from driftbot.runs.live import client_bindir
+from driftbot.runs.scratch import Scratch
+from driftbot.runs.snapshot_databases import PREFIX
 from driftbot.runs.snapshots import imports_project_code
 from driftbot.settings import Settings
 
@@ -181,3 +189,109 @@ def test_an_archive_restored_while_env_py_runs_gives_the_cold_answer_and_a_damag
     damaged = run_check(url_settings(project))
     assert damaged.cache is not None and damaged.cache.restored is None
     assert applied(damaged) == ["0001", "0002"] and comparable(damaged) == comparable(cold)
+
+
+# --- the head's archive is written in the background -----------------------------------------------
+
+PG_DUMP = """#!/bin/sh
+# pg_dump as the run calls it, once the run went on to its diff: it holds a connection to the database
+# for a moment first (as a slow dump does), then dumps it for real, or fails ({then})
+if [ "$1" = "--version" ]; then exec "{real}/pg_dump" "$@"; fi
+for arg in "$@"; do case "$arg" in --dbname=*) target="${{arg#--dbname=}}";; esac; done
+i=0
+while [ ! -e "{went_on}" ]; do
+    i=$((i + 1))
+    if [ "$i" -gt 150 ]; then echo "pg_dump: error: the run never went on while the archive was written" >&2; exit 1; fi
+    sleep 0.1
+done
+touch "{dumped_after}"
+"{real}/psql" -X -q -v ON_ERROR_STOP=1 "--dbname=$target" -c "SELECT pg_sleep(1.5)" >/dev/null || exit 1
+{then_command}
+"""
+
+
+def background_pg_dump(server: Server, directory: Path, monkeypatch: pytest.MonkeyPatch, fails: bool = False) -> Path:
+    """A bindir whose pg_dump waits until the run reaches its diff (the archive is written meanwhile,
+    or never): the file that says it did. Its pg_restore is the real one."""
+    real = client_bindir(server.major, server.major)
+    bindir, went_on = directory / "bin", directory / "went-on"
+    bindir.mkdir()
+    then = 'echo "pg_dump: error: could not write to output file: No space left on device" >&2; exit 1'
+    script = PG_DUMP.format(
+        real=real,
+        went_on=went_on,
+        dumped_after=directory / "dumped-after-the-diff-began",
+        then="it fails" if fails else "the real one",
+        then_command=then if fails else f'exec "{real}/pg_dump" "$@"',
+    )
+    (bindir / "pg_dump").write_text(script)
+    (bindir / "pg_dump").chmod(0o755)
+    (bindir / "pg_restore").symlink_to(real / "pg_restore")
+    monkeypatch.setenv("DRIFTBOT_PG_BINDIR", str(bindir))
+    diff = check.compare
+
+    def compare_once_the_run_went_on(settings: Settings, s: Scratch) -> list[Finding]:
+        went_on.touch()
+        return diff(settings, s)
+
+    monkeypatch.setattr(check, "compare", compare_once_the_run_went_on)
+    return directory / "dumped-after-the-diff-began"
+
+
+def snapshot_databases(server: Server) -> set[str]:
+    with psycopg.connect(libpq_conninfo(server.admin_url), autocommit=True) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (PREFIX,)).fetchall()
+    return {str(row[0]) for row in rows}
+
+
+@pytest.mark.parametrize("suggest", [False, True], ids=["to-the-end", "until-the-suggestion"])
+def test_the_archive_written_while_the_run_goes_on_is_complete_and_a_later_run_restores_it(
+    suggest: bool,
+    make_project: Callable[[str], Path],
+    url_settings: UrlSettings,
+    pg_server: Server,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # the end of the run (M dropped), or the suggestion's copies of M (release() ends every session on
+    # it), would end the dump if they did not wait for it; the later run restores the archive itself
+    monkeypatch.setenv("DRIFTBOT_SERVER_SNAPSHOTS", "0")
+    dumped_after = background_pg_dump(pg_server, tmp_path, monkeypatch)
+    project = make_project("column_missing")
+
+    cold = run_check(url_settings(project, suggest=suggest))
+
+    assert dumped_after.is_file()  # the run went on to its diff while the archive was written
+    assert cold.cache is not None and cold.cache.stored == ("0001",), cold.error
+    assert cold.timings["snapshot"] > 0  # the time the run waited for it
+    assert not suggest or (cold.suggestion is not None and cold.suggestion.verified)
+    cached = run_check(url_settings(project, suggest=suggest))
+    assert cached.cache is not None and cached.cache.restored == "0001" and applied(cached) == []
+    assert comparable(cached) == comparable(cold)
+
+
+def test_a_background_store_that_fails_warns_passes_the_check_and_stores_nothing(
+    make_project: Callable[[str], Path],
+    url_settings: UrlSettings,
+    pg_server: Server,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dumped_after = background_pg_dump(pg_server, tmp_path, monkeypatch, fails=True)
+    project = make_project("clean_everything")
+    copies_before = snapshot_databases(pg_server)
+
+    with caplog.at_level(logging.WARNING, logger="driftbot"):
+        report = run_check(url_settings(project, suggest=False))
+
+    assert dumped_after.is_file()  # it failed in the background, while the run went on
+    assert report.error is None and report.status == "clean" and report.exit_code == 0
+    assert report.cache is not None and report.cache.stored == ()
+    assert [r.getMessage() for r in caplog.records if "could not keep a snapshot" in r.getMessage()] == [
+        "could not keep a snapshot for later runs: pg_dump failed: "
+        "pg_dump: error: could not write to output file: No space left on device"
+    ]
+    assert not list(Path(os.environ["DRIFTBOT_SNAPSHOT_DIR"]).iterdir())  # no archive, no temporary file
+    # the server copy made for it is gone (it stands in for no archive); making it may have evicted another
+    assert snapshot_databases(pg_server) <= copies_before
