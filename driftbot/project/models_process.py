@@ -24,6 +24,7 @@ import sys
 import tempfile
 from contextlib import ExitStack, chdir, redirect_stdout
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Engine, make_url
 
-from driftbot.compare.catalog import EMPTY_CATALOG
+from driftbot.compare.catalog import EMPTY_CATALOG, Catalog
 from driftbot.compare.findings import Finding
 from driftbot.errors import ConfigError, ProjectError
+from driftbot.project.models_ddl import execute_all, remainder, rendered
 from driftbot.safety import containment
 from driftbot.safety.containment import Redirect, contained, engine_for
 
@@ -55,6 +57,8 @@ class ModelsRequest:
     collations: tuple[tuple[str, str], ...] = ()  # (schema, CREATE COLLATION) of the migrations' (careful mode)
     script_location: str | None = None  # --script-location
     flask_app: str | None = None  # --flask-app: env.py runs inside the application's app_context()
+    listed: bool = False  # plain mode: build from the rendered statements (models_ddl.py), report them
+    kept: tuple[tuple[str, str], ...] = ()  # (key, statements file) of kept builds that may stand in (listed)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ class ModelsResult:
     error: str | None = None  # why the models could not be imported or built
     hint: str = ""  # what to do about it (a ProjectError's hint)
     declared: tuple[tuple[str, str], ...] = ()  # (type, path) of the objects alembic_utils & co. declare
+    statements: tuple[str, ...] = ()  # listed: what the build is, statement by statement
+    reuse: str = ""  # listed: the key of a kept build holding part of `statements`; O is still empty then
+    remainder: tuple[str, ...] = ()  # what a copy of `reuse` lacks, in build order
 
 
 class ModelsBuild:
@@ -228,6 +235,10 @@ def _build(request: ModelsRequest) -> ModelsResult:
         made = declarations(metadatas)
         declared = Declared((), ())
         with engine_for(url) as engine:
+            if request.listed and not request.careful and not request.chunk and not made:
+                listed = _listed_build(engine, request, metadatas, migrated)
+                if listed is not None:
+                    return listed
             try:
                 with engine.begin() as conn:
                     default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
@@ -248,6 +259,47 @@ def _build(request: ModelsRequest) -> ModelsResult:
             except Exception as exc:
                 return ModelsResult(False, error=describe_exception(exc, (root,)), redirects=containment.redirects())
     return ModelsResult(True, rejected + declared.rejected, containment.redirects(), declared=declared.keys)
+
+
+def _listed_build(
+    engine: Engine, request: ModelsRequest, metadatas: tuple[MetaData, ...], migrated: Catalog
+) -> ModelsResult | None:
+    """The plain build as its list of statements: the kept build that holds the most of them and what it
+    lacks, or else the database built from the list. None: the models build with `create_all` as ever."""
+    from driftbot.project.models_db import prepare_models_database
+
+    with engine.connect() as conn:
+        default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+        prepare = partial(prepare_models_database, migrations_catalog=migrated, collations=request.collations)
+        statements = rendered(conn.dialect, metadatas, default_schema, prepare)
+    if statements is None:
+        return None
+    best = _deepest_kept(request.kept, statements)
+    if best is not None:
+        key, rest = best
+        return ModelsResult(True, (), containment.redirects(), statements=statements, reuse=key, remainder=rest)
+    try:
+        with engine.begin() as conn:
+            execute_all(conn, statements)
+    except Exception as exc:  # a type two MetaData share, say: create_all looks first, the list does not
+        log.debug("building the models from their statements failed (%s): create_all instead", exc)
+        return None
+    return ModelsResult(True, (), containment.redirects(), statements=statements)
+
+
+def _deepest_kept(kept: tuple[tuple[str, str], ...], statements: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None:
+    """(key, remainder) of the kept build that leaves the fewest statements to run."""
+    best: tuple[str, tuple[str, ...]] | None = None
+    for key, path in kept:
+        try:
+            listed = json.loads(Path(path).read_text(encoding="utf-8"))["statements"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.debug("kept build %s unreadable: %s", key, exc)
+            continue
+        rest = remainder(listed, statements) if isinstance(listed, list) else None
+        if rest is not None and (best is None or len(rest) < len(best[1])):
+            best = (key, rest)
+    return best
 
 
 def _create_in_chunks(engine: Engine, metadatas: tuple[MetaData, ...], chunk: int) -> None:

@@ -110,6 +110,7 @@ class CacheInfo:
     restored: str | None = None  # the revision the migrations' database was restored at
     stored: tuple[str, ...] = ()  # the heads snapshotted for later runs
     note: str = ""  # why the cache was not used, if it wasn't
+    models: str = ""  # how the models' database was built from a kept one, if it was (runs/models_copies.py)
 
 
 # --- `--since`: the review of the PR's own revisions (runs/review.py) --------------------------------

@@ -32,10 +32,12 @@ from driftbot.project.declared import forget_declarations
 from driftbot.project.locate import Project, describe_script, load_project
 from driftbot.project.migrate import EnvOptions, flask_app_context, raise_for_failure, upgrade
 from driftbot.project.models_db import collation_ddl
+from driftbot.project.models_ddl import execute_all
 from driftbot.project.models_process import ModelsBuild, ModelsRequest, ModelsResult, load_metadata
 from driftbot.project.models_process import build as build_models
 from driftbot.report.model import CacheInfo
 from driftbot.runs.live import client_bindir
+from driftbot.runs.models_copies import ModelsCopies
 from driftbot.runs.record import RunRecord
 from driftbot.runs.snapshot_databases import SnapshotDatabases
 from driftbot.runs.snapshots import ProjectSnapshots, SnapshotCache, SnapshotError, chain_keys, depth
@@ -158,7 +160,7 @@ def build_scratch(
     with run.stage("postgres"):
         m_url = stack.enter_context(scratch_database(server, "m"))
         o_url = stack.enter_context(scratch_database(server, "o"))
-    b = _Build(settings, server, run, stack)
+    b = _Build(settings, server, run, stack, ModelsCopies.for_run(settings.cache, server))
     # disposed after the build: no connection may stay open to M, it is copied as a template later
     with engine_for(m_url) as m_engine, engine_for(o_url) as o_engine:
         request, early = _start_models(b, project, m_engine, o_url)
@@ -182,6 +184,7 @@ class _Build:
     server: Server
     run: RunRecord
     stack: ExitStack
+    copies: ModelsCopies | None  # the models' databases kept on this server, if it keeps them
 
 
 def _start_models(
@@ -201,6 +204,8 @@ def _start_models(
         script_location=str(s.script_location) if s.script_location else None,
         flask_app=s.flask_app,
         chunk=chunk,
+        listed=True,
+        kept=b.copies.kept() if b.copies is not None else (),
     )
     early = ModelsBuild(request) if not chunk else None  # in its own process, while the migrations run
     if early is not None:
@@ -277,6 +282,8 @@ def _catalogs(
     """M's and O's catalogs once O is built, and what of the models PostgreSQL rejected."""
     with b.run.stage("models"):
         built = early.result() if early is not None else build_models(request)
+        if built.built and built.statements and b.copies is not None:
+            built = _kept_models(b, b.copies, request, built, o_engine)
     if built.built:
         with b.run.stage("catalog"):
             heads, models = read_catalogs(m, (o_engine, frozenset()))
@@ -284,6 +291,41 @@ def _catalogs(
         heads, models, built = _careful_models(b, request, m, o_engine)
     containment.record(built.redirects)
     return heads, with_declared(models, built.declared), built.rejected
+
+
+def _kept_models(
+    b: _Build, copies: ModelsCopies, request: ModelsRequest, built: ModelsResult, o_engine: Engine
+) -> ModelsResult:
+    """O from the kept build the child chose and the rest of its list; kept for later runs either way."""
+    database = str(o_engine.url.database)
+    o_engine.dispose()  # O is replaced by a copy, or copied: nobody may be connected to it
+    if built.reuse:
+        if copies.copy_into(built.reuse, database) and _ran(o_engine, built.remainder):
+            assert b.run.cache is not None
+            b.run.cache = replace(
+                b.run.cache, models=f"copied a kept build, then ran {len(built.remainder)} statement(s)"
+            )
+            if not built.remainder:
+                return built  # that very build is kept already
+        else:  # evicted meanwhile, or the rest does not apply to it: from scratch, as if nothing was kept
+            copies.databases.empty(database)
+            built = build_models(replace(request, kept=()))
+            if not built.built or not built.statements:
+                return built
+        o_engine.dispose()
+    copies.keep(built.statements, database)
+    return built
+
+
+def _ran(engine: Engine, statements: tuple[str, ...]) -> bool:
+    """Whether `statements` ran, all in one transaction (else none did)."""
+    try:
+        with engine.begin() as conn:
+            execute_all(conn, statements)
+    except Exception as exc:  # the models' own SQL: PostgreSQL may refuse it on this copy
+        log.debug("the rest of the models' statements failed on the kept build (%s): building from scratch", exc)
+        return False
+    return True
 
 
 def _careful_models(

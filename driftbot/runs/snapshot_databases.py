@@ -33,6 +33,7 @@ from driftbot.safety.sqlnames import literal, quote_ident
 log = logging.getLogger(__name__)
 
 PREFIX = "driftbot_snapshot_"
+MODELS_PREFIX = "driftbot_models_"  # the models' databases (runs/models_copies.py), LRU apart from the migrations'
 DEFAULT_KEEP = 4
 COMMENT = "driftbot snapshot, last used "  # + the epoch seconds: the LRU order
 
@@ -42,8 +43,8 @@ def keep_from_env(default: int = DEFAULT_KEEP) -> int:
     return int(value) if value.isdigit() else default
 
 
-def database_name(key: str) -> str:
-    return PREFIX + key[:40]  # 63 bytes at most: 18 + 40, still unique for a sha256 in practice
+def database_name(key: str, prefix: str = PREFIX) -> str:
+    return prefix + key[:40]  # 63 bytes at most: 18 + 40, still unique for a sha256 in practice
 
 
 @dataclass(frozen=True)
@@ -52,17 +53,18 @@ class SnapshotDatabases:
 
     server: Server
     keep: int = DEFAULT_KEEP
+    prefix: str = PREFIX
 
     @classmethod
-    def for_server(cls, server: Server) -> SnapshotDatabases | None:
+    def for_server(cls, server: Server, prefix: str = PREFIX) -> SnapshotDatabases | None:
         """Only servers that outlive the run keep copies: driftbot's own (local, docker) are gone after it."""
         keep = keep_from_env()
-        return cls(server, keep) if server.provider == "url" and keep > 0 else None
+        return cls(server, keep, prefix) if server.provider == "url" and keep > 0 else None
 
     def copy_into(self, key: str, database: str) -> bool:
         """Replace the empty scratch database `database` (no connections to it) with a copy of the
         snapshot `key`: whether there was one. On a failure the database is empty again."""
-        source = database_name(key)
+        source = database_name(key, self.prefix)
         with _admin(self.server) as conn:
             if conn is None or not _exists(conn, source):
                 return False
@@ -83,9 +85,17 @@ class SnapshotDatabases:
         log.debug("restored snapshot %s by copying database %s", key, source)
         return True
 
+    def empty(self, database: str) -> None:
+        """Make `database` (no connections to it) empty again: dropped and created anew."""
+        with _admin(self.server) as conn:
+            if conn is None:
+                raise InfrastructureError(f"cannot connect to the server to empty database {database}")
+            conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(database)}")
+            conn.execute(f"CREATE DATABASE {quote_ident(database)} TEMPLATE template0 ENCODING 'UTF8'")
+
     def keep_copy(self, key: str, database: str) -> None:
         """Keep a copy of `database` (the snapshot `key`, no connections to it) for later runs."""
-        target = database_name(key)
+        target = database_name(key, self.prefix)
         with _admin(self.server) as conn:
             if conn is None or _exists(conn, target):
                 return
@@ -104,7 +114,7 @@ class SnapshotDatabases:
     def rename_copy(self, key: str, new_key: str) -> None:
         """The copy kept as `key` (nobody connects to one) goes by `new_key` from now on; if that
         name is taken already (another run kept the same archive's copy), it is dropped instead."""
-        source, target = database_name(key), database_name(new_key)
+        source, target = database_name(key, self.prefix), database_name(new_key, self.prefix)
         with _admin(self.server) as conn:
             if conn is None:
                 return
@@ -124,9 +134,17 @@ class SnapshotDatabases:
             if conn is None:
                 return
             try:
-                conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(database_name(key))}")
+                conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(database_name(key, self.prefix))}")
             except psycopg.Error as exc:
-                log.debug("could not drop database %s: %s", database_name(key), first_line(exc))
+                log.debug("could not drop database %s: %s", database_name(key, self.prefix), first_line(exc))
+
+    def names(self) -> frozenset[str]:
+        """The copies on the server now."""
+        with _admin(self.server) as conn:
+            if conn is None:
+                return frozenset()
+            rows = conn.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (self.prefix,))
+            return frozenset(str(row[0]) for row in rows.fetchall())
 
     def _strategy(self) -> str:
         # PostgreSQL 15 copies through the WAL by default: 3x slower here for a copy of 1,000 tables
@@ -136,7 +154,7 @@ class SnapshotDatabases:
         rows = conn.execute(
             "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database"
             " WHERE starts_with(datname, %s)",
-            (PREFIX,),
+            (self.prefix,),
         ).fetchall()
         ordered = sorted(rows, key=lambda row: _last_used(str(row[1])), reverse=True)
         for name, _ in ordered[self.keep :]:
