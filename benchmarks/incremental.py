@@ -11,9 +11,10 @@ size R times), on one throwaway server of driftbot's own `local` provider:
             runs on a cache that holds only main's head (what a PR finds from main's run): it
             restores that snapshot, runs the new revision and keeps a snapshot of the new head.
             The server outlives the runs, so main's head is copied from the database main's run
-            kept on it (runs/snapshot_databases.py);
+            kept on it (runs/snapshot_databases.py), and so is main's models' database, on which
+            only the new model's statement runs (runs/models_copies.py);
   archive   the same with DRIFTBOT_SERVER_SNAPSHOTS=0: main's head restored from its archive with
-            pg_restore, what a fresh server (a CI job's) costs.
+            pg_restore and the models' database built from scratch, what a fresh server (a CI job's) costs.
 Main's own run, which fills the cache, runs once per size before the warm runs (not timed).
 Times are wall-clock medians of subprocesses (interpreter start and exit included). The table
 goes to benchmarks/incremental.md after each size, with the machine's load average then.
@@ -195,6 +196,9 @@ def warm_run(server: Server, project: Path, main_cache: Path, main_head: str, ro
     applied = migrations.get("applied", []) if isinstance(migrations, dict) else []
     if not isinstance(info, dict) or info.get("restored") != main_head or len(applied) != 1:
         raise SystemExit(f"the warm run did not restore {main_head} and run one revision: {info}, {len(applied)} ran")
+    copied = str(info.get("models", "")).startswith("copied a kept build")
+    if copied == archive:
+        raise SystemExit(f"the warm run {'did not copy' if not archive else 'copied'} main's models' database: {info}")
     timings = report.get("timings")
     stages = dict(timings) if isinstance(timings, dict) else {}
     if archive:

@@ -114,7 +114,7 @@ def test_the_revisions_since_the_pull_requests_base_are_reviewed(
 
     code, report, summary, (comments, status) = run(fake_github, workspace, base, **{"database-url": pg_url})
 
-    assert code == 1
+    assert code == 1, report.get("error")
     review = report["review"]
     assert (review["since"], review["mode"]) == (base, "ref")  # the default: since the PR's base
     assert [r["revision"] for r in review["revisions"]] == ["0002"]

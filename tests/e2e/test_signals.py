@@ -63,7 +63,10 @@ def test_local_server_is_removed_when_stopped(make_project: Callable[[str], Path
 
 
 # a run's scratch databases; snapshot copies other tests kept on this shared server are meant to stay
-SCRATCH_DATABASES = "SELECT datname FROM pg_database WHERE datname LIKE 'driftbot\\_%' AND NOT starts_with(datname, 'driftbot_snapshot_')"
+SCRATCH_DATABASES = (  # not the copies runs keep on the server for later runs
+    "SELECT datname FROM pg_database WHERE datname LIKE 'driftbot\\_%' AND NOT starts_with(datname, 'driftbot_snapshot_')"
+    " AND NOT starts_with(datname, 'driftbot_models_')"
+)
 
 
 def test_scratch_databases_are_dropped_when_stopped(
