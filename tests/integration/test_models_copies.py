@@ -82,10 +82,10 @@ def test_a_new_model_is_built_on_a_copy_of_the_kept_build_with_the_cold_runs_fin
     )  # CREATE TABLE notes (its default a literal with % and :)
     assert ("table_missing", "notes") in [(f.kind, f.table) for f in pr.findings]
     assert comparable(pr) == comparable(cold)
-    assert len(kept_builds(pg_server)) == 2  # the PR's build is kept too: its next push copies it whole
+    assert len(kept_builds(pg_server)) == 2  # half of the PR's list was not kept: its build is kept too
 
     again = run_check(url_settings(project, suggest=False))
-    assert models_note(again) == "copied a kept build, then ran 0 statement(s)"
+    assert models_note(again) == "copied a kept build, then ran 0 statement(s)"  # the PR's, whole
     assert comparable(again) == comparable(cold)
 
 
@@ -139,3 +139,20 @@ def test_a_kept_build_dropped_from_the_server_is_not_looked_for_and_a_failing_re
     cold = run_check(url_settings(project, suggest=False, cache=False))
     assert models_note(refused) == "" and comparable(refused) == comparable(cold)
     assert ("table_missing", "notes") in [(f.kind, f.table) for f in refused.findings]
+
+
+@pytest.mark.usefixtures("no_kept_builds")
+def test_a_copy_that_needed_little_more_is_not_kept_again(
+    make_project: Callable[[str], Path], url_settings: UrlSettings, pg_server: Server
+) -> None:
+    project = make_project("column_missing")
+    models = project / "models.py"
+    many = "".join(NEW_MODEL.replace("Note", f"Note{i}").replace('"notes"', f'"notes{i}"') for i in range(12))
+    models.write_text(models.read_text() + many)
+    run_check(url_settings(project, suggest=False))
+    models.write_text(models.read_text() + NEW_MODEL)
+
+    pr = run_check(url_settings(project, suggest=False))
+
+    assert models_note(pr) == "copied a kept build, then ran 1 statement(s)"
+    assert len(kept_builds(pg_server)) == 1  # main's build serves the PR's next push as well
