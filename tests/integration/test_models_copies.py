@@ -41,27 +41,23 @@ def kept_builds(server: Server) -> list[str]:
         return sorted(str(row[0]) for row in rows.fetchall())
 
 
+def drop_kept_builds(server: Server) -> None:
+    with psycopg.connect(libpq_conninfo(server.admin_url), autocommit=True) as conn:
+        for name in kept_builds(server):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
 @pytest.fixture
 def no_kept_builds(pg_server: Server) -> Iterator[None]:
     """Other tests of this session keep builds too: start and end without any."""
-
-    def drop_all() -> None:
-        with psycopg.connect(libpq_conninfo(pg_server.admin_url), autocommit=True) as conn:
-            for name in kept_builds(pg_server):
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-    drop_all()
+    drop_kept_builds(pg_server)
     yield
-    drop_all()
+    drop_kept_builds(pg_server)
 
 
 def models_note(report: Report) -> str:
     assert report.cache is not None, report.error
     return report.cache.models
-
-
-def kinds(report: Report) -> list[tuple[str, str]]:
-    return sorted((f.kind, f.path) for f in report.findings)
 
 
 @pytest.mark.usefixtures("no_kept_builds")
@@ -114,9 +110,7 @@ def test_a_kept_build_dropped_from_the_server_is_not_looked_for_and_a_failing_re
 ) -> None:
     project = make_project("column_missing")
     first = run_check(url_settings(project, suggest=False))
-    with psycopg.connect(libpq_conninfo(pg_server.admin_url), autocommit=True) as conn:
-        for name in kept_builds(pg_server):
-            conn.execute(f'DROP DATABASE "{name}"')
+    drop_kept_builds(pg_server)
     assert len(list((Path(os.environ["DRIFTBOT_SNAPSHOT_DIR"]) / "models").glob("*.json"))) == 1
 
     gone = run_check(url_settings(project, suggest=False))
