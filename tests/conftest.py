@@ -7,12 +7,17 @@ env.py or alembic.ini of its own where the scenario is about those).
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from driftbot.action.worker import WORKER_ACCOUNT_ENV
 from driftbot.postgres.base import Server
 from driftbot.postgres.local import local_server
 from driftbot.report.model import Report
@@ -26,6 +31,29 @@ PROJECTS = Path(__file__).parent / "fixtures" / "projects"
 def _own_snapshot_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with an empty snapshot cache (tests of the cache share one on purpose)."""
     monkeypatch.setenv("DRIFTBOT_SNAPSHOT_DIR", str(tmp_path_factory.mktemp("snapshots")))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_worker_account() -> Iterator[None]:
+    """As root, each xdist worker's PR code runs as an account of its own: the worker kills every
+    process of its account after each command, so a shared one would kill the other tests' checks."""
+    if os.geteuid() != 0:
+        yield
+        return
+    name = f"driftbot-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    add = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", name]
+    for attempt in range(20):  # useradd refuses while another worker's useradd holds /etc/passwd's lock
+        try:
+            pwd.getpwnam(name)
+            break
+        except KeyError:
+            if subprocess.run(add, check=False).returncode != 0:
+                time.sleep(0.1 * (attempt + 1))
+    else:
+        pytest.fail(f"could not create the worker account {name}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(WORKER_ACCOUNT_ENV, name)
+        yield
 
 
 @pytest.fixture(scope="session")

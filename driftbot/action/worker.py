@@ -62,6 +62,8 @@ from driftbot.settings import Settings
 log = logging.getLogger(__name__)
 
 WORKER_ACCOUNTS = ("driftbot", "nobody")  # the Dockerfile creates `driftbot`; `nobody` exists elsewhere
+# every process of the account is killed after each command: two workers at once need one account each
+WORKER_ACCOUNT_ENV = "DRIFTBOT_WORKER_ACCOUNT"
 REPORT_MAX_BYTES = 10 * 1024 * 1024
 SCHEMA = Path(__file__).parent.parent / "report" / "schema" / "report.schema.json"
 _SCRUB_PREFIXES = ("INPUT_", "ACTIONS_")
@@ -120,6 +122,8 @@ def worker_account() -> Account | None:
     """The account PR code runs as: None when we are not root (it then runs as us, token-free)."""
     if os.geteuid() != 0:
         return None
+    if chosen := os.environ.get(WORKER_ACCOUNT_ENV):
+        return _chosen_account(chosen)
     for name in WORKER_ACCOUNTS:
         with suppress(KeyError):
             entry = pwd.getpwnam(name)
@@ -128,6 +132,22 @@ def worker_account() -> Account | None:
         "running as root and no unprivileged account (driftbot, nobody) to run the project's code as",
         hint="create one: useradd --system driftbot",
     )
+
+
+def _chosen_account(name: str) -> Account:
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise InfrastructureError(
+            f"{WORKER_ACCOUNT_ENV} names the account {name!r}, which does not exist",
+            hint=f"create it (useradd --system {name}) or unset {WORKER_ACCOUNT_ENV}",
+        ) from None
+    if entry.pw_uid == 0 or entry.pw_gid == 0:
+        raise InfrastructureError(
+            f"{WORKER_ACCOUNT_ENV} names {name!r}, a root account: the project's code must not run as root",
+            hint="name an unprivileged account that nothing else runs as",
+        )
+    return Account(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
 
 
 def run_in_worker(

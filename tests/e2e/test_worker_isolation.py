@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pwd
 import re
 import shutil
 import stat
@@ -38,6 +39,7 @@ from fakegithub.pytest_plugin import fake_github
 
 from driftbot.action import worker
 from driftbot.action.worker import run_in_worker, worker_account
+from driftbot.errors import InfrastructureError
 from driftbot.settings import Secret, Settings
 
 __all__ = ["fake_github"]
@@ -398,3 +400,34 @@ def test_not_root_the_workers_daemon_is_killed_too(worker_python: str) -> None:
     uid, left = done.stdout.split()[0], done.stdout.split()[1:]
     assert uid == str(account.uid) and left == [], f"left running: {left}"
     assert processes_of(account.uid) == []
+
+
+@ROOT_ONLY
+def test_a_worker_kills_only_its_own_accounts_processes() -> None:
+    """Two workers on one machine run as two accounts (DRIFTBOT_WORKER_ACCOUNT): the kill after a
+    command takes every process of its account, and none of the other's."""
+    account = worker_account()
+    other = pwd.getpwnam("nobody")
+    assert account is not None and account.uid != other.pw_uid
+    neighbour = subprocess.Popen(["sleep", "60"], user=other.pw_uid, group=other.pw_gid, extra_groups=[], cwd="/")
+    try:
+        code = worker._run(["sleep", "0"], Path("/"), {"PATH": os.defpath}, account, io.StringIO(), title="short")
+        assert code == 0
+        assert neighbour.poll() is None, "the other account's process was killed"
+        assert processes_of(account.uid) == []
+    finally:
+        neighbour.kill()
+        neighbour.wait()
+
+
+def test_a_named_worker_account_must_exist_and_not_be_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)  # the account is looked up only as root
+    monkeypatch.setenv(worker.WORKER_ACCOUNT_ENV, "driftbot-no-such-account")
+    with pytest.raises(InfrastructureError, match=r"driftbot-no-such-account.*does not exist"):
+        worker_account()
+    monkeypatch.setenv(worker.WORKER_ACCOUNT_ENV, "root")
+    with pytest.raises(InfrastructureError, match="root account"):
+        worker_account()
+    monkeypatch.setenv(worker.WORKER_ACCOUNT_ENV, "nobody")
+    chosen = worker_account()
+    assert chosen is not None and (chosen.name, chosen.uid) == ("nobody", pwd.getpwnam("nobody").pw_uid)
