@@ -12,7 +12,12 @@ RUN mkdir -p /etc/postgresql-common/createcluster.d \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql git \
  && rm -rf /var/lib/apt/lists/* \
  && git config --system --add safe.directory '*' \
- && useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin driftbot
+ && groupadd --gid 48771 driftbot \
+ && useradd --uid 48771 --gid 48771 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin driftbot
+
+# A fixed uid that no host account is likely to have: the worker kills every process of its uid
+# after each command, and the host's PID namespace sees (and a kill by uid reaches) the
+# container's processes; a first system uid (999) here was also the host's driftbot worker's.
 
 # driftbot in its own virtualenv with the PostgreSQL drivers projects use (the `drivers` extra),
 # dependencies first (their layer survives code changes).

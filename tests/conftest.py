@@ -25,6 +25,7 @@ from driftbot.runs.check import run_check
 from driftbot.settings import Secret, Settings
 
 PROJECTS = Path(__file__).parent / "fixtures" / "projects"
+TEST_WORKER_UIDS = 47100  # driftbot-main, then driftbot-gw0 = 47101, ...
 
 
 @pytest.fixture(autouse=True)
@@ -40,8 +41,12 @@ def _own_worker_account() -> Iterator[None]:
     if os.geteuid() != 0:
         yield
         return
-    name = f"driftbot-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    add = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", name]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"driftbot-{worker}"
+    # uids of their own: a kill by uid reaches the action containers' processes too (the host sees
+    # them), so a uid the image's `driftbot` has (48771), or another worker's, would end their runs
+    uid = TEST_WORKER_UIDS + (int(worker.removeprefix("gw")) + 1 if worker.startswith("gw") else 0)
+    add = ["useradd", "--uid", str(uid), "--user-group", "--no-create-home", "--home-dir", "/nonexistent", name]
     for attempt in range(20):  # useradd refuses while another worker's useradd holds /etc/passwd's lock
         try:
             pwd.getpwnam(name)
@@ -51,6 +56,8 @@ def _own_worker_account() -> Iterator[None]:
                 time.sleep(0.1 * (attempt + 1))
     else:
         pytest.fail(f"could not create the worker account {name}")
+    if pwd.getpwnam(name).pw_uid != uid:
+        pytest.fail(f"the worker account {name} exists with another uid than {uid}: userdel {name}")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(WORKER_ACCOUNT_ENV, name)
         yield

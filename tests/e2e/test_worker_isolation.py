@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from action_container import ActionRunner
+from action_container import ActionRunner, action_image, docker
 from fakegithub import BOT, FakeGitHub
 from fakegithub.events import event_payload
 from fakegithub.pytest_plugin import fake_github
@@ -418,6 +418,26 @@ def test_a_worker_kills_only_its_own_accounts_processes() -> None:
     finally:
         neighbour.kill()
         neighbour.wait()
+
+
+@ROOT_ONLY
+def test_the_host_workers_kill_spares_a_running_action_container() -> None:
+    """The host sees a container's processes and a kill by uid reaches them: the image's `driftbot`
+    has a uid no host worker account has, so a host worker's kill after its command leaves a
+    running action alone (CI once lost a container's check to it: both accounts were uid 999)."""
+    account = worker_account()
+    assert account is not None
+    started = docker("run", "-d", "--rm", "--user", "driftbot", "--entrypoint", "sleep", action_image(), "120")
+    assert started.returncode == 0, started.stderr
+    container = started.stdout.strip()
+    try:
+        uid = docker("exec", container, "id", "-u").stdout.strip()
+        assert uid and int(uid) != account.uid
+        code = worker._run(["sleep", "0"], Path("/"), {"PATH": os.defpath}, account, io.StringIO(), title="short")
+        assert code == 0
+        assert docker("inspect", "--format", "{{.State.Running}}", container).stdout.strip() == "true"
+    finally:
+        docker("rm", "--force", container)
 
 
 def test_a_named_worker_account_must_exist_and_not_be_root(monkeypatch: pytest.MonkeyPatch) -> None:
