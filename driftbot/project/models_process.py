@@ -75,12 +75,15 @@ class ModelsResult:
 
 
 class ModelsBuild:
-    """The child process building O; `result()` waits for it."""
+    """The child process building O. Spawned at the start of a run: its imports (SQLAlchemy, Alembic,
+    driftbot's modules: a second) overlap the server's start and the migrations; `start()` hands it
+    its request once O exists, `result()` waits for it."""
 
-    def __init__(self, request: ModelsRequest) -> None:
+    def __init__(self) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="driftbot-models-")
         self._output = Path(self._dir.name) / "result.json"
         self._log = Path(self._dir.name) / "stderr.log"  # a file: a chatty env.py never blocks on a full pipe
+        self.started = False
         with self._log.open("w") as log_file:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "driftbot.project.models_process", str(self._output)],
@@ -89,7 +92,10 @@ class ModelsBuild:
                 stderr=log_file,
                 text=True,
             )
-        assert self._proc.stdin is not None
+
+    def start(self, request: ModelsRequest) -> None:
+        assert self._proc.stdin is not None and not self.started
+        self.started = True
         with self._proc.stdin as stdin:
             stdin.write(json.dumps(dataclasses.asdict(request)))
 
@@ -113,7 +119,9 @@ class ModelsBuild:
 
 def build(request: ModelsRequest) -> ModelsResult:
     """Run the models' build in a child process and wait for it."""
-    return ModelsBuild(request).result()
+    child = ModelsBuild()
+    child.start(request)
+    return child.result()
 
 
 # --- the child -----------------------------------------------------------------------------------
@@ -311,8 +319,21 @@ def _create_in_chunks(engine: Engine, metadatas: tuple[MetaData, ...], chunk: in
                 metadata.create_all(conn, tables=tables[start : start + chunk])
 
 
+def _preload() -> None:
+    """What every build imports, loaded while the parent still prepares the request."""
+    import driftbot.project.declared
+    import driftbot.project.locate
+    import driftbot.project.migrate
+    import driftbot.project.models_db
+    import driftbot.project.projectlog  # noqa: F401
+
+
 def main(argv: list[str]) -> int:
-    request = dacite.from_dict(ModelsRequest, json.loads(sys.stdin.read()), config=dacite.Config(cast=[tuple]))
+    _preload()
+    sent = sys.stdin.read()
+    if not sent:  # the run ended before it needed the models
+        return 0
+    request = dacite.from_dict(ModelsRequest, json.loads(sent), config=dacite.Config(cast=[tuple]))
     result = _build(request)
     Path(argv[0]).write_text(json.dumps(dataclasses.asdict(result)))
     return 0

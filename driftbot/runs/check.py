@@ -56,11 +56,11 @@ def _check(settings: Settings, run: RunRecord, reviewed: list[Review] | None = N
     settings = _resolved(settings)
     changed = read_since_files(settings) if settings.since else None
     with project_import_scope(), ExitStack() as stack:
-        project, cfg, script, server = open_project(settings, run, stack)
+        opened = open_project(settings, run, stack)
         selected = (
-            select_revisions(project, settings.since, changed) if settings.since else None
+            select_revisions(opened.project, settings.since, changed) if settings.since else None
         )  # a bad --since fails now
-        s = build_scratch(settings, project, cfg, script, server, run, stack)
+        s = build_scratch(settings, opened, run, stack)
         with run.stage("diff"):
             findings = compare(settings, s)
             run.findings += located(findings, s)
@@ -74,7 +74,9 @@ def _check(settings: Settings, run: RunRecord, reviewed: list[Review] | None = N
             run.findings += failing
         if settings.target_url is not None:
             with run.stage("sync"):
-                run.sync = sync_target(settings, s.project, cfg, s.models, s.options, s.metadatas, s.default_schema)
+                run.sync = sync_target(
+                    settings, s.project, s.config, s.models, s.options, s.metadatas, s.default_schema
+                )
 
 
 def _resolved(settings: Settings) -> Settings:

@@ -120,8 +120,7 @@ def _detect(settings: Settings, target: LiveTarget, fix: bool, run: RunRecord, f
     with hidden_from_project(target.url.value), project_import_scope(), ExitStack() as stack:
         with run.stage("live"):
             probe(target)  # an unreachable database fails now, before any scratch work
-        project, cfg, script, server = open_project(settings, run, stack)
-        s = build_scratch(settings, project, cfg, script, server, run, stack)
+        s = build_scratch(settings, open_project(settings, run, stack), run, stack)
         with run.stage("live"):
             snapshot = read_live(target, (s.options.version_table_schema, s.options.version_table))
         compare_live(settings, target, snapshot, s, run, stack, fix=fix, fix_to=fix_to)

@@ -63,8 +63,7 @@ def _detect_many(
         unreachable = {i: report for i, report in probes.items() if report is not None}
         s = None
         if len(unreachable) < len(targets):  # scratch work only for a database that answers
-            project, cfg, script, server = open_project(settings, run, stack)
-            s = build_scratch(settings, project, cfg, script, server, run, stack)
+            s = build_scratch(settings, open_project(settings, run, stack), run, stack)
             redirects += containment.redirects()
         for i, target in enumerate(targets):
             if i in unreachable:

@@ -125,9 +125,18 @@ class Scratch:
         }
 
 
-def open_project(
-    settings: Settings, run: RunRecord, stack: ExitStack
-) -> tuple[Project, Config, ScriptDirectory, Server]:
+@dataclass(frozen=True)
+class Opened:
+    """A run's project and scratch server, and the models' build process already importing."""
+
+    project: Project
+    config: Config
+    script: ScriptDirectory
+    server: Server
+    models: ModelsBuild
+
+
+def open_project(settings: Settings, run: RunRecord, stack: ExitStack) -> Opened:
     """The project (run next to its alembic.ini) and the scratch server, which `stack` stops."""
     if settings.alembic_ini.parent.is_dir():
         # Alembic resolves relative script_location and prepend_sys_path against the working
@@ -138,38 +147,33 @@ def open_project(
     run.project = project
     if len(project.heads) > 1:
         run.findings.append(multiple_heads(project))
+    models = ModelsBuild()  # its imports take as long as a small project's whole build: they start now
+    stack.callback(models.stop)
     for url in (settings.database_url, settings.target_url):
         register_url(url.value if url else None)
     with run.stage("postgres"):
         server = stack.enter_context(start_server(settings))
         register_url(server.admin_url)
         run.server = server
-    return project, cfg, script, server
+    return Opened(project, cfg, script, server, models)
 
 
-def build_scratch(
-    settings: Settings,
-    project: Project,
-    cfg: Config,
-    script: ScriptDirectory,
-    server: Server,
-    run: RunRecord,
-    stack: ExitStack,
-) -> Scratch:
-    """Build M and O on `server` (dropped when `stack` closes) and read both catalogs."""
+def build_scratch(settings: Settings, opened: Opened, run: RunRecord, stack: ExitStack) -> Scratch:
+    """Build M and O on the run's server (dropped when `stack` closes) and read both catalogs."""
+    project, cfg, script, server = opened.project, opened.config, opened.script, opened.server
     with run.stage("postgres"):
         m_url = stack.enter_context(scratch_database(server, "m"))
         o_url = stack.enter_context(scratch_database(server, "o"))
     b = _Build(settings, server, run, stack, ModelsCopies.for_run(settings.cache, server))
     # disposed after the build: no connection may stay open to M, it is copied as a template later
     with engine_for(m_url) as m_engine, engine_for(o_url) as o_engine:
-        request, early = _start_models(b, project, m_engine, o_url)
+        request = _start_models(b, project, m_engine, o_url, opened.models)
         project, options, m_stored = _migrate(b, project, cfg, script, m_url, m_engine)
         metadatas = _target_metadata(settings, project, options, m_url)
         with m_engine.connect() as conn:
             default_schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
         exclude = version_table(options, default_schema)
-        heads, models, rejected = _catalogs(b, request, early, (m_engine, exclude), o_engine)
+        heads, models, rejected = _catalogs(b, request, opened.models, (m_engine, exclude), o_engine)
     s = Scratch(
         project, cfg, script, server, m_url, options, metadatas, default_schema, exclude, heads, models, rejected
     )
@@ -187,10 +191,8 @@ class _Build:
     copies: ModelsCopies | None  # the models' databases kept on this server, if it keeps them
 
 
-def _start_models(
-    b: _Build, project: Project, m_engine: Engine, o_url: URL
-) -> tuple[ModelsRequest, ModelsBuild | None]:
-    """The request for O; its build already started (in its own process) when it can run beside the migrations."""
+def _start_models(b: _Build, project: Project, m_engine: Engine, o_url: URL, child: ModelsBuild) -> ModelsRequest:
+    """The request for O, handed to its process now when its build can run beside the migrations."""
     # the models' build holds a lock per object until it commits: beside the migrations' own
     # transaction only where the server's lock table has room for both, else after them, in slices
     slots = _lock_slots(m_engine)
@@ -207,10 +209,9 @@ def _start_models(
         listed=True,
         kept=b.copies.kept() if b.copies is not None else (),
     )
-    early = ModelsBuild(request) if not chunk else None  # in its own process, while the migrations run
-    if early is not None:
-        b.stack.callback(early.stop)
-    return request, early
+    if not chunk:
+        child.start(request)  # in its own process, while the migrations run
+    return request
 
 
 def _migrate(
@@ -273,15 +274,13 @@ def _target_metadata(settings: Settings, project: Project, options: EnvOptions, 
 
 
 def _catalogs(
-    b: _Build,
-    request: ModelsRequest,
-    early: ModelsBuild | None,
-    m: tuple[Engine, frozenset[TableKey]],
-    o_engine: Engine,
+    b: _Build, request: ModelsRequest, child: ModelsBuild, m: tuple[Engine, frozenset[TableKey]], o_engine: Engine
 ) -> tuple[Catalog, Catalog, tuple[Finding, ...]]:
     """M's and O's catalogs once O is built, and what of the models PostgreSQL rejected."""
     with b.run.stage("models"):
-        built = early.result() if early is not None else build_models(request)
+        if not child.started:  # after the migrations, in slices (a small lock table)
+            child.start(request)
+        built = child.result()
         if built.built and built.statements and b.copies is not None:
             built = _kept_models(b, b.copies, request, built, o_engine)
     if built.built:
