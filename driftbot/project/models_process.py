@@ -38,6 +38,7 @@ from driftbot.compare.catalog import EMPTY_CATALOG, Catalog
 from driftbot.compare.findings import Finding
 from driftbot.errors import ConfigError, ProjectError
 from driftbot.project.models_ddl import execute_all, remainder, rendered
+from driftbot.runtime import project_bytecode
 from driftbot.safety import containment
 from driftbot.safety.containment import Redirect, contained, engine_for
 
@@ -50,6 +51,7 @@ class ModelsRequest:
     metadata_spec: str | None
     url: str  # O, with its password: travels on stdin only
     env_vars: tuple[str, ...]
+    bytecode: str | None = None  # where the project's modules compile to (runtime.project_bytecode)
     careful: bool = False
     chunk: int = 0  # plain mode: tables per transaction (0: all in one), for servers with a small lock table
     extensions: tuple[tuple[str, str], ...] = ()  # (name, schema) that the migrations installed
@@ -226,7 +228,8 @@ def _build(request: ModelsRequest) -> ModelsResult:
 
     root = Path(request.alembic_ini).parent.resolve()
     url = make_url(request.url)
-    with chdir(root), redirect_stdout(sys.stderr):
+    bytecode = Path(request.bytecode) if request.bytecode is not None else None
+    with chdir(root), redirect_stdout(sys.stderr), project_bytecode(bytecode):
         sys.path.insert(0, str(root))
         try:
             with contained("models", url, root):
