@@ -60,11 +60,6 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-def bytecode_dir() -> Path:
-    """Where the project's compiled modules are kept between runs (`sys.pycache_prefix`)."""
-    return Path(os.environ.get("DRIFTBOT_CACHE_DIR") or Path.home() / ".cache" / "driftbot") / "bytecode"
-
-
 @contextmanager
 def project_bytecode(prefix: Path | None) -> Iterator[None]:
     """Python compiles what the project imports (its revision files, its models: 0.65 s at 300

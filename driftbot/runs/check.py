@@ -34,7 +34,6 @@ from driftbot.runs.scratch import (
     Scratch,
     absolute_paths,
     build_scratch,
-    bytecode_for,
     open_project,
     project_import_scope,
     version_table,
@@ -56,7 +55,7 @@ def run_check(settings: Settings) -> Report:
 def _check(settings: Settings, run: RunRecord, reviewed: list[Review] | None = None) -> None:
     settings = _resolved(settings)
     changed = read_since_files(settings) if settings.since else None
-    with project_import_scope(bytecode_for(settings)), ExitStack() as stack:
+    with project_import_scope(settings.cache), ExitStack() as stack:
         opened = open_project(settings, run, stack)
         selected = (
             select_revisions(opened.project, settings.since, changed) if settings.since else None

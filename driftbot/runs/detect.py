@@ -66,14 +66,7 @@ from driftbot.runs.live import (
     restore_schema,
 )
 from driftbot.runs.record import RunRecord
-from driftbot.runs.scratch import (
-    Scratch,
-    absolute_paths,
-    build_scratch,
-    bytecode_for,
-    open_project,
-    project_import_scope,
-)
+from driftbot.runs.scratch import Scratch, absolute_paths, build_scratch, open_project, project_import_scope
 from driftbot.safety.containment import contained, engine_for, hidden_from_project
 from driftbot.safety.masking import register_url
 from driftbot.safety.secure import secrets_removed
@@ -124,7 +117,7 @@ def run_status(settings: Settings, target: LiveTarget, version_table: str | None
 
 def _detect(settings: Settings, target: LiveTarget, fix: bool, run: RunRecord, fix_to: FixTo = "models") -> None:
     register_url(target.url.value)
-    with hidden_from_project(target.url.value), project_import_scope(bytecode_for(settings)), ExitStack() as stack:
+    with hidden_from_project(target.url.value), project_import_scope(settings.cache), ExitStack() as stack:
         with run.stage("live"):
             probe(target)  # an unreachable database fails now, before any scratch work
         s = build_scratch(settings, open_project(settings, run, stack), run, stack)
@@ -580,7 +573,7 @@ def _live_hazard(hazard: Hazard, outside: set[str]) -> Hazard:
 
 def _status(settings: Settings, target: LiveTarget, version_table: str | None, run: RunRecord) -> None:
     register_url(target.url.value)
-    with hidden_from_project(target.url.value), project_import_scope(bytecode_for(settings)), ExitStack() as stack:
+    with hidden_from_project(target.url.value), project_import_scope(settings.cache), ExitStack() as stack:
         if settings.alembic_ini.parent.is_dir():
             stack.enter_context(chdir(settings.alembic_ini.parent))
         with run.stage("project"):

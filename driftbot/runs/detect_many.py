@@ -21,14 +21,7 @@ from driftbot.report.model import LiveDatabase, Report, Status
 from driftbot.runs.detect import compare_live, finish_live_run
 from driftbot.runs.live import LiveSnapshot, LiveTarget, probe, read_live
 from driftbot.runs.record import RunRecord
-from driftbot.runs.scratch import (
-    Scratch,
-    absolute_paths,
-    build_scratch,
-    bytecode_for,
-    open_project,
-    project_import_scope,
-)
+from driftbot.runs.scratch import Scratch, absolute_paths, build_scratch, open_project, project_import_scope
 from driftbot.runs.tenants import read_tenants, without_schema_itself
 from driftbot.safety import containment
 from driftbot.safety.containment import hidden_from_project
@@ -65,7 +58,7 @@ def _detect_many(
     with ExitStack() as stack:
         for target in targets:
             stack.enter_context(hidden_from_project(target.url.value))
-        stack.enter_context(project_import_scope(bytecode_for(settings)))
+        stack.enter_context(project_import_scope(settings.cache))
         probes = {i: _probed(target, run) for i, target in enumerate(targets)}
         unreachable = {i: report for i, report in probes.items() if report is not None}
         s = None

@@ -27,6 +27,7 @@ from driftbot.compare.catalog import Catalog, TableKey, read_catalog, read_catal
 from driftbot.compare.findings import Finding
 from driftbot.errors import ConfigError, DriftbotError, ProjectError
 from driftbot.postgres import Server, scratch_database, start_server
+from driftbot.postgres.datadir import cache_root
 from driftbot.project.baseline import apply_baseline, baseline_bytes
 from driftbot.project.declared import forget_declarations
 from driftbot.project.locate import Project, describe_script, load_project
@@ -41,7 +42,7 @@ from driftbot.runs.models_copies import ModelsCopies
 from driftbot.runs.record import RunRecord
 from driftbot.runs.snapshot_databases import SnapshotDatabases
 from driftbot.runs.snapshots import ProjectSnapshots, SnapshotCache, SnapshotError, chain_keys, depth
-from driftbot.runtime import bytecode_dir, project_bytecode
+from driftbot.runtime import project_bytecode
 from driftbot.safety import containment
 from driftbot.safety.containment import contained, engine_for
 from driftbot.safety.masking import register_url
@@ -50,15 +51,15 @@ from driftbot.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def bytecode_for(settings: Settings) -> Path | None:
+def bytecode_dir(cache: bool) -> Path | None:
     """The compiled project modules' directory; none with `--no-cache` (a cold run compiles all)."""
-    return bytecode_dir() if settings.cache else None
+    return cache_root() / "bytecode" if cache else None
 
 
 @contextmanager
-def project_import_scope(bytecode: Path | None = None) -> Iterator[None]:
+def project_import_scope(cache: bool = False) -> Iterator[None]:
     """Modules the project imports are forgotten afterwards, so runs don't leak into each other;
-    their bytecode goes to `bytecode` (runtime.project_bytecode), never into the project.
+    their bytecode goes to driftbot's cache (runtime.project_bytecode), never into the project.
 
     Warnings raised by the project's code (deprecations in its env.py, alembic.ini, models)
     are the project's business: they go to the debug log instead of the user's terminal.
@@ -66,7 +67,11 @@ def project_import_scope(bytecode: Path | None = None) -> Iterator[None]:
     modules, path = set(sys.modules), list(sys.path)
     try:
         # whatever the project prints must not mix with a report written to stdout
-        with warnings.catch_warnings(record=True) as caught, redirect_stdout(sys.stderr), project_bytecode(bytecode):
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            redirect_stdout(sys.stderr),
+            project_bytecode(bytecode_dir(cache)),
+        ):
             warnings.simplefilter("always")
             yield
     finally:
@@ -210,7 +215,7 @@ def _start_models(b: _Build, project: Project, m_engine: Engine, o_url: URL, chi
         s.metadata,
         o_url.render_as_string(hide_password=False),
         s.url_env_vars,
-        bytecode=str(prefix) if (prefix := bytecode_for(s)) is not None else None,
+        bytecode=str(prefix) if (prefix := bytecode_dir(s.cache)) is not None else None,
         script_location=str(s.script_location) if s.script_location else None,
         flask_app=s.flask_app,
         chunk=chunk,
